@@ -1,0 +1,219 @@
+"""Generation speed, side by side on one exported model, in one run (ratios are what count).
+
+  (a) the Keras tutorial's method: model.predict on the last 100 characters for every new one
+  (b) TensorFlow's text-generation tutorial: a tf.function one-step call that carries the state
+  (c) the bard engine (numpy), one stream
+  (d) the bard engine, 32 streams in one batch (aggregate)
+  (e) the bound: only the model's matrix products for one step, numpy, batch 1
+  (f) a fresh process that loads the model and generates 400 characters: peak memory, time to first character
+
+Usage: python benchmarks/generation.py [--model DIR] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model_store import DEFAULT_MODEL_DIR
+from model_store.engine import Engine, GenerationRequest
+from model_store.sampling import sample
+from model_store.store import load, load_keras
+
+SEED = "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+
+
+def bench_tutorial_predict(keras_model, engine: Engine, chars: int) -> float:
+    """(a) Re-run a 100-character window through model.predict for every new character."""
+    ids = list(engine.vocab.encode(SEED))
+    rng = np.random.default_rng(0)
+    keras_model.predict(np.array([ids[-100:]]), verbose=0)  # build the predict function first
+    t = time.perf_counter()
+    for _ in range(chars):
+        logits = keras_model.predict(np.array([ids[-100:]]), verbose=0)[0, -1]
+        ids.append(sample(logits, rng, temperature=0.8))
+    return chars / (time.perf_counter() - t)
+
+
+def bench_tf_one_step(keras_model, engine: Engine, chars: int) -> float:
+    """(b) The TensorFlow tutorial's OneStep: a tf.function that feeds one character and keeps the state."""
+    import tensorflow as tf
+
+    emb = keras_model.get_layer("embedding")
+    lstms = [keras_model.get_layer(f"lstm{i}") for i in range(engine.layers)]
+    dense = keras_model.get_layer("logits")
+
+    @tf.function
+    def one_step(ids, states):
+        x = emb(ids)
+        new_states = []
+        for layer, (h, c) in zip(lstms, states, strict=True):
+            x, (h, c) = layer.cell(x, [h, c])
+            new_states.append((h, c))
+        logits = dense(x) / 0.8
+        return tf.random.categorical(logits, 1)[:, 0], new_states
+
+    zeros = tf.zeros((1, engine.units))
+    states = [(zeros, zeros) for _ in lstms]
+    for i in engine.vocab.encode(SEED):  # prime one character at a time, as the tutorial does
+        _, states = one_step(tf.constant([i]), states)
+    nxt = tf.constant([int(engine.vocab.encode("A")[0])])
+    t = time.perf_counter()
+    out = []
+    for _ in range(chars):
+        nxt, states = one_step(nxt, states)
+        out.append(int(nxt[0]))
+    return chars / (time.perf_counter() - t)
+
+
+def _long_request(seed: int, chars: int) -> GenerationRequest:
+    # min_chars = max_chars: no early end at a speech, so every stream runs (nearly) the full length.
+    return GenerationRequest(SEED, chars, 0.8, 0, 1.0, np.random.default_rng(seed), min_chars=chars)
+
+
+def bench_engine(engine: Engine, streams: int, chars: int, repeats: int = 3) -> float:
+    """(c)/(d) Characters per second from the engine, best of a few runs."""
+    best = 0.0
+    for r in range(repeats):
+        requests = [_long_request(r * 100 + i, chars) for i in range(streams)]
+        t = time.perf_counter()
+        out = engine.generate_batch(requests)
+        best = max(best, sum(len(g.text) for g in out) / (time.perf_counter() - t))
+    return best
+
+
+def bench_matmul_bound(engine: Engine, steps: int) -> float:
+    """(e) Steps per second if a step were only its matrix products (batch 1)."""
+    h = np.random.default_rng(0).standard_normal((1, engine.units)).astype(np.float32)
+    hh = np.concatenate([h, h], axis=1)
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(steps):
+            h @ engine.recurrent[0]
+            for w in engine.stacked:
+                hh @ w
+            h @ engine.dense_kernel
+        best = max(best, steps / (time.perf_counter() - t))
+    return best
+
+
+FRESH = """
+import resource, sys, time
+from model_store.engine import Engine
+from model_store.store import load
+import numpy as np
+engine = Engine(load(sys.argv[1]))
+first = []
+def on_text(piece):
+    if not first:
+        first.append(time.time()); sys.stdout.write("FIRST\\n"); sys.stdout.flush()
+g = engine.generate("To be, or not to be", max_chars=400, rng=np.random.default_rng(0), on_text=on_text)
+print("DONE", len(g.text), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "tensorflow" in sys.modules, flush=True)
+"""
+
+
+def bench_fresh_process(model_dir: Path) -> dict[str, float]:
+    """(f) Peak RSS of a fresh serving process and its time from start to first character."""
+    root = str(Path(__file__).resolve().parents[1])
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FRESH, str(model_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env=os.environ | {"PYTHONPATH": root},
+    )
+    first = None
+    done = ""
+    for line in proc.stdout:
+        if line.startswith("FIRST") and first is None:
+            first = time.perf_counter() - t
+        if line.startswith("DONE"):
+            done = line
+    proc.wait()
+    _, n_chars, rss_kb, tf_loaded = done.split()
+    return {
+        "first_char_s": first,
+        "peak_rss_mb": int(rss_kb) / 1024,
+        "chars": int(n_chars),
+        "imported_tensorflow": tf_loaded == "True",
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    p.add_argument("--json", type=Path, default=Path("benchmarks/generation.json"))
+    p.add_argument("--quick", action="store_true", help="fewer characters per method (noisier)")
+    args = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    n = 200 if args.quick else 1000
+
+    fresh = bench_fresh_process(args.model)  # first, before this process warms any cache
+    model = load(args.model)
+    engine = Engine(model)
+    keras_model = load_keras(args.model)
+    results = {
+        "a_tutorial_predict": bench_tutorial_predict(keras_model, engine, 20 if args.quick else 60),
+        "b_tf_function_one_step": bench_tf_one_step(keras_model, engine, n),
+        "c_engine_1_stream": bench_engine(engine, 1, 2 * n),
+        "d_engine_32_streams": bench_engine(engine, 32, n),
+        "e_matmul_bound": bench_matmul_bound(engine, 2 * n),
+    }
+    a, b, c, d, e = results.values()
+    ratios = {"c/a": c / a, "c/b": c / b, "c/e": c / e, "d/c": d / c}
+    targets = {"c/a": 500, "c/b": 10, "c/e": 0.6, "d/c": 4}
+    print(
+        f"model {args.model} ({model.arch['layers']}x{model.arch['units']} LSTM, "
+        f"{model.manifest.get('parameter_count'):,} parameters); {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(f"{'method':<40}{'chars/s':>12}")
+    labels = [
+        "(a) tutorial: predict on 100 chars/char",
+        "(b) tf.function one step with state",
+        "(c) bard engine, 1 stream",
+        "(d) bard engine, 32 streams (aggregate)",
+        "(e) bound: matmuls only, batch 1",
+    ]
+    for label, v in zip(labels, results.values(), strict=True):
+        print(f"{label:<40}{v:>12,.0f}")
+    print(f"{'ratio':<12}{'measured':>10}{'target':>10}")
+    for k, v in ratios.items():
+        print(f"{k:<12}{v:>10.2f}{'>= ' + str(targets[k]):>10}{'  ok' if v >= targets[k] else '  MISSED'}")
+    print(
+        f"(f) fresh process: first character after {fresh['first_char_s']:.2f} s, peak RSS "
+        f"{fresh['peak_rss_mb']:.0f} MB, imported TensorFlow: {fresh['imported_tensorflow']} "
+        f"(targets <= 2 s, <= 250 MB)"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "model": str(args.model),
+                "chars_per_s": results,
+                "ratios": ratios,
+                "fresh_process": fresh,
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""BardBot: the stand-alone bot, a commands.Bot that is handed its settings, service and executor."""
+
+from __future__ import annotations
+
+import logging
+import resource
+from concurrent.futures import Executor
+from typing import Any
+
+import discord
+import yarl
+from discord.ext import commands
+
+from bot.bard import Bard
+from bot.cog import NO_MENTIONS, BardCog
+from bot.service import GenerationService
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def point_at(api_base_url: str, gateway_url: str) -> None:
+    """Use these Discord REST and gateway endpoints (a Discord-compatible server, or a test's fake)."""
+    # discord.py keeps both as class attributes; there is no per-client option.
+    discord.http.Route.BASE = api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def intents_for(settings: Settings) -> discord.Intents:
+    intents = discord.Intents.default()  # guilds and messages; not members or presences
+    # Privileged: must also be enabled in the Developer Portal. Without it only mentions and slash commands work.
+    intents.message_content = settings.message_content_intent
+    return intents
+
+
+class BardBot(commands.Bot):
+    """The bard as a bot of its own: the prefix (or a mention), the Bard cog, and an orderly shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: GenerationService,
+        executor: Executor,
+        *,
+        sync_commands: bool = False,
+        **options: Any,
+    ) -> None:
+        # The bard has no voice: discord.py's warnings about missing voice libraries are only noise here.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(settings.prefix),
+            intents=intents_for(settings),
+            allowed_mentions=NO_MENTIONS,
+            owner_ids=set(settings.owner_ids),
+            case_insensitive=True,
+            **options,
+        )
+        self.settings = settings
+        self.service = service
+        self.executor = executor
+        self.sync_commands = sync_commands
+
+    async def login(self, token: str) -> None:
+        point_at(self.settings.api_base_url, self.settings.gateway_url)
+        await super().login(token)
+
+    async def setup_hook(self) -> None:
+        await self.service.start()  # warm-up: the first request does not pay for it
+        await self.add_cog(BardCog(Bard(self.settings, self.service)))
+        if self.sync_commands:
+            synced = await self.tree.sync()
+            log.info("slash commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
+
+    async def on_ready(self) -> None:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        log.info(
+            "ready as %s in %d guild(s), serving %s; peak RSS %.0f MB",
+            self.user,
+            len(self.guilds),
+            self.service.model.name,
+            peak_mb,
+        )
+
+    async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:
+        # Other bots' commands share the prefix: an unknown command is not an error worth a traceback.
+        if isinstance(exception, commands.CommandNotFound):
+            return
+        await super().on_command_error(context, exception)
+
+    async def shutdown(self, reason: str) -> None:
+        """Stop taking commands, let those in flight finish (BARD_SHUTDOWN_GRACE), close the gateway."""
+        if self.is_closed():
+            return
+        log.info("%s: shutting down", reason)
+        await self.close()  # removing the cog drains it (BardCog.cog_unload) before the gateway closes
+
+    async def close(self) -> None:
+        await super().close()
+        await self.service.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,209 @@
+"""The bard's command handling, shared by the Discord cog and the console: command text in, a Reply out.
+
+Everything a user can get wrong (options, cooldown, a busy queue, a timeout, a failing model)
+becomes a short friendly Reply here, so every transport answers the same way and keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from bot import replies
+from bot.replies import Reply
+from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed
+from bot.settings import Settings
+from model_store.store import ModelError, model_card
+
+log = logging.getLogger(__name__)
+
+SUBCOMMANDS = ("help", "info", "reload")
+_FIRST_WORD = re.compile(r"\s*(\S+)")
+
+# What the transport shows while a generation runs (Discord: the typing indicator).
+IndicatorFactory = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+class Bard:
+    """Turns `bard` commands into replies, with per-user cooldown and in-flight tracking for shutdown."""
+
+    def __init__(self, settings: Settings, service: GenerationService, *, clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.service = service
+        self._clock = clock
+        self._last_request: dict[int, float] = {}  # user id -> when their last generation was accepted
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.accepting = True
+
+    # ------------------------------------------------------------------ commands
+
+    async def write(
+        self,
+        author_id: int,
+        text: str,
+        *,
+        prefix: str,
+        is_owner: bool = False,
+        while_generating: IndicatorFactory | None = None,
+    ) -> Reply:
+        """`bard [options] <seed>`: a monologue, or a one-line reason why not."""
+        if not self.accepting:
+            return replies.LEAVING
+        s = self.settings
+        try:
+            options = replies.parse_options(text, temperature=s.temperature, length=s.length)
+        except replies.OptionError as exc:
+            return replies.bad_options(str(exc), prefix)
+        now = self._clock()
+        wait = self._cooldown_left(author_id, now)
+        if wait > 0 and not is_owner:
+            return replies.cooldown(wait)
+        try:
+            pending = self.service.submit(
+                options.seed,
+                temperature=options.temperature,
+                max_chars=options.length,
+                top_k=options.top_k,
+                top_p=options.top_p,
+            )
+        except Busy:
+            return replies.BUSY
+        except ServiceClosed:
+            return replies.LEAVING
+        except ValueError as exc:  # the engine's own checks, should the parser ever let a value through
+            return replies.bad_options(str(exc), prefix)
+        self._remember(author_id, now)
+        try:
+            async with _indicator(while_generating):
+                generation = await pending.result()
+        except GenerationTimeout:
+            log.warning("generation for user %s timed out after %g s", author_id, self.service.timeout)
+            return replies.timed_out(self.service.timeout)
+        except ServiceClosed:
+            return replies.LEAVING
+        except Exception:
+            log.exception("generation failed for user %s (options %s)", author_id, _describe(options))
+            return replies.FAILED
+        return Reply(
+            replies.format_monologue(
+                generation.seed,
+                generation.text,
+                seed_changes=generation.seed_changes,
+                stop_reason=generation.stop_reason,
+            )
+        )
+
+    def help(self, prefix: str) -> Reply:
+        """`bard help`."""
+        return Reply(replies.help_text(prefix, temperature=self.settings.temperature, length=self.settings.length))
+
+    def info(self) -> Reply:
+        """`bard info`: the model card and the counters."""
+        return Reply(replies.format_model_card(model_card(self.service.model), self.service.stats()))
+
+    async def reload(self, *, is_owner: bool) -> Reply:
+        """`bard reload` (owners only): serve the model now in the model directory; a bad one is refused."""
+        if not is_owner:
+            return replies.NOT_OWNER
+        if not self.accepting:
+            return replies.LEAVING
+        try:
+            loaded = await self.service.reload(self.settings.model_dir)
+        except ModelError as exc:
+            log.warning("reload refused: %s", exc)
+            return replies.reload_refused(str(exc))
+        except Exception as exc:
+            log.exception("reload failed")
+            return replies.reload_refused(f"{type(exc).__name__}: {exc}")
+        card = model_card(loaded)
+        return replies.reloaded(card["name"], card["val_loss"])
+
+    async def dispatch(self, text: str, *, author_id: int, prefix: str, is_owner: bool = False) -> Reply:
+        """Route the text after `bard` as discord.py routes the command group (for the console)."""
+        match = _FIRST_WORD.match(text)
+        word = match.group(1).lower() if match else ""
+        if word == "help":
+            return self.help(prefix)
+        if word == "info":
+            return self.info()
+        if word == "reload":
+            return await self.reload(is_owner=is_owner)
+        return await self.write(author_id, text.strip(), prefix=prefix, is_owner=is_owner)
+
+    # ------------------------------------------------------------------ cooldown
+
+    def _cooldown_left(self, author_id: int, now: float) -> float:
+        last = self._last_request.get(author_id)
+        if last is None or self.settings.cooldown <= 0:
+            return 0.0
+        return last + self.settings.cooldown - now
+
+    def _remember(self, author_id: int, now: float) -> None:
+        if self.settings.cooldown <= 0:
+            return
+        self._last_request[author_id] = now
+        if len(self._last_request) > 10_000:  # forget users whose cooldown is over, so this cannot grow forever
+            horizon = now - self.settings.cooldown
+            self._last_request = {u: t for u, t in self._last_request.items() if t > horizon}
+
+    # ------------------------------------------------------------------ shutdown
+
+    @contextlib.contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Wrap the whole handling of one command, reply included, so that close() waits for it."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    @property
+    def commands_in_flight(self) -> int:
+        return self._in_flight
+
+    async def close(self, grace: float) -> None:
+        """Stop taking commands, give those in flight up to `grace` seconds, then close the service."""
+        self.accepting = False
+        if self._in_flight:
+            log.info("finishing %d command(s) in flight (up to %g s)", self._in_flight, grace)
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace)
+            except TimeoutError:
+                log.warning("%d command(s) still in flight after %g s; closing anyway", self._in_flight, grace)
+        await self.service.close()
+
+
+def _describe(options: replies.Options) -> str:
+    return f"-t {options.temperature:g} -n {options.length} -k {options.top_k} -p {options.top_p:g}"
+
+
+@contextlib.asynccontextmanager
+async def _indicator(factory: IndicatorFactory | None) -> AsyncIterator[None]:
+    """Show the indicator around the body; an indicator that fails (no permission, network) is only logged."""
+    manager = None
+    if factory is not None:
+        try:
+            manager = factory()
+            await manager.__aenter__()
+        except Exception:
+            log.warning("could not show the typing indicator", exc_info=True)
+            manager = None
+    try:
+        yield
+    finally:
+        if manager is not None:
+            try:
+                await manager.__aexit__(None, None, None)
+            except Exception:
+                log.warning("could not stop the typing indicator", exc_info=True)

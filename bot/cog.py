@@ -1,0 +1,153 @@
+"""The bard's Discord commands, as a Cog; also a discord.py extension, so any bot can load the bard:
+`await bot.load_extension("bot.cog")` (BARD_* settings, or bot.bard_settings if the host sets it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+from bot.bard import Bard
+from bot.replies import Reply
+from bot.service import create_service, inference_executor
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+# Nobody is ever pinged, whatever the host bot allows and whatever the seed or the model says.
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+class ChannelNotAllowed(commands.CheckFailure):
+    """A bard command in a channel outside BARD_ALLOWED_CHANNELS."""
+
+
+class BardCog(commands.Cog, name="Bard"):
+    """Shakespearean monologues from a character-level LSTM."""
+
+    def __init__(self, bard: Bard, *, on_unload: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.bard = bard
+        self._on_unload = on_unload
+
+    # ------------------------------------------------------------------ commands
+
+    @commands.hybrid_group(name="bard", fallback="write", case_insensitive=True)
+    @app_commands.describe(seed="Your opening words, after any options: -t 0.5 -n 300 To be")
+    async def bard_group(self, ctx: commands.Context[Any], *, seed: str = "") -> None:
+        """Continue your line as a Shakespearean monologue (options: bard help)."""
+        with self.bard.in_flight():
+            reply = await self.bard.write(
+                ctx.author.id,
+                seed,
+                prefix=ctx.clean_prefix,
+                is_owner=await self._is_owner(ctx),
+                while_generating=ctx.typing,
+            )
+            await self._send(ctx, reply)
+
+    @bard_group.command(name="help")
+    async def help_command(self, ctx: commands.Context[Any]) -> None:
+        """How to ask the bard: options, their ranges and examples."""
+        await self._send(ctx, self.bard.help(ctx.clean_prefix))
+
+    @bard_group.command(name="info")
+    async def info_command(self, ctx: commands.Context[Any]) -> None:
+        """The model card: corpus, size, validation loss, when it was trained."""
+        await self._send(ctx, self.bard.info())
+
+    @bard_group.command(name="reload")
+    async def reload_command(self, ctx: commands.Context[Any]) -> None:
+        """Owners only: serve the newly exported model without a restart."""
+        with self.bard.in_flight():
+            is_owner = await self._is_owner(ctx)
+            if not is_owner:
+                await self._send(ctx, replies.NOT_OWNER)
+                return
+            async with ctx.typing():  # loading can outlast a slash command's 3 s to answer
+                reply = await self.bard.reload(is_owner=True)
+            await self._send(ctx, reply)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
+        allowed = self.bard.settings.allowed_channels
+        if not allowed:
+            return True
+        channel = ctx.channel
+        # A thread is allowed where its parent channel is.
+        if channel.id in allowed or getattr(channel, "parent_id", None) in allowed:
+            return True
+        raise ChannelNotAllowed()
+
+    async def cog_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:  # type: ignore[override]
+        if isinstance(error, ChannelNotAllowed):
+            if ctx.interaction is not None:  # a slash command must be answered; a message is just ignored
+                await self._send_quietly(ctx, replies.WRONG_CHANNEL)
+            return
+        if isinstance(error, commands.UserInputError):
+            reply = replies.bad_options(str(error).rstrip("."), ctx.clean_prefix)
+        elif isinstance(error, commands.CheckFailure):
+            reply = replies.NOT_OWNER
+        else:
+            original = getattr(error, "original", error)
+            log.error("command %s failed", ctx.command, exc_info=original)
+            reply = replies.FAILED
+        await self._send_quietly(ctx, reply)
+
+    async def cog_unload(self) -> None:
+        await self.bard.close(self.bard.settings.shutdown_grace)
+        if self._on_unload is not None:
+            await self._on_unload()
+
+    async def _is_owner(self, ctx: commands.Context[Any]) -> bool:
+        if ctx.author.id in self.bard.settings.owner_ids:
+            return True
+        try:
+            return await ctx.bot.is_owner(ctx.author)
+        except discord.HTTPException:  # the application's owner could not be fetched: not an owner, for now
+            log.warning("could not fetch the application owner", exc_info=True)
+            return False
+
+    @staticmethod
+    async def _send(ctx: commands.Context[Any], reply: Reply) -> None:
+        kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS, "suppress_embeds": True}
+        if ctx.interaction is None:
+            # A reply, so each user sees which monologue is theirs; fine if their message is gone by now.
+            kwargs["reference"] = ctx.message.to_reference(fail_if_not_exists=False)
+        else:
+            kwargs["ephemeral"] = not reply.ok
+        await ctx.send(reply.text, **kwargs)
+
+    async def _send_quietly(self, ctx: commands.Context[Any], reply: Reply) -> None:
+        try:
+            await self._send(ctx, reply)
+        except discord.HTTPException:
+            log.warning("could not send the error reply", exc_info=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point: the bard as a plugin of any discord.py bot, with its own BARD_* settings.
+
+    Set `bot.bard_settings = Settings(...)` before loading to configure it in code instead.
+    """
+    settings: Settings = getattr(bot, "bard_settings", None) or load_settings()
+    executor = inference_executor()
+    try:
+        service = await asyncio.to_thread(create_service, settings, executor)  # store.ModelError: the load fails
+        await service.start()
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+
+    async def release_executor() -> None:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    await bot.add_cog(BardCog(Bard(settings, service), on_unload=release_executor))
+    log.info("bard loaded into %s: serving %s", type(bot).__name__, service.model.name)

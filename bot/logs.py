@@ -1,0 +1,58 @@
+"""Logging through discord.utils.setup_logging, with the token scrubbed from every line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import discord
+
+REDACTED = "[redacted]"
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces each secret in a record's message and traceback; neither discord.py nor the bard logs the
+    token, and this makes sure no library's exception text can either."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        scrubbed = self._scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text once set, so the traceback is scrubbed before any handler formats it.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._scrub(record.stack_info)
+        return True
+
+
+_installed: logging.Handler | None = None
+
+
+def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handler:
+    """Log to stderr at `level` (colour on a terminal), scrubbing `secrets`; returns the handler.
+
+    Calling it again replaces the handler it installed before rather than adding a second one.
+    """
+    global _installed
+    if _installed is not None:
+        logging.getLogger().removeHandler(_installed)
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactSecrets(secrets))
+    discord.utils.setup_logging(handler=handler, level=logging.getLevelName(level), root=True)
+    _installed = handler
+    return handler

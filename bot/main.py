@@ -1,0 +1,135 @@
+"""bard-bot: the composition root. Settings, logging and the model are set up here, once, then handed
+to the Discord bot (BardBot) or to the console. Nothing heavy is imported: the serving path is numpy only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from concurrent.futures import Executor
+from pathlib import Path
+
+import aiohttp
+import discord
+
+from bot.app import BardBot
+from bot.bard import Bard
+from bot.console import run_console
+from bot.logs import configure_logging
+from bot.service import GenerationService, create_service, inference_executor
+from bot.settings import DEFAULT_ENV_FILE, DEFAULT_SECRETS_DIR, Settings, SettingsError, load_settings
+from model_store.store import ModelError
+
+log = logging.getLogger("bot")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bard-bot",
+        description="A Discord bot that writes Shakespearean monologues: `!bard To be` in a channel. "
+        "Without a token (BARD_TOKEN) it runs in console mode.",
+        epilog="Settings are BARD_* environment variables, also read from the .env file and the secrets "
+        "directory; .env.example lists them all.",
+    )
+    parser.add_argument(
+        "--console", action="store_true", help="answer bard commands typed on stdin instead of connecting to Discord"
+    )
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="register the slash commands with Discord at start-up (needed once, and after they change)",
+    )
+    parser.add_argument("--model", type=Path, metavar="DIR", help="model directory (default: BARD_MODEL_DIR)")
+    parser.add_argument(
+        "--env-file", type=Path, default=DEFAULT_ENV_FILE, metavar="FILE", help="dotenv file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--secrets-dir",
+        type=Path,
+        default=DEFAULT_SECRETS_DIR,
+        metavar="DIR",
+        help="directory of secret files such as bard_token, as Docker mounts them (default: %(default)s)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {"model_dir": args.model} if args.model is not None else {}
+    try:
+        settings = load_settings(env_file=args.env_file, secrets_dir=args.secrets_dir, **overrides)
+    except SettingsError as exc:
+        print(f"bard-bot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    console = args.console or settings.token is None
+    if args.sync and console:
+        print("bard-bot: --sync needs Discord: set BARD_TOKEN and leave out --console", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_level, [settings.token.get_secret_value()] if settings.token else [])
+    if console and not args.console:
+        print(
+            "bard-bot: no BARD_TOKEN configured, so running in console mode (see README.md, "Running the bot on Discord")",
+            file=sys.stderr,
+        )
+
+    executor = inference_executor()
+    try:
+        try:
+            service = create_service(settings, executor)
+        except ModelError as exc:
+            print(f"bard-bot: cannot load the model: {exc} (set BARD_MODEL_DIR or pass --model DIR)", file=sys.stderr)
+            return EXIT_FAILED
+        if console:
+            return asyncio.run(run_console(Bard(settings, service)))
+        return asyncio.run(run_bot(settings, service, executor, sync=args.sync))
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def run_bot(settings: Settings, service: GenerationService, executor: Executor, *, sync: bool = False) -> int:
+    """Run BardBot until SIGTERM or SIGINT, then shut down in order; returns the exit status."""
+    assert settings.token is not None
+    bot = BardBot(settings, service, executor, sync_commands=sync)
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stopping:
+            log.info("%s: already shutting down", sig.name)
+            return
+        stopping.append(asyncio.create_task(bot.shutdown(sig.name)))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        async with bot:
+            await bot.start(settings.token.get_secret_value())
+    except discord.LoginFailure:
+        log.error("Discord refused the token: check BARD_TOKEN (Developer Portal > your application > Bot)")
+        return EXIT_FAILED
+    except discord.PrivilegedIntentsRequired:
+        log.error(
+            "the Message Content intent is not enabled for this application: enable it in the Developer Portal "
+            "(Bot > Privileged Gateway Intents) or set BARD_MESSAGE_CONTENT_INTENT=false (mentions and slash only)"
+        )
+        return EXIT_FAILED
+    except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
+        if stopping:  # a signal cut the connection short: that is a clean stop
+            return EXIT_OK
+        log.error("cannot talk to Discord at %s: %s: %s", settings.api_base_url, type(exc).__name__, exc)
+        return EXIT_FAILED
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    if stopping:
+        await stopping[0]
+    log.info("stopped")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

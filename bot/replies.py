@@ -1,0 +1,278 @@
+"""What the bard says: in-line option parsing and reply text. Pure functions, no I/O.
+
+Every reply fits in one Discord message and every piece of user or model text is escaped,
+so nothing a user types (or the model writes) can break the layout or reach someone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from model_store.stop_rule import SPEAKER_LINE
+
+MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
+MAX_LENGTH = 1500  # longest continuation one may ask for (the same bound as the BARD_LENGTH setting)
+MAX_SEED_CHARS = 500  # a longer seed would crowd out the monologue it asks for
+ELLIPSIS = " …"
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    ok: bool = True  # False for refusals and errors (sent ephemeral to a slash command)
+
+
+# --------------------------------------------------------------------------- options
+
+
+class OptionError(ValueError):
+    """A command's options that cannot be used; the message says which and why, in one line."""
+
+
+@dataclass(frozen=True)
+class Options:
+    seed: str
+    temperature: float
+    length: int
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+# option spelling -> (field, kind, low, high, low_is_open)
+_SPECS: dict[str, tuple[str, type, float, float, bool]] = {
+    "temperature": ("temperature", float, 0.0, 2.0, False),
+    "length": ("length", int, 1, MAX_LENGTH, False),
+    "top-k": ("top_k", int, 0, 1000, False),
+    "top-p": ("top_p", float, 0.0, 1.0, True),
+}
+_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p"}
+_OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
+_END_OF_OPTIONS = re.compile(r"\s*--(?=\s|$)")
+_VALUE = re.compile(r"\s*(\S+)")
+
+
+def parse_options(text: str, *, temperature: float, length: int) -> Options:
+    """Split `-t 0.5 -n 300 To be` into options and the seed; defaults fill what is not given.
+
+    Options come first; the seed is the rest, verbatim. `--` ends the options, so a seed may start with '-'.
+    """
+    values: dict[str, Any] = {"temperature": temperature, "length": length}
+    pos = 0
+    while True:
+        if end := _END_OF_OPTIONS.match(text, pos):
+            pos = end.end()
+            break
+        match = _OPTION.match(text, pos)
+        if not match:
+            break
+        spelling, inline_value = match.group(1), match.group(2)
+        name = spelling[2:] if spelling.startswith("--") else _SHORT.get(spelling[1:], "")
+        if name not in _SPECS or (spelling.startswith("--") and len(name) == 1):
+            raise OptionError(
+                f"unknown option {quote(spelling)} (options: -t, -n, -k, -p; `--` before a seed starting with -)"
+            )
+        pos = match.end()
+        if inline_value is None:
+            value = _VALUE.match(text, pos)
+            if not value:
+                raise OptionError(f"option {quote(spelling)} needs a value")
+            inline_value, pos = value.group(1), value.end()
+        field, kind, low, high, low_open = _SPECS[name]
+        values[field] = _number(spelling, inline_value, kind, low, high, low_open)
+    seed = text[pos:].strip()
+    if len(seed) > MAX_SEED_CHARS:
+        raise OptionError(f"the seed is {len(seed)} characters long; the most is {MAX_SEED_CHARS}")
+    return Options(seed=seed, **values)
+
+
+def _number(spelling: str, raw: str, kind: type, low: float, high: float, low_open: bool) -> int | float:
+    what = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise OptionError(f"option {quote(spelling)} needs {what}, not {quote(raw)}") from None
+    if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+        bounds = f"above {low:g} and at most {high:g}" if low_open else f"from {low:g} to {high:g}"
+        raise OptionError(f"option {quote(spelling)} must be {bounds}, not {quote(raw)}")
+    return value
+
+
+# --------------------------------------------------------------------------- escaping and trimming
+
+_INLINE_MARKUP = re.compile(r"([\\*_~`|<>\[\]])")  # emphasis, code, spoilers, mentions/emoji <...>, links [..]
+_LINE_MARKUP = re.compile(r"(?m)^([ \t]*)([#+-])")  # headings, -# subtext, lists at the start of a line
+_NUMBERED_LIST = re.compile(r"(?m)^([ \t]*\d+)([.)])")
+
+
+def escape_markdown(text: str, *, inline: bool = False) -> str:
+    """Text that Discord shows as typed: markdown escaped, @everyone/@here and <@id> defused.
+
+    inline: the text goes in the middle of a line, so line-start markup (# headings, - lists) cannot occur.
+    """
+    text = _INLINE_MARKUP.sub(r"\\\1", text)
+    if inline:
+        text = text.replace("\n", " ")
+    else:
+        text = _LINE_MARKUP.sub(r"\1\\\2", text)
+        text = _NUMBERED_LIST.sub(r"\1\\\2", text)
+    # A zero-width space after @ keeps @everyone from even looking like a mention (pings are off anyway).
+    return text.replace("@", "@\u200b")
+
+
+def quote(raw: str, limit: int = 30) -> str:
+    """A user-typed fragment for an error message: shortened, escaped, in quotes."""
+    short = raw if len(raw) <= limit else raw[: limit - 1] + "…"
+    return f"“{escape_markdown(short, inline=True)}”"
+
+
+def fit(raw: str, budget: int, *, unfinished: bool = False) -> str:
+    """Escape raw text and, if it does not fit in budget characters, cut it after the last whole word that does.
+
+    A cut (or an unfinished text) ends with an ellipsis. Escaping only grows with the text, so the
+    longest prefix that fits is found by bisection over the word ends.
+    """
+    escaped = escape_markdown(raw).rstrip()
+    if len(escaped) <= budget and not unfinished:
+        return escaped
+    if len(escaped) + len(ELLIPSIS) <= budget:
+        return escaped + ELLIPSIS
+    room = budget - len(ELLIPSIS)
+    if room <= 0:
+        return ""
+    ends = [m.end() for m in re.finditer(r"\S+", raw)]  # a cut here is at a word or line boundary
+    best = _longest_fitting(raw, ends, room)
+    if best is None:  # not even the first word fits: cut inside it
+        best = _longest_fitting(raw, list(range(1, len(raw) + 1)), room) or 0
+    return escape_markdown(raw[:best]).rstrip() + ELLIPSIS
+
+
+def _longest_fitting(raw: str, cuts: list[int], room: int) -> int | None:
+    lo, hi, best = 0, len(cuts) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if len(escape_markdown(raw[: cuts[mid]]).rstrip()) <= room:
+            best, lo = cuts[mid], mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+# --------------------------------------------------------------------------- monologues
+
+
+def split_speaker(full: str) -> tuple[str | None, str]:
+    """(speaker, verse) when the text opens with a play-script speaker line ("HAMLET:"), else (None, text)."""
+    body = full.lstrip("\n")
+    first, newline, rest = body.partition("\n")
+    if newline and SPEAKER_LINE.fullmatch(first.strip()):
+        return first.strip()[:-1], rest
+    return None, full
+
+
+def format_monologue(
+    seed: str,
+    text: str,
+    *,
+    seed_changes: tuple[str, ...] = (),
+    stop_reason: str = "",
+    limit: int = MESSAGE_LIMIT,
+) -> str:
+    """The reply for a generation: a speaker line, then the speech (seed + continuation) in a block quote."""
+    speaker, verse = split_speaker(seed + text)
+    if speaker is not None:
+        header = f"**{escape_markdown(speaker, inline=True)}**"
+    else:
+        header = "*The bard continues:*" if seed.strip() else "*The bard begins:*"
+    lines = [header]
+    if seed_changes:
+        notes = "; ".join(seed_changes)
+        lines.append(
+            "-# seed adjusted: " + escape_markdown(notes if len(notes) <= 200 else notes[:199] + "…", inline=True)
+        )
+    head = "\n".join(lines) + "\n>>> "  # '>>> ' quotes everything after it, blank lines included
+    verse = verse.strip()
+    body = fit(verse, limit - len(head), unfinished=stop_reason == "length") if verse.strip() else "…"
+    return head + (body or "…")
+
+
+# --------------------------------------------------------------------------- other replies
+
+
+def format_model_card(card: Mapping[str, Any], stats: Mapping[str, int] | None = None) -> str:
+    """`!bard info`: the model card, then the serving counters."""
+
+    def number(value: Any, spec: str) -> str:
+        return format(value, spec) if isinstance(value, int | float) else "unknown"
+
+    created = str(card.get("created") or "unknown")
+    epochs = card.get("epochs")
+    lines = [
+        f"**{escape_markdown(str(card.get('name', 'unknown')), inline=True)}** · model card",
+        f"Corpus: {escape_markdown(str(card.get('corpus', 'unknown')), inline=True)}",
+        f"Size: {number(card.get('parameters'), ',')} parameters "
+        f"({number(card.get('layers'), 'd')} LSTM layers × {number(card.get('units'), 'd')} units)",
+        f"Loss: validation {number(card.get('val_loss'), '.3f')}, training {number(card.get('train_loss'), '.3f')}"
+        " (cross-entropy per character)",
+        f"Trained: {escape_markdown(created, inline=True)}"
+        + (f" ({epochs} epochs)" if isinstance(epochs, int) else ""),
+    ]
+    if stats:
+        lines.append("-# " + " · ".join(f"{k} {v}" for k, v in stats.items()))
+    return fit_lines(lines)
+
+
+def fit_lines(lines: list[str], limit: int = MESSAGE_LIMIT) -> str:
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[: limit - 1].rsplit("\n", 1)[0]
+
+
+def help_text(prefix: str, *, temperature: float, length: int) -> str:
+    """`!bard help`: commands, options with their ranges and defaults, examples."""
+    p = prefix.replace("`", "'")
+    return fit_lines(
+        [
+            "**The bard** writes Shakespearean monologues, one character at a time.",
+            f"`{p}bard <seed>` continues your line, e.g. `{p}bard To be, or not to be`",
+            f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
+            f"Options go before the seed: `{p}bard -t 0.5 -n 300 To be`",
+            f"`-t`, `--temperature` 0–2, default {temperature:g}: 0 picks the likeliest letter, higher is wilder",
+            f"`-n`, `--length` 1–{MAX_LENGTH} characters to add, default {length}",
+            "`-k`, `--top-k` sample only from the k likeliest letters (0 = off, the default)",
+            "`-p`, `--top-p` sample from the likeliest letters that together make up p (0–1; 1 = off)",
+            "`--` ends the options, for a seed that starts with -",
+            "The same as a slash command: `/bard write seed: -t 0.5 To be`",
+        ]
+    )
+
+
+def bad_options(problem: str, prefix: str) -> Reply:
+    return Reply(f"⚠️ {problem}. See `{prefix.replace('`', chr(39))}bard help`.", ok=False)
+
+
+def cooldown(seconds: float) -> Reply:
+    return Reply(f"⏳ Patience, good friend: you may ask again in {math.ceil(seconds)} s.", ok=False)
+
+
+BUSY = Reply("🎭 The bard is busy with other verses; ask again in a moment.", ok=False)
+FAILED = Reply("🥀 Alas, the bard stumbled over that one. Try again.", ok=False)
+LEAVING = Reply("🚪 The bard is leaving the stage; try again shortly.", ok=False)
+NOT_OWNER = Reply("🔒 Only the bard's owners may do that.", ok=False)
+WRONG_CHANNEL = Reply("🔇 The bard does not perform in this channel.", ok=False)
+
+
+def timed_out(seconds: float) -> Reply:
+    return Reply(f"⌛ The muse took too long (over {seconds:g} s). Try a shorter `-n`.", ok=False)
+
+
+def reloaded(name: str, val_loss: Any) -> Reply:
+    loss = f"{val_loss:.3f}" if isinstance(val_loss, int | float) else "unknown"
+    return Reply(f"🔁 Now serving **{escape_markdown(name, inline=True)}** (validation loss {loss}).")
+
+
+def reload_refused(problem: str) -> Reply:
+    short = problem if len(problem) <= 300 else problem[:299] + "…"
+    return Reply(f"⚠️ The new model was refused; the old one stays. {escape_markdown(short, inline=True)}", ok=False)

@@ -1,0 +1,236 @@
+"""Inference for the bot, off the event loop: a bounded queue, one batcher, one inference thread.
+
+Requests wait in a queue (up to a bound: past it the caller is told at once that the bard is
+busy); a single batcher task takes everything queued, up to max_batch, and runs it as one
+Engine.generate_batch call in the dedicated executor: twenty requests cost a few times one, not twenty.
+This module knows numpy and model_store, never discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import Counter
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model_store import store
+from model_store.engine import Engine, Generation, GenerationRequest
+from model_store.store import LoadedModel
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GIL_SWITCH_INTERVAL = 0.001  # seconds; see GenerationService.start
+
+
+class Busy(Exception):
+    """The queue is full: the caller should say so rather than wait."""
+
+
+class GenerationTimeout(Exception):
+    """A request waited and ran longer than the per-request timeout."""
+
+
+class ServiceClosed(Exception):
+    """The service is shutting down and takes no more requests."""
+
+
+@dataclass
+class _Job:
+    request: GenerationRequest
+    future: asyncio.Future[Generation]
+    submitted: float  # event-loop time: the timeout counts from here
+
+
+class PendingGeneration:
+    """A request accepted into the queue; await result() for its Generation."""
+
+    def __init__(self, service: GenerationService, job: _Job) -> None:
+        self._service, self._job = service, job
+
+    async def result(self) -> Generation:
+        """The generation; raises GenerationTimeout past the service's timeout, or what generation raised."""
+        job, timeout = self._job, self._service.timeout
+        remaining = timeout - (asyncio.get_running_loop().time() - job.submitted)
+        try:
+            # shield: a timeout must not cancel a batch other requests share; the job is dropped instead.
+            return await asyncio.wait_for(asyncio.shield(job.future), max(remaining, 0))
+        except TimeoutError:
+            job.future.cancel()
+            self._service.counters["timeouts"] += 1
+            raise GenerationTimeout(f"no result within {timeout:g} s") from None
+        except asyncio.CancelledError:
+            job.future.cancel()
+            raise
+
+
+class GenerationService:
+    """Serves generation requests from one model in batches, in a dedicated executor."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        executor: Executor,
+        *,
+        queue_bound: int = 32,
+        max_batch: int = 32,
+        timeout: float = 60.0,
+    ) -> None:
+        self.engine = Engine(model)
+        self.executor = executor
+        self.queue_bound = queue_bound
+        self.max_batch = max_batch
+        self.timeout = timeout
+        self.counters: Counter[str] = Counter()
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._pending = 0  # queued + generating: what the bound limits
+        self._batcher: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def model(self) -> LoadedModel:
+        return self.engine.model
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def stats(self) -> dict[str, int]:
+        """Counters for `!bard info` and the logs."""
+        c = self.counters
+        return {
+            "served": c["served"],
+            "busy": c["busy"],
+            "timeouts": c["timeouts"],
+            "errors": c["errors"],
+            "batches": c["batches"],
+            "pending": self._pending,
+        }
+
+    async def start(self) -> None:
+        """Warm up (first BLAS call, the executor's thread) and start the batcher."""
+        if self._batcher is not None:
+            return
+        # The sampling loop is Python that holds the GIL; by default the event loop may then wait 5 ms for it
+        # at every switch, and tens of ms per callback (measured: loop lag 60-160 ms with 20 requests, 5 ms
+        # with 1 ms slices). Shorter slices cost the inference thread a little throughput, the loop nothing.
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        await self._warm_up(self.engine)
+        self._batcher = asyncio.create_task(self._run_batches(), name="bard-batcher")
+
+    async def _warm_up(self, engine: Engine) -> None:
+        request = GenerationRequest("", max_chars=8, temperature=0.0, rng=np.random.default_rng(0))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.executor, engine.generate_batch, [request])
+
+    def submit(
+        self, seed: str, *, temperature: float, max_chars: int, top_k: int = 0, top_p: float = 1.0
+    ) -> PendingGeneration:
+        """Queue one request. Raises ValueError (bad values), Busy (queue full) or ServiceClosed, at once."""
+        if self._closed:
+            raise ServiceClosed("the bard is shutting down")
+        if self._batcher is None:
+            raise RuntimeError("GenerationService.start() was not awaited")
+        request = GenerationRequest(
+            seed, max_chars=max_chars, temperature=temperature, top_k=top_k, top_p=top_p, rng=np.random.default_rng()
+        )
+        if self._pending >= self.queue_bound:
+            self.counters["busy"] += 1
+            raise Busy(f"{self._pending} requests are already waiting")
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop.create_future(), loop.time())
+        self._pending += 1
+        self._queue.put_nowait(job)
+        return PendingGeneration(self, job)
+
+    async def _run_batches(self) -> None:
+        while True:
+            jobs = [await self._queue.get()]
+            while len(jobs) < self.max_batch and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            try:
+                live = [j for j in jobs if not j.future.done()]  # timed out while queued: skip
+                if live:
+                    # Requests in flight finish on the engine they started with, even if a reload swaps it now.
+                    await self._generate(self.engine, live)
+            except asyncio.CancelledError:  # closing: nobody will finish these
+                _fail(jobs, ServiceClosed("the bard is shutting down"))
+                raise
+            except Exception:  # a bug here must not stop the batcher: every later request would time out
+                log.exception("batcher failed on a batch of %d", len(jobs))
+                _fail(jobs, RuntimeError("batcher failed"))
+            finally:
+                self._pending -= len(jobs)
+
+    async def _generate(self, engine: Engine, jobs: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self.executor, engine.generate_batch, [j.request for j in jobs])
+        except Exception as exc:
+            if len(jobs) > 1:
+                # One bad request must not sink the others: run each alone to find it.
+                log.warning("a batch of %d failed (%s); running its requests one by one", len(jobs), exc)
+                for job in jobs:
+                    await self._generate(engine, [job])
+                return
+            self.counters["errors"] += 1
+            if not jobs[0].future.done():
+                jobs[0].future.set_exception(exc)
+            return
+        self.counters["batches"] += 1
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():
+                self.counters["served"] += 1
+                job.future.set_result(result)
+
+    async def reload(self, model_dir: Path) -> LoadedModel:
+        """Load, verify and warm up the model in model_dir, then serve it. On any failure the old model stays."""
+        async with self._reload_lock:
+            loaded = await asyncio.to_thread(store.load, model_dir)  # ModelError: refused
+            engine = await asyncio.to_thread(Engine, loaded)
+            await self._warm_up(engine)  # a model that cannot generate is refused too
+            old, self.engine = self.engine, engine
+            log.info("reloaded: now serving %s (was %s)", loaded.name, old.model.name)
+            return loaded
+
+    async def close(self) -> None:
+        """Stop taking requests; requests still queued fail with ServiceClosed. Idempotent."""
+        self._closed = True
+        if self._batcher is not None:
+            self._batcher.cancel()
+            await asyncio.gather(self._batcher, return_exceptions=True)
+            self._batcher = None
+        queued = []
+        while not self._queue.empty():
+            queued.append(self._queue.get_nowait())
+        self._pending -= len(queued)
+        _fail(queued, ServiceClosed("the bard is shutting down"))
+
+
+def _fail(jobs: list[_Job], exc: Exception) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(exc)
+
+
+def inference_executor() -> ThreadPoolExecutor:
+    """The one thread inference runs in (and BLAS is kept to one thread too: see bot/__init__.py)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="bard-inference")
+
+
+def create_service(settings: Settings, executor: Executor, model: LoadedModel | None = None) -> GenerationService:
+    """Load and verify the configured model (unless given) and build the service; raises store.ModelError."""
+    loaded = model if model is not None else store.load(settings.model_dir)
+    return GenerationService(
+        loaded, executor, queue_bound=settings.queue_bound, max_batch=settings.max_batch, timeout=settings.timeout
+    )

@@ -1,0 +1,50 @@
+"""bard-generate: continue a seed with an exported model, streaming the text as it is written."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from model_store import DEFAULT_MODEL_DIR
+from model_store.engine import Engine, GenerationRequest
+from model_store.store import ModelError, load
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bard-generate", description=__doc__)
+    p.add_argument("--seed", default="", help="text to continue (default: empty, the model opens a speech)")
+    p.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL_DIR, help=f"exported model (default {DEFAULT_MODEL_DIR})"
+    )
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (default 0.8)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the K likeliest characters; 0 = off")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass in (0, 1]; 1 = off")
+    p.add_argument("--length", type=int, default=400, help="maximum characters to generate (default 400)")
+    p.add_argument("--rng-seed", type=int, default=None, help="random seed: same model, seed and options, same text")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        rng = np.random.default_rng(args.rng_seed)
+        request = GenerationRequest(args.seed, args.length, args.temperature, args.top_k, args.top_p, rng)
+        engine = Engine(load(args.model))
+    except (ValueError, ModelError) as exc:
+        print(f"bard-generate: error: {exc}", file=sys.stderr)
+        return 2
+    for change in engine.clean(args.seed).changes:
+        print(f"bard-generate: seed changed: {change}", file=sys.stderr)
+    out = sys.stdout
+    out.write(engine.clean(args.seed).text)
+    out.flush()
+    engine.generate_batch([request], on_text=lambda piece: (out.write(piece), out.flush()))
+    out.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

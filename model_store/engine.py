@@ -1,0 +1,225 @@
+"""Stateful character sampling from an exported model, in numpy (no TensorFlow).
+
+The seed is fed once to build each LSTM layer's state; after that every new character costs
+one step of the recurrence, never a re-run over past characters. Several requests can share
+one batch: each keeps its own options and random generator and gets the text it would alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model_store.sampling import sample_batch
+from model_store.seed import CleanSeed, clean_seed
+from model_store.stop_rule import StopRule
+from model_store.store import LoadedModel
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    seed: str
+    max_chars: int = 400
+    temperature: float = 0.8  # 0 = greedy
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    min_chars: int | None = None  # a speech may end the text from here; default max_chars // 2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_chars <= 100_000:
+            raise ValueError(f"max_chars must be between 1 and 100000, got {self.max_chars}")
+        if not (self.temperature >= 0 and np.isfinite(self.temperature)):
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class Generation:
+    seed: str  # the seed as fed to the model, after cleaning
+    text: str  # the continuation
+    seed_changes: tuple[str, ...]  # what cleaning changed in the seed, if anything
+    stop_reason: str  # "speech end", "sentence end" or "length"
+
+
+def _sigmoid_tanh_split(z: np.ndarray, units: int) -> None:
+    """In place: the first 3*units columns (i, f, o) -> sigmoid, the rest (g) -> tanh."""
+    s = z[:, : 3 * units]
+    # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: one transcendental call instead of exp and divide.
+    s *= 0.5
+    np.tanh(s, out=s)
+    s *= 0.5
+    s += 0.5
+    np.tanh(z[:, 3 * units :], out=z[:, 3 * units :])
+
+
+class LSTMState:
+    """Hidden and cell state of every layer for a batch of streams."""
+
+    def __init__(self, h: list[np.ndarray], c: list[np.ndarray]) -> None:
+        self.h, self.c = h, c
+
+    def take(self, rows: np.ndarray | list[int]) -> LSTMState:
+        return LSTMState([x[rows] for x in self.h], [x[rows] for x in self.c])
+
+    @staticmethod
+    def stack(states: Sequence[LSTMState]) -> LSTMState:
+        layers = range(len(states[0].h))
+        return LSTMState(
+            [np.concatenate([s.h[i] for s in states]) for i in layers],
+            [np.concatenate([s.c[i] for s in states]) for i in layers],
+        )
+
+
+class Engine:
+    """Generates text from a loaded model. Thread-safe: it holds no per-request state."""
+
+    def __init__(self, model: LoadedModel, *, max_seed_chars: int = 1000) -> None:
+        self.model = model
+        self.vocab = model.vocab
+        self.max_seed_chars = max_seed_chars
+        arch = model.arch
+        self.layers, self.units = arch["layers"], arch["units"]
+        w = model.weights
+        h = self.units
+        # Keras orders gates (i, f, g, o); (i, f, o, g) lets one call cover the three sigmoids.
+        perm = np.concatenate([np.arange(0, 2 * h), np.arange(3 * h, 4 * h), np.arange(2 * h, 3 * h)])
+
+        def gates(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a[..., perm], dtype=np.float32)
+
+        # Layer 0's input is one character: its input projection (plus bias) is a table lookup.
+        self.input_table = gates(w["embedding"] @ w["lstm0.kernel"] + w["lstm0.bias"])
+        self.recurrent = [gates(w[f"lstm{i}.recurrent_kernel"]) for i in range(self.layers)]
+        # Layers above the first: [input; hidden] @ [W; U] in one product per step.
+        self.stacked = [
+            gates(np.concatenate([w[f"lstm{i}.kernel"], w[f"lstm{i}.recurrent_kernel"]])) for i in range(1, self.layers)
+        ]
+        self.biases = [gates(w[f"lstm{i}.bias"]) for i in range(self.layers)]
+        self.dense_kernel = np.ascontiguousarray(w["dense.kernel"], dtype=np.float32)
+        self.dense_bias = np.ascontiguousarray(w["dense.bias"], dtype=np.float32)
+
+    # ------------------------------------------------------------------ the recurrence
+
+    def zero_state(self, batch: int) -> LSTMState:
+        zeros = [np.zeros((batch, self.units), np.float32) for _ in range(self.layers)]
+        return LSTMState(zeros, [z.copy() for z in zeros])
+
+    def _cell(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """LSTM cell update from pre-activations z; updates c in place and returns the new h."""
+        u = self.units
+        _sigmoid_tanh_split(z, u)
+        c *= z[:, u : 2 * u]
+        c += z[:, :u] * z[:, 3 * u :]
+        return z[:, 2 * u : 3 * u] * np.tanh(c)
+
+    def step(self, ids: np.ndarray, state: LSTMState) -> np.ndarray:
+        """Advance every stream by one character; updates state in place, returns logits (B, V)."""
+        z = self.input_table[ids]
+        z += state.h[0] @ self.recurrent[0]
+        h = state.h[0] = self._cell(z, state.c[0])
+        for i in range(1, self.layers):
+            z = np.concatenate([h, state.h[i]], axis=1) @ self.stacked[i - 1]
+            z += self.biases[i]
+            h = state.h[i] = self._cell(z, state.c[i])
+        logits = h @ self.dense_kernel
+        logits += self.dense_bias
+        return logits
+
+    def prime(self, ids: np.ndarray) -> tuple[np.ndarray, LSTMState]:
+        """Feed a whole sequence to one stream: returns (logits at every position (T, V), final state).
+
+        Works layer by layer, so each layer's input projection is one matrix product over all steps.
+        """
+        state = self.zero_state(1)
+        u = self.units
+        hs = np.empty((len(ids), u), np.float32)
+        for i in range(self.layers):
+            # Input projections for all steps at once: a lookup for layer 0, one product above it.
+            xs = self.input_table[ids] if i == 0 else hs @ self.stacked[i - 1][:u] + self.biases[i]
+            hs = np.empty((len(ids), u), np.float32)
+            h, c, rec = state.h[i], state.c[i], self.recurrent[i]
+            for t in range(len(ids)):
+                z = xs[t : t + 1] + h @ rec
+                h = self._cell(z, c)
+                hs[t] = h[0]
+            state.h[i] = h
+        return hs @ self.dense_kernel + self.dense_bias, state
+
+    # ------------------------------------------------------------------ generation
+
+    def clean(self, seed: str) -> CleanSeed:
+        """The seed as the model will see it, with a note of every change."""
+        return clean_seed(seed, self.vocab, max_chars=self.max_seed_chars)
+
+    def _context(self, seed: str) -> str:
+        # A seed starts a line of a speech; an empty one starts a speech, so the model opens with a speaker.
+        lead = "\n\n" if seed == "" else "\n"
+        return "".join(c for c in lead if c in self.vocab) + seed
+
+    def generate(
+        self,
+        seed: str,
+        *,
+        max_chars: int = 400,
+        temperature: float = 0.8,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        rng: np.random.Generator | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """Continue one seed. on_text, if given, receives the text in pieces as soon as each is final."""
+        request = GenerationRequest(
+            seed, max_chars, temperature, top_k, top_p, rng if rng is not None else np.random.default_rng()
+        )
+        return self.generate_batch([request], on_text=on_text)[0]
+
+    def generate_batch(
+        self, requests: Sequence[GenerationRequest], *, on_text: Callable[[str], None] | None = None
+    ) -> list[Generation]:
+        """Continue several seeds in one batch; on_text streams the first request's text."""
+        if not requests:
+            return []
+        cleaned = [self.clean(r.seed) for r in requests]
+        contexts = [self._context(c.text) for c in cleaned]
+        rules = [
+            StopRule(ctx, max_chars=r.max_chars, min_chars=r.max_chars // 2 if r.min_chars is None else r.min_chars)
+            for ctx, r in zip(contexts, requests, strict=True)
+        ]
+        primed = [self.prime(self.vocab.encode(ctx)) if ctx else None for ctx in contexts]
+        zero = self.zero_state(1)
+        state = LSTMState.stack([p[1] if p else zero for p in primed])
+        uniform_logits = np.zeros(self.vocab.size, np.float32)
+        logits = np.stack([p[0][-1] if p else uniform_logits for p in primed])
+
+        active = np.arange(len(requests))  # request index of each batch row
+        temperature = np.array([r.temperature for r in requests], np.float64)
+        top_k = np.array([r.top_k for r in requests], np.int64)
+        top_p = np.array([r.top_p for r in requests], np.float64)
+        chars = self.vocab.chars
+        streamed = 0
+        while True:
+            uniform = np.array([requests[i].rng.random() for i in active])
+            ids = sample_batch(logits, temperature[active], top_k[active], top_p[active], uniform)
+            keep = []
+            for row, (i, char_id) in enumerate(zip(active, ids, strict=True)):
+                if not rules[i].feed(chars[char_id - 1]):
+                    keep.append(row)
+            if on_text is not None and rules[0].safe_length() > streamed:
+                safe = rules[0].safe_length()
+                on_text(rules[0].text[streamed:safe])
+                streamed = safe
+            if not keep:
+                break
+            if len(keep) < len(active):
+                active, ids, state = active[keep], ids[keep], state.take(keep)
+            logits = self.step(ids, state)
+        return [
+            Generation(seed=c.text, text=rule.text, seed_changes=c.changes, stop_reason=rule.reason)
+            for c, rule in zip(cleaned, rules, strict=True)
+        ]

@@ -1,0 +1,96 @@
+"""Where generated text ends: at the end of a speech, or near the length limit at a sentence
+or word boundary, never mid-word. Fed one character at a time, in O(1) per character."""
+
+from __future__ import annotations
+
+import re
+
+# A speaker line of the play-script format: "OTHELLO:", "First Citizen:".
+SPEAKER_LINE = re.compile(r"[A-Z][A-Za-z' .&-]{0,40}:")
+_SPEAKER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-:")
+_SENTENCE_END = frozenset(".!?")
+_CLOSERS = frozenset("'\")]")
+
+
+class StopRule:
+    """Tracks one stream's generated text and decides when, and where, it ends."""
+
+    def __init__(self, context: str, *, max_chars: int, min_chars: int) -> None:
+        self.max_chars = max_chars
+        self.min_chars = min_chars
+        self.soft_limit = max(min_chars, int(max_chars * 0.8))  # from here, end at a sentence
+        self.chars: list[str] = []
+        self.reason = ""
+        self._final: int | None = None
+        # Whether some speech (not a speaker line) has been seen, counting the seed's last speech.
+        last_speech = context.rsplit("\n\n", 1)[-1]
+        self._has_speech = any(
+            line.strip() and not SPEAKER_LINE.fullmatch(line.strip()) for line in last_speech.split("\n")[:-1]
+        )
+        tail_line = context.rsplit("\n", 1)[-1]
+        self._line_prefix = tail_line  # the part of the current line that came from the context
+        self._line_start = -len(tail_line)  # index in self.chars where the current line starts
+        self._line_maybe_speaker = all(c in _SPEAKER_CHARS for c in tail_line) and (
+            tail_line == "" or tail_line[0].isupper()
+        )
+        self._word_end = 0  # end of the last complete word: a cut here is never mid-word
+        self._newlines = 1 if context.endswith("\n") else 0
+
+    @property
+    def text(self) -> str:
+        """The final text once stopped; before that, everything generated so far."""
+        return "".join(self.chars[: self._final] if self._final is not None else self.chars)
+
+    def safe_length(self) -> int:
+        """How many leading characters are certain to be kept (for streaming)."""
+        if self._final is not None:
+            return self._final
+        safe = self._word_end
+        if self._line_maybe_speaker:
+            safe = min(safe, self._line_start)
+        return max(0, safe)
+
+    def _stop(self, at: int, reason: str) -> bool:
+        while at > 0 and self.chars[at - 1].isspace():
+            at -= 1
+        self._final, self.reason = at, reason
+        return True
+
+    def feed(self, char: str) -> bool:
+        """Add one generated character; True when the text is complete."""
+        chars = self.chars
+        chars.append(char)
+        n = len(chars)
+        if char == "\n":
+            line = (self._line_prefix + "".join(chars[max(self._line_start, 0) : n - 1])).strip()
+            if self._line_maybe_speaker and SPEAKER_LINE.fullmatch(line):
+                if self._has_speech and self._line_start >= self.min_chars:
+                    return self._stop(self._line_start, "speech end")
+            elif line:
+                self._has_speech = True
+            self._newlines += 1
+            if self._newlines >= 2 and self._has_speech and n >= self.min_chars:
+                return self._stop(n, "speech end")
+            self._line_start, self._line_maybe_speaker, self._line_prefix = n, True, ""
+        else:
+            if not char.isspace():
+                self._newlines = 0
+            if self._line_maybe_speaker and (
+                char not in _SPEAKER_CHARS or (n - 1 == self._line_start and not char.isupper())
+            ):
+                self._line_maybe_speaker = False
+        if char.isspace():
+            prev = chars[n - 2] if n >= 2 else ""
+            if not prev.isspace():
+                self._word_end = n - 1
+                if n > self.soft_limit and self._ends_sentence(n - 1):
+                    return self._stop(n - 1, "sentence end")
+        if n >= self.max_chars:
+            return self._stop(self._word_end, "length")
+        return False
+
+    def _ends_sentence(self, end: int) -> bool:
+        i = end - 1
+        while i >= 0 and self.chars[i] in _CLOSERS:
+            i -= 1
+        return i >= 0 and self.chars[i] in _SENTENCE_END

@@ -1,0 +1,263 @@
+"""Export and load bard models: the only code that knows the files of a model directory.
+
+A model directory holds:
+  model.keras    the Keras model (training, fine-tuning, anything Keras)
+  weights.npz    the same weights as plain numpy arrays (serving needs no TensorFlow)
+  vocab.json     the character vocabulary
+  manifest.json  what produced the model, its losses, and the sha256 of every other file
+
+Export writes into a hidden sibling directory and renames it into place, so a reader sees
+the old model, the new one, or nothing, and never half of one. Loading verifies the manifest,
+every checksum and the shapes before anything is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from model_store.vocab import Vocab, VocabError
+
+SCHEMA_VERSION = 1
+MODEL_FILE = "model.keras"
+WEIGHTS_FILE = "weights.npz"
+VOCAB_FILE = "vocab.json"
+MANIFEST_FILE = "manifest.json"
+REQUIRED_FILES = (MODEL_FILE, WEIGHTS_FILE, VOCAB_FILE)
+ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
+
+
+class ModelError(Exception):
+    """A model directory that is missing, damaged or not one this version can use."""
+
+
+class KerasSavable(Protocol):
+    def save(self, filepath: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified model: manifest, vocabulary and weights as numpy arrays."""
+
+    path: Path
+    manifest: dict[str, Any]
+    vocab: Vocab
+    weights: dict[str, np.ndarray]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.path.name))
+
+    @property
+    def arch(self) -> dict[str, int]:
+        return {k: int(self.manifest["hyperparameters"][k]) for k in ARCH_KEYS}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def weight_shapes(vocab_size: int, embedding_dim: int, layers: int, units: int) -> dict[str, tuple[int, ...]]:
+    """The arrays weights.npz must hold, by name, for a given architecture."""
+    shapes: dict[str, tuple[int, ...]] = {"embedding": (vocab_size, embedding_dim)}
+    for i in range(layers):
+        fan_in = embedding_dim if i == 0 else units
+        shapes[f"lstm{i}.kernel"] = (fan_in, 4 * units)
+        shapes[f"lstm{i}.recurrent_kernel"] = (units, 4 * units)
+        shapes[f"lstm{i}.bias"] = (4 * units,)
+    shapes["dense.kernel"] = (units, vocab_size)
+    shapes["dense.bias"] = (vocab_size,)
+    return shapes
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export(
+    out_dir: Path,
+    *,
+    keras_model: KerasSavable,
+    weights: dict[str, np.ndarray],
+    vocab: Vocab,
+    manifest: dict[str, Any],
+    force: bool = False,
+) -> Path:
+    """Write a model directory atomically and return its path.
+
+    `manifest` gives everything but schema_version, created and files, which are added here.
+    An existing `out_dir` is replaced only with `force`; until the final rename it is untouched.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise ModelError(f"{out_dir} already exists (use --force to replace it)")
+    _check_weights(weights, vocab, manifest)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a model is meant to be read by the bot's user too
+    try:
+        keras_model.save(str(staging / MODEL_FILE))
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()})
+        (staging / WEIGHTS_FILE).write_bytes(buf.getvalue())
+        (staging / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
+        for extra in sorted(p.name for p in staging.iterdir()):
+            if extra not in REQUIRED_FILES:
+                raise ModelError(f"unexpected file {extra} in export")
+        full = {
+            "schema_version": SCHEMA_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            **manifest,
+            "files": {n: sha256_bytes((staging / n).read_bytes()) for n in REQUIRED_FILES},
+        }
+        (staging / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _fsync_dir(staging)
+        _swap_into_place(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_into_place(staging: Path, out_dir: Path) -> None:
+    """Rename staging to out_dir; an old out_dir is moved aside first and removed after."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}-{staging.name[-8:]}")
+        os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    fd = os.open(out_dir.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- load
+
+
+def read_verified(model_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Read the manifest and every file it lists, checking each checksum. Returns (manifest, contents)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"model directory {model_dir} does not exist")
+    try:
+        manifest = json.loads((model_dir / MANIFEST_FILE).read_bytes())
+    except FileNotFoundError:
+        raise ModelError(f"{model_dir} has no {MANIFEST_FILE}: not an exported bard model") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{model_dir / MANIFEST_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{model_dir / MANIFEST_FILE} must hold a JSON object")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ModelError(f"{model_dir} has manifest schema version {version!r}; this bard reads {SCHEMA_VERSION}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or any(n not in files for n in REQUIRED_FILES):
+        raise ModelError(f"{model_dir / MANIFEST_FILE} must list checksums for {', '.join(REQUIRED_FILES)}")
+    hyper = manifest.get("hyperparameters")
+    if not isinstance(hyper, dict) or any(not isinstance(hyper.get(k), int) or hyper[k] <= 0 for k in ARCH_KEYS):
+        raise ModelError(f"{model_dir / MANIFEST_FILE} lacks positive integer hyperparameters {', '.join(ARCH_KEYS)}")
+    contents: dict[str, bytes] = {}
+    for name, expected in files.items():
+        if not isinstance(name, str) or "/" in name or name.startswith("."):
+            raise ModelError(f"{model_dir / MANIFEST_FILE} lists a bad file name {name!r}")
+        try:
+            data = (model_dir / name).read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"{model_dir} is missing {name}") from None
+        if sha256_bytes(data) != expected:
+            raise ModelError(f"{model_dir / name} does not match its manifest checksum (changed or truncated)")
+        contents[name] = data
+    return manifest, contents
+
+
+def load(model_dir: Path) -> LoadedModel:
+    """Load and verify a model for serving (numpy only, no TensorFlow)."""
+    model_dir = Path(model_dir)
+    manifest, contents = read_verified(model_dir)
+    try:
+        vocab = Vocab.from_json(contents[VOCAB_FILE])
+    except VocabError as exc:
+        raise ModelError(f"{model_dir / VOCAB_FILE}: {exc}") from None
+    try:
+        with np.load(io.BytesIO(contents[WEIGHTS_FILE]), allow_pickle=False) as npz:
+            weights = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{model_dir / WEIGHTS_FILE} cannot be read as numpy arrays ({exc})") from None
+    try:
+        _check_weights(weights, vocab, manifest)
+    except ModelError as exc:
+        raise ModelError(f"{model_dir}: {exc}") from None
+    return LoadedModel(path=model_dir, manifest=manifest, vocab=vocab, weights=weights)
+
+
+def _check_weights(weights: dict[str, np.ndarray], vocab: Vocab, manifest: dict[str, Any]) -> None:
+    hyper = manifest["hyperparameters"]
+    if hyper["vocab_size"] != vocab.size:
+        raise ModelError(f"vocabulary has {vocab.size} ids but the model was built for {hyper['vocab_size']}")
+    expected = weight_shapes(*(int(hyper[k]) for k in ARCH_KEYS))
+    if set(weights) != set(expected):
+        missing, extra = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
+        raise ModelError(f"weights do not fit the architecture (missing {missing}, unexpected {extra})")
+    for name, shape in expected.items():
+        w = weights[name]
+        if w.shape != shape:
+            raise ModelError(f"weight {name} has shape {w.shape}, expected {shape}")
+        if not np.all(np.isfinite(w)):
+            raise ModelError(f"weight {name} holds NaN or infinite values")
+
+
+def load_keras(model_dir: Path) -> Any:
+    """Verify a model directory, then load its Keras model (safe_mode on, not compiled).
+
+    Imports Keras lazily: only training and benchmarks call this.
+    """
+    model_dir = Path(model_dir)
+    load(model_dir)  # every check the serving path makes, before Keras sees the file
+    import keras
+
+    try:
+        return keras.saving.load_model(model_dir / MODEL_FILE, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        raise ModelError(f"{model_dir / MODEL_FILE} cannot be loaded by Keras ({type(exc).__name__}: {exc})") from None
+
+
+def model_card(model: LoadedModel) -> dict[str, Any]:
+    """The facts a user sees about a model: name, corpus, size, losses, when trained."""
+    m = model.manifest
+    corpus = m.get("corpus", {}) if isinstance(m.get("corpus"), dict) else {}
+    return {
+        "name": model.name,
+        "corpus": corpus.get("description", "unknown"),
+        "parameters": m.get("parameter_count"),
+        "layers": model.arch["layers"],
+        "units": model.arch["units"],
+        "train_loss": m.get("train_loss"),
+        "val_loss": m.get("val_loss"),
+        "created": m.get("created"),
+        "epochs": m.get("epochs_trained"),
+    }

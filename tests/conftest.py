@@ -1,0 +1,77 @@
+"""Shared fixtures: small corpora and tiny exported models, made here, never downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# A few speeches in the play-script format the corpus module writes.
+SCRIPT = """ACT I
+
+SCENE I. A room in the castle.
+
+[Enter HAMLET and HORATIO]
+
+HAMLET:
+To be, or not to be, that is the question:
+Whether 'tis nobler in the mind to suffer
+The slings and arrows of outrageous fortune,
+Or to take arms against a sea of troubles,
+And by opposing end them? To die: to sleep.
+
+HORATIO:
+My lord, the king your father.
+
+HAMLET:
+The king my father! Season your admiration for a while
+With an attent ear, till I may deliver.
+
+OTHELLO:
+It is the cause, it is the cause, my soul,
+Let me not name it to you, you chaste stars!
+It is the cause. Yet I'll not shed her blood.
+
+"""
+
+
+@pytest.fixture(scope="session")
+def script_text() -> str:
+    return SCRIPT * 6
+
+
+def make_tiny_model(
+    out: Path, text: str, *, units: int = 16, layers: int = 2, embedding_dim: int = 8, seed: int = 0
+) -> Path:
+    """Export an untrained (randomly initialised) model: real files, made in a second."""
+    import keras
+
+    from model_store import store
+    from model_store.vocab import Vocab
+    from training.config import TrainConfig
+    from training.model import architecture, build_model, numpy_weights
+
+    keras.utils.set_random_seed(seed)
+    vocab = Vocab.from_text(text)
+    config = TrainConfig(layers=layers, units=units, embedding_dim=embedding_dim, seq_len=32, batch_size=4)
+    model = build_model(vocab.size, embedding_dim=embedding_dim, layers=layers, units=units, dropout=0.0)
+    manifest = {
+        "name": out.name,
+        "corpus": {"description": "test script", "sha256": "0" * 64},
+        "hyperparameters": config.to_dict() | architecture(model),
+        "parameter_count": int(model.count_params()),
+        "train_loss": 4.0,
+        "val_loss": 4.1,
+        "epochs_trained": 0,
+        "command": "tests/conftest.py",
+    }
+    return store.export(out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=manifest)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> Path:
+    """A tiny exported model (2 x 16 LSTM) shared by the whole session; treat it as read-only."""
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", script_text)

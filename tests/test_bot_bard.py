@@ -1,0 +1,182 @@
+"""The transport-neutral command handling: routing, cooldown, friendly errors, the indicator, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bot import replies
+from bot.bard import Bard
+from bot.service import create_service, inference_executor
+from bot.settings import Settings
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def make_bard(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Bard]]:
+    made: list[Bard] = []
+
+    def make(**settings: Any) -> Bard:
+        s = Settings(model_dir=tiny_model_dir, **({"cooldown": 0} | settings))
+        bard = Bard(s, create_service(s, inference_executor()))
+        made.append(bard)
+        return bard
+
+    yield make
+    for bard in made:
+        await bard.close(0)
+        bard.service.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_command_gets_a_monologue(make_bard: Callable[..., Bard]) -> None:
+    bard = make_bard()
+    await bard.service.start()
+    reply = await bard.write(1, "-n 30 -t 0 To be", prefix="!")
+    assert reply.ok and reply.text.startswith("*The bard continues:*\n>>> To be")
+
+
+async def test_dispatch_routes_like_the_command_group(make_bard: Callable[..., Bard]) -> None:
+    bard = make_bard()
+    await bard.service.start()
+    assert (await bard.dispatch("HELP", author_id=1, prefix="?")).text == bard.help("?").text
+    assert "model card" in (await bard.dispatch(" info", author_id=1, prefix="!")).text
+    assert await bard.dispatch("reload", author_id=1, prefix="!") == replies.NOT_OWNER
+    assert (await bard.dispatch("information -n 5", author_id=1, prefix="!")).text.startswith("*The bard continues:*")
+    bad = await bard.dispatch("-z 1 To be", author_id=1, prefix="!")
+    assert not bad.ok and "unknown option “-z”" in bad.text and "`!bard help`" in bad.text
+
+
+async def test_cooldown_per_user_owners_exempt(make_bard: Callable[..., Bard]) -> None:
+    bard = make_bard(cooldown=10)
+    clock = Clock()
+    bard._clock = clock
+    await bard.service.start()
+    assert (await bard.write(1, "-n 5 a", prefix="!")).ok
+    wait = await bard.write(1, "-n 5 a", prefix="!")
+    assert not wait.ok and "in 10 s" in wait.text
+    assert (await bard.write(2, "-n 5 a", prefix="!")).ok  # another user
+    assert (await bard.write(1, "-n 5 a", prefix="!", is_owner=True)).ok
+    clock.now += 10.5
+    assert (await bard.write(1, "-n 5 a", prefix="!")).ok
+    # A refused command (bad options) costs no cooldown.
+    assert not (await bard.write(3, "-t 9 a", prefix="!")).ok
+    assert (await bard.write(3, "-n 5 a", prefix="!")).ok
+
+
+async def test_generation_errors_get_the_friendly_reply_with_a_logged_traceback(
+    make_bard: Callable[..., Bard], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    bard = make_bard()
+    await bard.service.start()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("the model fell over")
+
+    monkeypatch.setattr(bard.service.engine, "generate_batch", broken)
+    with caplog.at_level(logging.ERROR, logger="bot.bard"):
+        assert await bard.write(1, "To be", prefix="!") == replies.FAILED
+    record = next(r for r in caplog.records if r.name == "bot.bard")
+    assert record.exc_info and record.exc_info[0] is ZeroDivisionError
+    monkeypatch.undo()
+    assert (await bard.write(1, "-n 5 To be", prefix="!")).ok  # and it keeps serving
+
+
+async def test_busy_and_timeout_replies(make_bard: Callable[..., Bard], monkeypatch: pytest.MonkeyPatch) -> None:
+    bard = make_bard(queue_bound=1, timeout=0.2)
+    await bard.service.start()
+    release = threading.Event()
+    original = bard.service.engine.generate_batch
+
+    def slow(requests: Any, **kwargs: Any) -> Any:
+        release.wait(10)
+        return original(requests, **kwargs)
+
+    monkeypatch.setattr(bard.service.engine, "generate_batch", slow)
+    first = asyncio.create_task(bard.write(1, "a", prefix="!"))
+    while bard.service.pending == 0:  # until the first request is queued
+        await asyncio.sleep(0)
+    assert await bard.write(2, "b", prefix="!") == replies.BUSY
+    assert await first == replies.timed_out(0.2)
+    release.set()
+
+
+async def test_the_indicator_shows_only_while_generating_and_its_failure_loses_nothing(
+    make_bard: Callable[..., Bard],
+) -> None:
+    bard = make_bard()
+    await bard.service.start()
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def indicator() -> AsyncIterator[None]:
+        events.append("start")
+        yield
+        events.append("stop")
+
+    assert (await bard.write(1, "-n 5 a", prefix="!", while_generating=indicator)).ok
+    assert events == ["start", "stop"]
+    assert not (await bard.write(1, "-t 7 a", prefix="!", while_generating=indicator)).ok
+    assert events == ["start", "stop"]  # no indicator for a refusal
+
+    @asynccontextmanager
+    async def broken() -> AsyncIterator[None]:
+        raise ConnectionError("typing endpoint down")
+        yield
+
+    assert (await bard.write(1, "-n 5 a", prefix="!", while_generating=broken)).ok
+
+
+async def test_close_lets_a_generation_in_flight_finish_then_refuses(
+    make_bard: Callable[..., Bard], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bard = make_bard()
+    await bard.service.start()
+    entered, release = threading.Event(), threading.Event()
+    original = bard.service.engine.generate_batch
+
+    def held(requests: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(10)
+        return original(requests, **kwargs)
+
+    monkeypatch.setattr(bard.service.engine, "generate_batch", held)
+
+    async def command() -> replies.Reply:
+        with bard.in_flight():
+            return await bard.write(1, "-n 5 To be", prefix="!")
+
+    task = asyncio.create_task(command())
+    assert await asyncio.to_thread(entered.wait, 10)
+    closing = asyncio.create_task(bard.close(grace=10))
+    await asyncio.sleep(0)
+    assert not closing.done() and not bard.accepting
+    assert await bard.write(2, "a", prefix="!") == replies.LEAVING  # nothing new once closing
+    release.set()
+    reply = await task
+    assert reply.ok and "To be" in reply.text  # the one in flight was answered
+    await closing
+
+
+async def test_close_gives_up_after_the_grace_period(make_bard: Callable[..., Bard]) -> None:
+    bard = make_bard()
+    await bard.service.start()
+    with bard.in_flight():
+        await asyncio.wait_for(bard.close(grace=0.05), 5)  # does not wait for the stuck command forever
+    assert bard.commands_in_flight == 0

@@ -1,0 +1,259 @@
+"""Option parsing, escaping, trimming and layout of the bard's replies (pure functions)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from bot import replies
+from bot.replies import (
+    ELLIPSIS,
+    MAX_SEED_CHARS,
+    MESSAGE_LIMIT,
+    OptionError,
+    escape_markdown,
+    fit,
+    format_model_card,
+    format_monologue,
+    help_text,
+    parse_options,
+)
+
+DEFAULTS = {"temperature": 0.8, "length": 400}
+
+
+def parse(text: str) -> replies.Options:
+    return parse_options(text, **DEFAULTS)
+
+
+def unescape(text: str) -> str:
+    """Undo escape_markdown (for checking what a reader sees)."""
+    return re.sub(r"\\(.)", r"\1", text).replace("@\u200b", "@")
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_no_options_gives_defaults_and_the_seed() -> None:
+    assert parse("To be, or not to be") == replies.Options("To be, or not to be", 0.8, 400, 0, 1.0)
+    assert parse("") == replies.Options("", 0.8, 400, 0, 1.0)
+
+
+def test_short_and_long_options_before_the_seed() -> None:
+    opts = parse("-t 0.5 -n 300 -k 5 -p 0.9 To be")
+    assert (opts.temperature, opts.length, opts.top_k, opts.top_p, opts.seed) == (0.5, 300, 5, 0.9, "To be")
+    opts = parse("--temperature=0 --length 50 --top-k=3 --top-p 1 Now is the winter")
+    assert (opts.temperature, opts.length, opts.top_k, opts.top_p) == (0.0, 50, 3, 1.0)
+    assert opts.seed == "Now is the winter"
+
+
+def test_the_seed_is_kept_verbatim_after_the_options() -> None:
+    assert parse("-t 1  To  be,\nor not -n 5").seed == "To  be,\nor not -n 5"
+
+
+def test_double_dash_ends_options_and_dashes_that_are_not_options_start_the_seed() -> None:
+    assert parse("-- -t is part of it").seed == "-t is part of it"
+    assert parse("-n 20 -- --length").seed == "--length"
+    assert parse("- a dash").seed == "- a dash"
+    assert parse("-5 degrees").seed == "-5 degrees"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-x 3 hi", "unknown option “-x”"),
+        ("--temp 3 hi", "unknown option “--temp”"),
+        ("--t 0.5 hi", "unknown option “--t”"),
+        ("-t", "option “-t” needs a value"),
+        ("-t warm hi", "option “-t” needs a number, not “warm”"),
+        ("-t 2.5 hi", "option “-t” must be from 0 to 2, not “2.5”"),
+        ("-t -1 hi", "option “-t” must be from 0 to 2"),
+        ("-t nan hi", "option “-t” must be from 0 to 2, not “nan”"),
+        ("-t inf hi", "option “-t” must be from 0 to 2, not “inf”"),
+        ("-n 0 hi", "option “-n” must be from 1 to 1500"),
+        ("-n 5000 hi", "option “-n” must be from 1 to 1500, not “5000”"),
+        ("-n 3.5 hi", "option “-n” needs a whole number, not “3.5”"),
+        ("-k -2 hi", "option “-k” must be from 0 to 1000"),
+        ("-p 0 hi", "option “-p” must be above 0 and at most 1, not “0”"),
+        ("-p 1.5 hi", "option “-p” must be above 0 and at most 1"),
+    ],
+)
+def test_bad_options_name_the_problem(text: str, expected: str) -> None:
+    with pytest.raises(OptionError) as err:
+        parse(text)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_seed_too_long_is_refused() -> None:
+    assert parse("a" * MAX_SEED_CHARS).seed == "a" * MAX_SEED_CHARS
+    with pytest.raises(OptionError, match=f"the most is {MAX_SEED_CHARS}"):
+        parse("a" * (MAX_SEED_CHARS + 1))
+
+
+def test_option_values_in_errors_are_escaped_and_shortened() -> None:
+    with pytest.raises(OptionError) as err:
+        parse("-t **" + "9" * 100)
+    message = str(err.value)
+    assert "\\*\\*" in message and "9" * 40 not in message
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def test_markdown_is_escaped() -> None:
+    assert escape_markdown("**bold** _it_ ~~x~~ `code` ||spoiler||") == (
+        r"\*\*bold\*\* \_it\_ \~\~x\~\~ \`code\` \|\|spoiler\|\|"
+    )
+    assert escape_markdown("back\\slash") == "back\\\\slash"
+    assert escape_markdown("[click](https://evil.example)") == r"\[click\](https://evil.example)"
+
+
+def test_line_start_markup_is_escaped_only_at_line_starts() -> None:
+    text = "# Act I\n- a list\n-# small\n> quote\n1. one\nmid-line - and # stay"
+    assert escape_markdown(text) == "\\# Act I\n\\- a list\n\\-# small\n\\> quote\n1\\. one\nmid-line - and # stay"
+
+
+def test_mentions_are_defused() -> None:
+    escaped = escape_markdown("@everyone @here <@123> <@&456> <#789>")
+    assert "@everyone" not in escaped and "@here" not in escaped
+    assert not re.search(r"(?<!\\)<", escaped)  # every < escaped: no <@id>, <@&role> or <#channel> syntax
+    assert unescape(escaped) == "@everyone @here <@123> <@&456> <#789>"
+
+
+def test_inline_escaping_flattens_newlines() -> None:
+    assert escape_markdown("a\n# b - c", inline=True) == "a # b - c"
+
+
+# --------------------------------------------------------------------------- trimming
+
+
+def test_fit_leaves_short_text_alone() -> None:
+    assert fit("To be, or not to be", 100) == "To be, or not to be"
+    assert fit("To be", 100, unfinished=True) == "To be" + ELLIPSIS
+
+
+def test_fit_cuts_after_a_whole_word() -> None:
+    raw = "To be, or not to be, that is the question"
+    cut = fit(raw, 20)
+    assert len(cut) <= 20 and cut.endswith(ELLIPSIS)
+    kept = cut.removesuffix(ELLIPSIS)
+    assert raw.startswith(kept) and raw[len(kept)] == " "
+    assert kept == "To be, or not to"
+
+
+def test_fit_counts_escapes_against_the_budget() -> None:
+    raw = "*a* " * 100
+    cut = fit(raw, 50)
+    assert len(cut) <= 50
+    assert raw.startswith(unescape(cut.removesuffix(ELLIPSIS)))
+
+
+def test_fit_cuts_inside_a_word_only_when_one_word_is_too_long() -> None:
+    cut = fit("x" * 300, 50)
+    assert cut == "x" * (50 - len(ELLIPSIS)) + ELLIPSIS
+
+
+# --------------------------------------------------------------------------- monologues
+
+
+def test_monologue_layout_speaker_then_quoted_verse() -> None:
+    text = format_monologue("", "\n\nHAMLET:\nTo be, or not to be:\nthat is the question.", stop_reason="speech end")
+    assert text == "**HAMLET**\n>>> To be, or not to be:\nthat is the question."
+
+
+def test_monologue_without_speaker_continues_the_seed() -> None:
+    text = format_monologue("To be", ", or not to be.", stop_reason="sentence end")
+    assert text == "*The bard continues:*\n>>> To be, or not to be."
+    assert format_monologue("", " and so", stop_reason="length").startswith("*The bard begins:*\n>>> and so")
+
+
+def test_the_echoed_seed_cannot_break_the_layout_or_ping() -> None:
+    seed = "@everyone **look** <@123> ```\n# Title\n>>> nested"
+    text = format_monologue(seed, " more", stop_reason="sentence end")
+    head, verse = text.split("\n>>> ", 1)
+    assert head == "*The bard continues:*"
+    assert "@everyone" not in text and "<@123>" not in text and not re.search(r"(?<!\\)<", text)
+    assert "```" not in text and "\n#" not in text and "\n>" not in verse
+    assert unescape(verse) == seed + " more"
+
+
+def test_unfinished_text_ends_with_an_ellipsis() -> None:
+    assert format_monologue("To be", " or not", stop_reason="length").endswith("To be or not" + ELLIPSIS)
+
+
+def test_seed_changes_are_noted() -> None:
+    text = format_monologue("To be", ".", seed_changes=("'’' -> \"'\"", "dropped '🎭'"))
+    assert text.splitlines()[1].startswith("-# seed adjusted: ")
+    assert "dropped" in text
+
+
+def test_empty_generation_still_replies() -> None:
+    assert format_monologue("", "", stop_reason="length") == "*The bard begins:*\n>>> …"
+
+
+def test_long_monologues_fit_in_one_message_at_a_word_boundary() -> None:
+    words = ("To be, or not to be, that is the question: " * 100).strip()
+    text = format_monologue("", words, stop_reason="length")
+    assert len(text) <= MESSAGE_LIMIT
+    kept = text.split(">>> ", 1)[1].removesuffix(ELLIPSIS)
+    assert words.startswith(kept) and words[len(kept)] == " "
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_any_text_fits_and_reads_as_a_prefix_of_the_original(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = "abc XYZ\n\n*_~`|<>[]#-+1.@\\:'!?"
+    raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6000)))
+    text = format_monologue("", raw, stop_reason=rng.choice(["length", "speech end"]))
+    assert len(text) <= MESSAGE_LIMIT
+    _, verse = replies.split_speaker(raw)
+    shown = unescape(text.split("\n>>> ", 1)[1]).removesuffix(ELLIPSIS)
+    expected = verse.strip()
+    if shown != "…":
+        assert expected.startswith(shown.rstrip())
+        rest = expected[len(shown.rstrip()) :]
+        assert rest == "" or rest[0].isspace()  # cut at a word end
+
+
+# --------------------------------------------------------------------------- other replies
+
+
+def test_model_card_shows_corpus_size_loss_and_date() -> None:
+    card = {
+        "name": "shakespeare",
+        "corpus": "The complete works",
+        "parameters": 3_400_000,
+        "layers": 2,
+        "units": 512,
+        "train_loss": 1.2,
+        "val_loss": 1.3456,
+        "created": "2025-11-28T10:00:00+00:00",
+        "epochs": 30,
+    }
+    text = format_model_card(card, {"served": 3, "busy": 1})
+    assert "The complete works" in text and "3,400,000" in text and "1.346" in text
+    assert "2025-11-28" in text and "30 epochs" in text and "served 3 · busy 1" in text
+    assert len(text) <= MESSAGE_LIMIT
+
+
+def test_model_card_with_missing_facts_says_unknown() -> None:
+    text = format_model_card({"name": "x*y", "corpus": "unknown", "layers": 1, "units": 8})
+    assert "unknown" in text and "x\\*y" in text
+
+
+def test_help_lists_every_option_with_its_range_and_default() -> None:
+    text = help_text("?", temperature=0.7, length=300)
+    for option in ("-t", "--temperature", "-n", "--length", "-k", "--top-k", "-p", "--top-p", "--"):
+        assert f"`{option}`" in text
+    assert "default 0.7" in text and "default 300" in text and "`?bard info`" in text
+    assert len(text) <= MESSAGE_LIMIT
+
+
+def test_friendly_replies_are_one_line() -> None:
+    for reply in (replies.BUSY, replies.FAILED, replies.LEAVING, replies.NOT_OWNER, replies.timed_out(30)):
+        assert "\n" not in reply.text and not reply.ok
+    assert replies.cooldown(2.1).text.endswith("in 3 s.")
+    assert "See `!bard help`" in replies.bad_options("bad", "!").text

@@ -1,0 +1,120 @@
+"""bard-train: fit the character LSTM on Shakespeare (or your own plays) and export it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from training.config import HELP, TrainConfig
+
+EXAMPLES = """examples:
+  bard-train --play othello --epochs 20 --out model_store/othello
+  bard-train --group tragedies --max-minutes 60 --out model_store/tragedies
+  bard-train --text my_plays/ --init-from model_store/shakespeare --out model_store/mine
+  bard-train --text tinyshakespeare.txt --val-fraction 0.1 --out model_store/tiny
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bard-train", description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    src = p.add_argument_group("corpus (default: all bundled plays, unless --text is given)")
+    src.add_argument(
+        "--play", action="append", default=[], metavar="NAME", help="a bundled play, e.g. othello (repeatable)"
+    )
+    src.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="a group of bundled plays: comedies, histories, problems, roman, romances, tragedies",
+    )
+    src.add_argument("--all-plays", action="store_true", help="every bundled play")
+    src.add_argument(
+        "--text",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="a UTF-8 .txt file, or a folder of them, of your own (repeatable)",
+    )
+    src.add_argument("--list-plays", action="store_true", help="list the bundled plays and exit")
+
+    out = p.add_argument_group("output")
+    out.add_argument("--out", type=Path, help="export directory, e.g. model_store/othello (required)")
+    out.add_argument("--run-dir", type=Path, help="checkpoints, logs and TensorBoard runs (default runs/<out name>)")
+    out.add_argument("--force", action="store_true", help="replace an existing export or run directory")
+    out.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    out.add_argument("--init-from", type=Path, metavar="MODEL_DIR", help="fine-tune this exported model")
+    out.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    out.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multi-worker"),
+        default="default",
+        help="tf.distribute strategy: one device, all local GPUs, or a TF_CONFIG cluster",
+    )
+
+    hp = p.add_argument_group("hyperparameters")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        default = getattr(defaults, f.name)
+        hp.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"{HELP[f.name]} (default {default})",
+        )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
+    from training.corpus import CorpusError, build_corpus, bundled_plays, read_text_sources, select_plays
+
+    try:
+        if args.list_plays:
+            print("\n".join(bundled_plays()))
+            return 0
+        if args.out is None:
+            raise ValueError("--out is required (the export directory, e.g. model_store/othello)")
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        use_plays = args.all_plays or args.play or args.group or not args.text
+        every_play = args.all_plays or not (args.play or args.group)
+        sources = select_plays(args.play, args.group, every_play) if use_plays else []
+        sources += read_text_sources(args.text)
+        corpus = build_corpus(sources, config.val_fraction)
+    except (CorpusError, ValueError) as exc:
+        print(f"bard-train: error: {exc}", file=sys.stderr)
+        return 2
+
+    from training.train import TrainError, train  # imports TensorFlow: only once the request is valid
+
+    command = shlex.join(["bard-train", *argv])
+    try:
+        train(
+            config,
+            corpus,
+            out=args.out,
+            run_dir=args.run_dir or Path("runs") / args.out.name,
+            force=args.force,
+            resume=args.resume,
+            init_from=args.init_from,
+            command=command,
+            verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+            strategy=args.strategy,
+        )
+    except TrainError as exc:
+        print(f"bard-train: error: {exc}", file=sys.stderr)
+        return 130 if "interrupted" in str(exc) else 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

