@@ -1,4 +1,9 @@
-"""BardBot: the stand-alone bot, a commands.Bot that is handed its settings, service and executor."""
+"""BardBot: the stand-alone bot, a commands.Bot that is handed its settings, service and executor.
+
+Sharding (BARD_SHARD_COUNT, BARD_SHARD_IDS): a process that runs one shard is a BardBot with shard_id and
+shard_count; one that runs several is a ShardedBardBot (discord.py's AutoShardedBot), its shards sharing one
+model. create_bot picks.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
-class BardBot(commands.Bot):
+class _BardBotMixin:
     """The bard as a bot of its own: the prefix (or a mention), the Bard cog, and an orderly shutdown."""
 
     def __init__(
@@ -73,13 +78,18 @@ class BardBot(commands.Bot):
 
     async def on_ready(self) -> None:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        shards = f" on shard(s) {','.join(map(str, self.settings.shards_here))} of {self.shard_count}"
         log.info(
-            "ready as %s in %d guild(s), serving %s; peak RSS %.0f MB",
+            "ready as %s in %d guild(s)%s, serving %s; peak RSS %.0f MB",
             self.user,
             len(self.guilds),
+            shards if self.shard_count else "",
             self.service.model.name,
             peak_mb,
         )
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("shard %d of %s ready", shard_id, self.shard_count)
 
     async def on_command_error(self, context: commands.Context[Any], exception: commands.CommandError, /) -> None:
         # Other bots' commands share the prefix: an unknown command is not an error worth a traceback.
@@ -98,3 +108,25 @@ class BardBot(commands.Bot):
         await super().close()
         await self.service.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class BardBot(_BardBotMixin, commands.Bot):
+    """The bard on one gateway connection: the whole bot, or one shard (shard_id, shard_count) of several."""
+
+
+class ShardedBardBot(_BardBotMixin, commands.AutoShardedBot):
+    """The bard on several shards in one process (shard_ids, shard_count), all served by one model."""
+
+
+def create_bot(
+    settings: Settings, service: GenerationService, executor: Executor, **options: Any
+) -> BardBot | ShardedBardBot:
+    """The bot for the shards this process runs (see Settings.shards_here); options go to the constructor."""
+    shards = settings.shards_here
+    if len(shards) > 1:
+        return ShardedBardBot(
+            settings, service, executor, shard_ids=list(shards), shard_count=settings.shard_count, **options
+        )
+    if shards:
+        return BardBot(settings, service, executor, shard_id=shards[0], shard_count=settings.shard_count, **options)
+    return BardBot(settings, service, executor, **options)

@@ -19,11 +19,12 @@ from bot import replies
 from bot.replies import Reply
 from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed
 from bot.settings import Settings
+from bot.stats import RequestStats
 from model_store.store import ModelError, model_card
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("help", "info", "reload")
+SUBCOMMANDS = ("help", "info", "reload", "stats")
 _FIRST_WORD = re.compile(r"\s*(\S+)")
 
 # What the transport shows while a generation runs (Discord: the typing indicator).
@@ -37,6 +38,8 @@ class Bard:
         self.settings = settings
         self.service = service
         self._clock = clock
+        salt = settings.log_salt.get_secret_value().encode() if settings.log_salt else None
+        self.requests = RequestStats(salt=salt)
         self._last_request: dict[int, float] = {}  # user id -> when their last generation was accepted
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -54,17 +57,22 @@ class Bard:
         is_owner: bool = False,
         while_generating: IndicatorFactory | None = None,
     ) -> Reply:
-        """`bard [options] <seed>`: a monologue, or a one-line reason why not."""
+        """`bard [options] <seed>`: a monologue, or a one-line reason why not; each request is logged and counted."""
+        record = self.requests.record
         if not self.accepting:
+            record(author_id, "closed")
             return replies.LEAVING
         s = self.settings
         try:
             options = replies.parse_options(text, temperature=s.temperature, length=s.length)
         except replies.OptionError as exc:
+            record(author_id, "bad_options")
             return replies.bad_options(str(exc), prefix)
+        seed_chars = len(options.seed)
         now = self._clock()
         wait = self._cooldown_left(author_id, now)
         if wait > 0 and not is_owner:
+            record(author_id, "cooldown", seed_chars=seed_chars)
             return replies.cooldown(wait)
         try:
             pending = self.service.submit(
@@ -75,23 +83,35 @@ class Bard:
                 top_p=options.top_p,
             )
         except Busy:
+            record(author_id, "busy", seed_chars=seed_chars)
             return replies.BUSY
         except ServiceClosed:
+            record(author_id, "closed", seed_chars=seed_chars)
             return replies.LEAVING
         except ValueError as exc:  # the engine's own checks, should the parser ever let a value through
+            record(author_id, "bad_options", seed_chars=seed_chars)
             return replies.bad_options(str(exc), prefix)
         self._remember(author_id, now)
+
+        def done(outcome: str, chars: int | None = None) -> None:
+            queue_wait, gen_time = pending.timings()
+            record(author_id, outcome, seed_chars=seed_chars, chars=chars, queue_wait=queue_wait, gen_time=gen_time)
+
         try:
             async with _indicator(while_generating):
                 generation = await pending.result()
         except GenerationTimeout:
-            log.warning("generation for user %s timed out after %g s", author_id, self.service.timeout)
+            done("timeout")
+            log.warning("generation for user %s timed out after %g s", self._user(author_id), self.service.timeout)
             return replies.timed_out(self.service.timeout)
         except ServiceClosed:
+            done("closed")
             return replies.LEAVING
         except Exception:
-            log.exception("generation failed for user %s (options %s)", author_id, _describe(options))
+            done("error")
+            log.exception("generation failed for user %s (options %s)", self._user(author_id), _describe(options))
             return replies.FAILED
+        done("ok", len(generation.text))
         return Reply(
             replies.format_monologue(
                 generation.seed,
@@ -108,6 +128,14 @@ class Bard:
     def info(self) -> Reply:
         """`bard info`: the model card and the counters."""
         return Reply(replies.format_model_card(model_card(self.service.model), self.service.stats()))
+
+    def stats(self, *, is_owner: bool, transport: dict[str, Any] | None = None) -> Reply:
+        """`bard stats` (owners only): request counters, generation times, uptime, the model; plus what the
+        transport adds (Discord: guilds and shards)."""
+        if not is_owner:
+            return replies.NOT_OWNER
+        snapshot = self.requests.snapshot() | {"pending": self.service.pending, "model": self.service.model.name}
+        return Reply(replies.format_stats(snapshot, transport or {}))
 
     async def reload(self, *, is_owner: bool) -> Reply:
         """`bard reload` (owners only): serve the model now in the model directory; a bad one is refused."""
@@ -136,7 +164,12 @@ class Bard:
             return self.info()
         if word == "reload":
             return await self.reload(is_owner=is_owner)
+        if word == "stats":
+            return self.stats(is_owner=is_owner)
         return await self.write(author_id, text.strip(), prefix=prefix, is_owner=is_owner)
+
+    def _user(self, author_id: int) -> str:
+        return self.requests.user_hash(author_id)  # logs name users by pseudonym only
 
     # ------------------------------------------------------------------ cooldown
 

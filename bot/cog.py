@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -74,6 +75,12 @@ class BardCog(commands.Cog, name="Bard"):
                 reply = await self.bard.reload(is_owner=True)
             await self._send(ctx, reply)
 
+    @bard_group.command(name="stats")
+    async def stats_command(self, ctx: commands.Context[Any]) -> None:
+        """Owners only: requests, errors, busy refusals, generation times, uptime."""
+        is_owner = await self._is_owner(ctx)
+        await self._send(ctx, self.bard.stats(is_owner=is_owner, transport=transport_facts(ctx.bot)))
+
     # ------------------------------------------------------------------ plumbing
 
     async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
@@ -130,6 +137,17 @@ class BardCog(commands.Cog, name="Bard"):
             await self._send(ctx, reply)
         except discord.HTTPException:
             log.warning("could not send the error reply", exc_info=True)
+
+
+def transport_facts(bot: discord.Client) -> dict[str, Any]:
+    """What `!bard stats` tells about the connection: guilds (the sharding threshold), shards, gateway latency."""
+    facts: dict[str, Any] = {"guilds": f"{len(bot.guilds):,}"}
+    if bot.shard_count:
+        here = sorted(bot.shards) if isinstance(bot, discord.AutoShardedClient) else [bot.shard_id]
+        facts["shards"] = f"{','.join(map(str, here))} of {bot.shard_count}"
+    if math.isfinite(bot.latency):  # infinite until the first heartbeat is acknowledged
+        facts["latency"] = f"{bot.latency * 1000:.0f} ms"
+    return facts
 
 
 async def setup(bot: commands.Bot) -> None:

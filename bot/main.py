@@ -8,19 +8,20 @@ import asyncio
 import logging
 import signal
 import sys
-from concurrent.futures import Executor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiohttp
-import discord
-
-from bot.app import BardBot
-from bot.bard import Bard
-from bot.console import run_console
-from bot.logs import configure_logging
-from bot.service import GenerationService, create_service, inference_executor
+from bot import health_client
 from bot.settings import DEFAULT_ENV_FILE, DEFAULT_SECRETS_DIR, Settings, SettingsError, load_settings
-from model_store.store import ModelError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from bot.app import BardBot, ShardedBardBot
+    from bot.service import GenerationService
+
+# The bot's own modules (discord.py, aiohttp, numpy) are imported where they are needed, not here: a container
+# runs `bard-bot --health` every 30 s, and it needs none of them (0.4 s instead of 0.8 s, half the memory).
 
 log = logging.getLogger("bot")
 
@@ -54,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory of secret files such as bard_token, as Docker mounts them (default: %(default)s)",
     )
+    parser.add_argument(
+        "--health",
+        action="store_true",
+        help="ask the running bot whether it is healthy (its endpoint on 127.0.0.1:BARD_HEALTH_PORT), print why, "
+        "and exit 0 (healthy) or 1 (not): the container's health check",
+    )
     return parser
 
 
@@ -64,7 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(env_file=args.env_file, secrets_dir=args.secrets_dir, **overrides)
     except SettingsError as exc:
         print(f"bard-bot: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILED if args.health else EXIT_USAGE  # a health check answers 0 or 1 only (2 is Docker's)
+    if args.health:
+        return check_health(settings)
+
+    from bot.bard import Bard
+    from bot.console import run_console
+    from bot.logs import configure_logging
+    from bot.service import create_service, inference_executor
+    from model_store.store import ModelError
+
     console = args.console or settings.token is None
     if args.sync and console:
         print("bard-bot: --sync needs Discord: set BARD_TOKEN and leave out --console", file=sys.stderr)
@@ -72,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, [settings.token.get_secret_value()] if settings.token else [])
     if console and not args.console:
         print(
-            "bard-bot: no BARD_TOKEN configured, so running in console mode (see README.md, "Running the bot on Discord")",
+            "bard-bot: no BARD_TOKEN configured, so running in console mode"
+            ' (see README.md, "Running the bot on Discord")',
             file=sys.stderr,
         )
 
@@ -90,10 +107,45 @@ def main(argv: list[str] | None = None) -> int:
         executor.shutdown(wait=False, cancel_futures=True)
 
 
+def check_health(settings: Settings) -> int:
+    """`bard-bot --health`: one line on stdout, exit 0 when the running bot says it is healthy, else 1."""
+    if not settings.health_port:
+        print("unhealthy: the health endpoint is off (set BARD_HEALTH_PORT, for the bot and for this check)")
+        return EXIT_FAILED
+    healthy, reason = health_client.query(settings.health_port, timeout=settings.health_deadline + 5)
+    print(reason)
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
 async def run_bot(settings: Settings, service: GenerationService, executor: Executor, *, sync: bool = False) -> int:
-    """Run BardBot until SIGTERM or SIGINT, then shut down in order; returns the exit status."""
+    """Run the bot (and its health endpoint) until SIGTERM or SIGINT, then shut down in order; returns the exit
+    status."""
+    from bot import health
+    from bot.app import create_bot
+
     assert settings.token is not None
-    bot = BardBot(settings, service, executor, sync_commands=sync)
+    bot = create_bot(settings, service, executor, sync_commands=sync)
+    server = None
+    if settings.health_port:
+        check = health.HealthCheck(bot, service, deadline=settings.health_deadline)
+        server = health.HealthServer(check, settings.health_port)
+        try:
+            await server.start()
+        except OSError as exc:  # fail at start, not with a container that is never healthy
+            log.error("cannot serve the health check on port %d: %s (set another BARD_HEALTH_PORT)", server.port, exc)
+            return EXIT_FAILED
+    try:
+        return await _run(bot, settings)
+    finally:
+        if server is not None:
+            await server.close()  # last: it answers 503 while the bot shuts down
+
+
+async def _run(bot: BardBot | ShardedBardBot, settings: Settings) -> int:
+    import aiohttp
+    import discord
+
+    assert settings.token is not None
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
 

@@ -225,6 +225,36 @@ def format_model_card(card: Mapping[str, Any], stats: Mapping[str, int] | None =
     return fit_lines(lines)
 
 
+def format_stats(stats: Mapping[str, Any], transport: Mapping[str, Any]) -> str:
+    """`!bard stats`: request counters, generation-time percentiles, uptime, the model, and transport facts."""
+
+    def ms(value: Any) -> str:
+        return f"{value:,.0f} ms" if isinstance(value, int | float) else "–"
+
+    s = stats
+    now = [f"{s['pending']} pending"] + [f"{k} {v}" for k, v in transport.items()]
+    return fit_lines(
+        [
+            f"**bard stats** · up {duration(s['uptime_s'])} · serving "
+            f"**{escape_markdown(str(s['model']), inline=True)}**",
+            f"Requests: {s['requests']:,} · answered {s['ok']:,} · errors {s['error']:,} · timed out {s['timeout']:,}"
+            f" · busy {s['busy']:,} · cooldown {s['cooldown']:,} · bad options {s['bad_options']:,}",
+            f"Generation time: p50 {ms(s['gen_p50_ms'])} · p95 {ms(s['gen_p95_ms'])} (last {s['window']:,})"
+            f" · queue wait p95 {ms(s['queue_wait_p95_ms'])}",
+            "Now: " + " · ".join(escape_markdown(part, inline=True) for part in now),
+        ]
+    )
+
+
+def duration(seconds: float) -> str:
+    """3 h 12 min, 5 min 3 s, 42 s: the two largest units."""
+    s = int(seconds)
+    units = [("d", s // 86400), ("h", s // 3600 % 24), ("min", s // 60 % 60), ("s", s % 60)]
+    while len(units) > 1 and units[0][1] == 0:
+        units.pop(0)
+    return " ".join(f"{n} {unit}" for unit, n in units[:2])
+
+
 def fit_lines(lines: list[str], limit: int = MESSAGE_LIMIT) -> str:
     text = "\n".join(lines)
     return text if len(text) <= limit else text[: limit - 1].rsplit("\n", 1)[0]

@@ -9,8 +9,11 @@ This module knows numpy and model_store, never discord.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import sys
+import time
 from collections import Counter
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ import numpy as np
 
 from model_store import store
 from model_store.engine import Engine, Generation, GenerationRequest
-from model_store.store import LoadedModel
+from model_store.store import LoadedModel, ModelError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -29,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GIL_SWITCH_INTERVAL = 0.001  # seconds; see GenerationService.start
+PROBE_CHARS = 4  # the health check's generation: enough to run every layer and the sampler, cheap enough to ignore
+RELOAD_ATTEMPTS = 3  # a reload that raced an export landing is tried again, this many times in all
+RELOAD_RETRY_DELAY = 0.05  # seconds, times the attempt number: lets the export finish its two renames
 
 
 class Busy(Exception):
@@ -48,6 +54,9 @@ class _Job:
     request: GenerationRequest
     future: asyncio.Future[Generation]
     submitted: float  # event-loop time: the timeout counts from here
+    probe: bool = False  # the health check's: not counted as a user's request
+    started: float | None = None  # when its batch began generating
+    finished: float | None = None  # when its result (or error) came back
 
 
 class PendingGeneration:
@@ -70,6 +79,13 @@ class PendingGeneration:
         except asyncio.CancelledError:
             job.future.cancel()
             raise
+
+    def timings(self) -> tuple[float, float | None]:
+        """(seconds queued, seconds generating or None if it never started), up to now for an unfinished job."""
+        job, now = self._job, asyncio.get_running_loop().time()
+        if job.started is None:
+            return now - job.submitted, None
+        return job.started - job.submitted, (job.finished or now) - job.started
 
 
 class GenerationService:
@@ -103,6 +119,11 @@ class GenerationService:
     @property
     def pending(self) -> int:
         return self._pending
+
+    @property
+    def serving(self) -> bool:
+        """Started (warmed up, batcher running) and not closed."""
+        return self._batcher is not None and not self._batcher.done() and not self._closed
 
     def stats(self) -> dict[str, int]:
         """Counters for `!bard info` and the logs."""
@@ -153,6 +174,31 @@ class GenerationService:
         self._queue.put_nowait(job)
         return PendingGeneration(self, job)
 
+    async def probe(self, deadline: float) -> float:
+        """The health check: a tiny generation through the queue and the inference thread; returns its seconds.
+
+        Raises GenerationTimeout past `deadline`, ServiceClosed, or what generation raised. It is not held to the
+        queue bound: a full queue means busy, not broken, and the check is whether the thread still answers.
+        """
+        if self._closed:
+            raise ServiceClosed("the bard is shutting down")
+        if self._batcher is None:
+            raise RuntimeError("GenerationService.start() was not awaited")
+        loop = asyncio.get_running_loop()
+        request = GenerationRequest("", max_chars=PROBE_CHARS, temperature=0.0, rng=np.random.default_rng(0))
+        job = _Job(request, loop.create_future(), loop.time(), probe=True)
+        self._pending += 1
+        self._queue.put_nowait(job)
+        try:
+            await asyncio.wait_for(asyncio.shield(job.future), deadline)
+        except TimeoutError:
+            job.future.cancel()
+            raise GenerationTimeout(f"no answer within {deadline:g} s") from None
+        except asyncio.CancelledError:
+            job.future.cancel()
+            raise
+        return loop.time() - job.submitted
+
     async def _run_batches(self) -> None:
         while True:
             jobs = [await self._queue.get()]
@@ -161,6 +207,9 @@ class GenerationService:
             try:
                 live = [j for j in jobs if not j.future.done()]  # timed out while queued: skip
                 if live:
+                    started = asyncio.get_running_loop().time()
+                    for job in live:
+                        job.started = started
                     # Requests in flight finish on the engine they started with, even if a reload swaps it now.
                     await self._generate(self.engine, live)
             except asyncio.CancelledError:  # closing: nobody will finish these
@@ -183,20 +232,26 @@ class GenerationService:
                 for job in jobs:
                     await self._generate(engine, [job])
                 return
-            self.counters["errors"] += 1
-            if not jobs[0].future.done():
-                jobs[0].future.set_exception(exc)
+            job = jobs[0]
+            job.finished = loop.time()
+            if not job.probe:
+                self.counters["errors"] += 1
+            if not job.future.done():
+                job.future.set_exception(exc)
             return
         self.counters["batches"] += 1
+        finished = loop.time()
         for job, result in zip(jobs, results, strict=True):
+            job.finished = finished
             if not job.future.done():
-                self.counters["served"] += 1
+                if not job.probe:
+                    self.counters["served"] += 1
                 job.future.set_result(result)
 
     async def reload(self, model_dir: Path) -> LoadedModel:
         """Load, verify and warm up the model in model_dir, then serve it. On any failure the old model stays."""
         async with self._reload_lock:
-            loaded = await asyncio.to_thread(store.load, model_dir)  # ModelError: refused
+            loaded = await asyncio.to_thread(load_settled, model_dir)  # ModelError: refused
             engine = await asyncio.to_thread(Engine, loaded)
             await self._warm_up(engine)  # a model that cannot generate is refused too
             old, self.engine = self.engine, engine
@@ -215,6 +270,36 @@ class GenerationService:
             queued.append(self._queue.get_nowait())
         self._pending -= len(queued)
         _fail(queued, ServiceClosed("the bard is shutting down"))
+
+
+def load_settled(model_dir: Path) -> LoadedModel:
+    """store.load, tried again when the directory was replaced while it was read (an export or a symlink switch
+    landing), so that a reload racing an export gets the old model or the new one; raises ModelError.
+
+    A load that succeeds is always whole: every file it read matched the manifest it read. A race only makes it
+    fail (a file from the new model against the old manifest, or no directory between store.export's renames).
+    """
+    for attempt in itertools.count(1):
+        before = _identity(model_dir)
+        try:
+            return store.load(model_dir)
+        except ModelError as exc:
+            if before == _identity(model_dir):
+                raise  # the directory held still: the model itself is bad (or missing)
+            if attempt >= RELOAD_ATTEMPTS:
+                raise ModelError(f"{exc} (it was being replaced as it was read: try again when done)") from None
+            log.info("%s changed while it was read (%s); trying again", model_dir, exc)
+        time.sleep(RELOAD_RETRY_DELAY * attempt)  # a worker thread, not the event loop
+    raise AssertionError("unreachable")  # itertools.count never ends; this keeps type checkers content
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which directory `path` names now (through a symlink): a replaced one is a new inode, made later."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 def _fail(jobs: list[_Job], exc: Exception) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.replies import MAX_LENGTH
@@ -22,6 +22,7 @@ DEFAULT_ENV_FILE = Path(".env")
 DEFAULT_SECRETS_DIR = Path("/run/secrets")  # where Docker mounts secrets
 
 IdSet = Annotated[frozenset[int], NoDecode]  # "1,2,3" in the environment, not JSON
+ShardIds = Annotated[tuple[int, ...], NoDecode]  # "0,1"; a tuple, not a set, so that a repeat is caught
 
 
 class Settings(BaseSettings):
@@ -46,11 +47,16 @@ class Settings(BaseSettings):
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
     log_level: str = "INFO"
+    log_salt: SecretStr | None = None  # keys the user-id hashes in the logs; None: a random key per process
+    health_port: int = Field(0, ge=0, le=65535)  # loopback health endpoint; 0: off
+    health_deadline: float = Field(10.0, gt=0, le=300, allow_inf_nan=False)
+    shard_count: int | None = Field(None, ge=1, le=10_000)
+    shard_ids: ShardIds = ()
 
-    @field_validator("token", mode="before")
+    @field_validator("token", "log_salt", "shard_count", mode="before")
     @classmethod
-    def _blank_token_is_none(cls, value: Any) -> Any:
-        # BARD_TOKEN= (as in .env.example) means "no token": console mode.
+    def _blank_is_none(cls, value: Any) -> Any:
+        # BARD_TOKEN= (as in .env.example) means "no token": console mode; likewise for the other optional ones.
         if isinstance(value, str) and not value.strip():
             return None
         return value
@@ -69,7 +75,7 @@ class Settings(BaseSettings):
             raise ValueError("must not contain spaces or backticks")
         return value
 
-    @field_validator("owner_ids", "allowed_channels", mode="before")
+    @field_validator("owner_ids", "allowed_channels", "shard_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -83,6 +89,32 @@ class Settings(BaseSettings):
         if any(i <= 0 for i in value):
             raise ValueError("must be positive Discord ids")
         return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids_are_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(i < 0 for i in value):
+            raise ValueError("must be shard numbers from 0")
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a shard")
+        return tuple(sorted(value))
+
+    @model_validator(mode="after")
+    def _shards_fit_the_count(self) -> Settings:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("BARD_SHARD_IDS needs BARD_SHARD_COUNT (the total number of shards, over all processes)")
+        if self.shard_count is not None and any(i >= self.shard_count for i in self.shard_ids):
+            raise ValueError(
+                f"BARD_SHARD_IDS must be below BARD_SHARD_COUNT={self.shard_count} (shards are numbered from 0)"
+            )
+        return self
+
+    @property
+    def shards_here(self) -> tuple[int, ...]:
+        """The shards this process runs: BARD_SHARD_IDS, else all BARD_SHARD_COUNT, else () (no sharding)."""
+        if self.shard_count is None:
+            return ()
+        return self.shard_ids or tuple(range(self.shard_count))
 
     @field_validator("api_base_url")
     @classmethod
@@ -138,10 +170,12 @@ def describe(exc: ValidationError) -> str:
     """One line per bad setting, named as the user sets it (BARD_TEMPERATURE), secrets not echoed."""
     lines = []
     for err in exc.errors():
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        name = ENV_PREFIX + field.upper()
         message = err["msg"].removeprefix("Value error, ")
-        if field != "token" and "input" in err and isinstance(err["input"], str | int | float):
+        if not err["loc"]:  # a rule across settings: its message names them
+            lines.append(message)
+            continue
+        field = str(err["loc"][0])
+        if field not in ("token", "log_salt") and "input" in err and isinstance(err["input"], str | int | float):
             message += f" (got {str(err['input'])[:60]!r})"
-        lines.append(f"{name}: {message}")
+        lines.append(f"{ENV_PREFIX + field.upper()}: {message}")
     return "bad setting: " + "; ".join(lines)

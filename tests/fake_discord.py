@@ -64,6 +64,7 @@ class FakeDiscord:
         self.identified = asyncio.Event()
         self.fail_next_post: int | None = None  # an HTTP status the next message POST gets, once
         self._sockets: list[web.WebSocketResponse] = []
+        self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}  # socket -> (shard id, shard count)
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._seq = 0
@@ -186,11 +187,17 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ driving the bot
 
+    def holds_the_guild(self, ws: web.WebSocketResponse) -> bool:
+        """Whether this connection's shard is the guild's: (guild_id >> 22) % shard_count, as Discord routes."""
+        shard_id, count = self._shard_of.get(ws, (0, 1))
+        return (self.GUILD_ID >> 22) % count == shard_id
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway event to every connected bot."""
+        """Send a gateway event (all of them are the guild's) to every connection of the guild's shard."""
         self._seq += 1
         for ws in list(self._sockets):
-            await ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
+            if self.holds_the_guild(ws):
+                await ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
 
     async def send_message(self, content: str, *, author_id: int, channel_id: int | None = None) -> int:
         """A user posts `content`; returns the message id."""
@@ -351,22 +358,30 @@ class FakeDiscord:
                     await ws.send_json({"op": 11})
                 elif frame["op"] == 2:  # identify
                     self.identify_payloads.append(frame["d"])
-                    await self._ready(ws)
+                    shard = frame["d"].get("shard")
+                    if shard is not None:
+                        self._shard_of[ws] = (shard[0], shard[1])
+                    await self._ready(ws, shard)
         finally:
             self._sockets.remove(ws)
+            self._shard_of.pop(ws, None)
         return ws
 
-    async def _ready(self, ws: web.WebSocketResponse) -> None:
-        ready = {
+    async def _ready(self, ws: web.WebSocketResponse, shard: list[int] | None) -> None:
+        ours = self.holds_the_guild(ws)
+        ready: dict[str, Any] = {
             "v": 10,
             "user": self.bot_user,
-            "guilds": [{"id": str(self.GUILD_ID), "unavailable": True}],
+            "guilds": [{"id": str(self.GUILD_ID), "unavailable": True}] if ours else [],
             "session_id": "fake-session",
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.BOT_ID), "flags": 0},
         }
+        if shard is not None:
+            ready["shard"] = shard
         self._seq += 1
         await ws.send_json({"op": 0, "t": "READY", "s": self._seq, "d": ready})
-        self._seq += 1
-        await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild()})
+        if ours:
+            self._seq += 1
+            await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild()})
         self.identified.set()

@@ -93,6 +93,10 @@ def test_a_blank_token_means_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ("BARD_LOG_LEVEL", "LOUD", "DEBUG"),
         ("BARD_MESSAGE_CONTENT_INTENT", "perhaps", "boolean"),
         ("BARD_TEMPERATUR", "0.5", "not a bard setting"),
+        ("BARD_HEALTH_PORT", "70000", "less than or equal to 65535"),
+        ("BARD_HEALTH_DEADLINE", "0", "greater than 0"),
+        ("BARD_SHARD_COUNT", "0", "greater than or equal to 1"),
+        ("BARD_SHARD_IDS", "0,x", "valid integer"),
     ],
 )
 def test_a_bad_value_is_one_error_naming_the_setting(
@@ -135,3 +139,61 @@ def test_env_example_lists_and_explains_every_setting(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("\n".join(re.sub(r"^#\s*(BARD_)", r"\1", line) for line in lines))
     s = load(tmp_path)
     assert s.owner_ids == {123456789012345678, 234567890123456789} and s.token is None
+
+
+# --------------------------------------------------------------------------- sharding, health, secrets
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "here"),
+    [
+        (None, None, ()),  # not sharded
+        ("4", None, (0, 1, 2, 3)),  # every shard, in this process
+        ("4", "3, 1", (1, 3)),  # some of them
+        ("2", "[1]", (1,)),  # one
+    ],
+)
+def test_shard_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str | None, here: tuple[int, ...]
+) -> None:
+    for name, value in (("BARD_SHARD_COUNT", count), ("BARD_SHARD_IDS", ids)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    s = load(tmp_path)
+    assert s.shard_count == (int(count) if count else None)
+    assert s.shards_here == here
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "message"),
+    [
+        (None, "0,1", "BARD_SHARD_IDS needs BARD_SHARD_COUNT"),
+        ("2", "1,2", "BARD_SHARD_IDS must be below BARD_SHARD_COUNT=2"),
+        ("4", "1,1", "BARD_SHARD_IDS: must not repeat a shard"),
+        ("4", "-1", "BARD_SHARD_IDS: must be shard numbers from 0"),
+    ],
+)
+def test_shard_combinations_that_cannot_work_are_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str, message: str
+) -> None:
+    if count is not None:
+        monkeypatch.setenv("BARD_SHARD_COUNT", count)
+    monkeypatch.setenv("BARD_SHARD_IDS", ids)
+    with pytest.raises(SettingsError) as err:
+        load(tmp_path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_secrets_come_from_files_and_are_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "bard_token").write_text("token-from-a-file\n")
+    (secrets / "bard_log_salt").write_text("salt-from-a-file")
+    monkeypatch.setenv("BARD_HEALTH_PORT", "8099")
+    s = load(tmp_path)
+    assert s.token is not None and s.token.get_secret_value() == "token-from-a-file"
+    assert s.log_salt is not None and s.log_salt.get_secret_value() == "salt-from-a-file"
+    assert s.health_port == 8099
+    assert "from-a-file" not in repr(s) and "from-a-file" not in str(s.model_dump())
+    monkeypatch.setenv("BARD_LOG_SALT", "  ")
+    assert load(tmp_path).log_salt is None  # blank: a random key per process

@@ -62,6 +62,7 @@ def write_card(model_dir: Path, compare: Path | None) -> Path:
     tiny = ""
     if compare is not None:
         c = load(compare).manifest
+        plot_losses(c["history"], model_dir / "loss_tinyshakespeare.png", "same recipe on tiny-shakespeare")
         tiny = (
             f"\n## The same recipe on tiny-shakespeare\n\nTrained on the first 90% of the standard char-rnn / "
             f"nanoGPT tiny-shakespeare file ({c['corpus']['train_chars']:,} characters), validated on the last "
@@ -69,7 +70,8 @@ def write_card(model_dir: Path, compare: Path | None) -> Path:
             f"{c['train_seconds'] / 60:.0f} minutes ({c['epochs_trained']} epochs) on {c.get('machine', '?')}.\n"
             f"Published anchors on that split: nanoGPT's 6-layer transformer (10.7M parameters) 1.47 after 3 "
             f"minutes on an A100; its CPU-sized config 1.88; char-rnn's 2x512 LSTM about 1.40-1.42 after hours "
-            f"on a GPU.\n\nCommand:\n\n```sh\n{c['command']}\n```\n\n{_loss_table(c['history'])}\n"
+            f"on a GPU.\n\nCommand:\n\n```sh\n{c['command']}\n```\n\n"
+            f"![tiny-shakespeare loss per epoch](loss_tinyshakespeare.png)\n\n{_loss_table(c['history'])}\n"
         )
     hyper = "\n".join(f"| `{k}` | {v} |" for k, v in hp.items())
     card = f"""# Model card: {model.name}

@@ -1,0 +1,55 @@
+# The bard in a container: the bot, the bundled model, and bard-train / bard-generate for retraining inside.
+#   docker build -t bard .                        # with CPU TensorFlow (the `train` extra): about 2.5 GB
+#   docker build -t bard:serve --build-arg EXTRAS= .   # serving only, no bard-train: about 0.25 GB
+# The token is never part of the image: pass it at run time (a Docker secret, or BARD_TOKEN). README.md, "Self-hosting"
+FROM python:3.11-slim
+
+# Extras of pyproject.toml to install besides the dependencies: "train" (TensorFlow, for bard-train), or none.
+ARG EXTRAS=train
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    OPENBLAS_NUM_THREADS=1 \
+    TF_CPP_MIN_LOG_LEVEL=2
+
+# A user of its own, and /data (its working directory) with /data/models, the volume for retrained models.
+RUN useradd --create-home --uid 10001 --user-group bard \
+ && mkdir -p /data/models \
+ && chown -R bard:bard /data
+
+# The dependencies, read from pyproject.toml alone: this layer is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml /src/pyproject.toml
+COPY deploy/requirements.py /src/deploy/requirements.py
+RUN python /src/deploy/requirements.py /src/pyproject.toml "$EXTRAS" > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+# The code (small, changes often), then the project itself; --no-deps: the layer above has them all.
+# The model is not copied with model_store's code: it gets a layer of its own below.
+COPY README.md /src/README.md
+COPY bot /src/bot
+COPY training /src/training
+COPY model_store/*.py /src/model_store/
+RUN pip install --no-deps /src \
+ && rm -rf /src
+
+# The bundled model, read-only, where BARD_MODEL_DIR points by default; bard-generate's default finds it too.
+COPY model_store/shakespeare /opt/bard/models/shakespeare
+RUN ln -s /opt/bard/models/shakespeare \
+    "$(python -c 'import model_store, os; print(os.path.dirname(model_store.__file__))')/shakespeare"
+
+ENV BARD_MODEL_DIR=/opt/bard/models/shakespeare \
+    BARD_HEALTH_PORT=8099
+
+USER bard
+WORKDIR /data
+
+# docker stop sends SIGTERM: the bard finishes the monologues in flight (BARD_SHUTDOWN_GRACE) and exits 0.
+STOPSIGNAL SIGTERM
+# Healthy: gateway ready, model serving, a tiny generation within BARD_HEALTH_DEADLINE (10 s). The timeout
+# covers that deadline; the start period covers loading the model and connecting.
+HEALTHCHECK --interval=30s --timeout=20s --start-period=60s --retries=3 CMD ["bard-bot", "--health"]
+CMD ["bard-bot"]

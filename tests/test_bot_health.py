@@ -1,0 +1,200 @@
+"""The health check: the loopback endpoint's checks (gateway, model, a tiny generation) and `bard-bot --health`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+import pytest_asyncio
+from fake_discord import FakeDiscord
+from test_bot_discord import TOKEN, Gate, running, settings_for
+
+from bot import health, health_client
+from bot.app import BardBot
+from bot.main import main, run_bot
+from bot.service import create_service, inference_executor
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def fake() -> AsyncIterator[FakeDiscord]:
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    server = FakeDiscord(TOKEN)
+    await server.start()
+    yield server
+    await server.close()
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """No BARD_* from outside, no .env, no secrets; returns the CLI flags that keep main() to that."""
+    for name in list(os.environ):
+        if name.upper().startswith("BARD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield ["--env-file", str(tmp_path / "no.env"), "--secrets-dir", str(tmp_path / "no-secrets")]
+    root.handlers[:] = handlers  # main() may have installed a handler on the captured stderr
+    root.setLevel(level)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((health.HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class OnRecord(logging.Handler):
+    """Sets an event when a log message starting with `prefix` is emitted (in the event loop's thread)."""
+
+    def __init__(self, prefix: str, event: asyncio.Event) -> None:
+        super().__init__(logging.INFO)
+        self.prefix, self.event = prefix, event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.prefix):
+            self.event.set()
+
+
+async def get(port: int) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://{health.HOST}:{port}/health") as response:
+        return response.status, await response.json()
+
+
+async def test_healthy_when_ready_and_unhealthy_when_generation_hangs_or_the_bot_closes(
+    fake: FakeDiscord, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running(fake, settings_for(fake, tiny_model_dir)) as bot:
+        check = health.HealthCheck(bot, bot.service, deadline=5)
+        server = health.HealthServer(check, 0)
+        await server.start()
+        try:
+            status, body = await get(server.port)
+            assert status == 200 and body["healthy"] is True
+            assert {name: c["ok"] for name, c in body["checks"].items()} == {
+                "gateway": True,
+                "model": True,
+                "generation": True,
+            }
+            assert body["checks"]["model"]["detail"] == "serving tiny"
+            ok, line = await asyncio.to_thread(health_client.query, server.port, 5)
+            assert ok and line.startswith(
+                "healthy: gateway: ready, 1 guild(s); model: serving tiny; generation: 4 chars"
+            )
+            assert bot.service.stats()["served"] == 0  # probes are not counted as requests
+
+            gate = Gate(bot, monkeypatch)  # the inference thread stops answering
+            check.deadline = 0.2
+            status, body = await get(server.port)
+            assert status == 503 and body["checks"]["gateway"]["ok"] and body["checks"]["model"]["ok"]
+            assert body["checks"]["generation"] == {"ok": False, "detail": "GenerationTimeout: no answer within 0.2 s"}
+            gate.release.set()
+            check.deadline = 5
+            assert (await get(server.port))[0] == 200  # it recovers
+
+            await bot.close()
+            status, body = await get(server.port)
+            assert status == 503
+            assert body["checks"]["gateway"] == {"ok": False, "detail": "closed (shutting down)"}
+            assert body["checks"]["model"]["ok"] is False and body["checks"]["generation"]["ok"] is False
+        finally:
+            await server.close()
+
+
+async def test_a_bot_that_has_not_started_is_unhealthy(tiny_model_dir: Path, fake: FakeDiscord) -> None:
+    settings = settings_for(fake, tiny_model_dir)
+    executor = inference_executor()
+    try:
+        bot = BardBot(settings, create_service(settings, executor), executor)
+        checks = await health.HealthCheck(bot, bot.service, deadline=1).run()
+    finally:
+        executor.shutdown()
+    assert not any(c.ok for c in checks.values())
+    assert checks["gateway"].detail.startswith("not ready") and checks["model"].detail.startswith("not serving")
+
+
+def test_the_cli_exits_1_with_a_reason_when_nothing_answers(
+    env: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--health", *env]) == 1
+    assert "health endpoint is off (set BARD_HEALTH_PORT" in capsys.readouterr().out
+    port = free_port()
+    monkeypatch.setenv("BARD_HEALTH_PORT", str(port))
+    assert main(["--health", *env]) == 1
+    assert capsys.readouterr().out.strip() == (
+        f"unhealthy: nothing is listening on http://127.0.0.1:{port}/health "
+        "(is bard-bot running, with this BARD_HEALTH_PORT?)"
+    )
+    monkeypatch.setenv("BARD_HEALTH_PORT", "lots")
+    assert main(["--health", *env]) == 1  # never 2: Docker reserves it
+
+
+def test_with_the_model_missing_the_bot_does_not_start_and_the_check_says_unhealthy(
+    env: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BARD_TOKEN", TOKEN)
+    monkeypatch.setenv("BARD_HEALTH_PORT", str(free_port()))
+    monkeypatch.setenv("BARD_MODEL_DIR", str(tmp_path / "nowhere"))
+    assert main(env) == 1
+    assert "cannot load the model" in capsys.readouterr().err
+    assert main(["--health", *env]) == 1
+    assert capsys.readouterr().out.startswith("unhealthy: nothing is listening")
+
+
+async def test_the_running_bot_serves_its_health_to_the_cli_until_it_stops(
+    env: list[str],
+    fake: FakeDiscord,
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.app")
+    port = free_port()
+    monkeypatch.setenv("BARD_HEALTH_PORT", str(port))
+    settings = settings_for(fake, tiny_model_dir, health_port=port)
+    ready = asyncio.Event()
+    watcher = OnRecord("ready as", ready)
+    logging.getLogger("bot.app").addHandler(watcher)
+    executor = inference_executor()
+    bot_run = asyncio.create_task(run_bot(settings, create_service(settings, executor), executor))
+    try:
+        await asyncio.wait_for(ready.wait(), 15)
+        assert await asyncio.to_thread(main, ["--health", *env]) == 0
+        assert capsys.readouterr().out.startswith("healthy: gateway: ready, 1 guild(s); model: serving tiny")
+        os.kill(os.getpid(), signal.SIGTERM)  # run_bot's handler: the orderly shutdown
+        assert await asyncio.wait_for(bot_run, 15) == 0
+    finally:
+        logging.getLogger("bot.app").removeHandler(watcher)
+        if not bot_run.done():
+            bot_run.cancel()
+        executor.shutdown()
+    assert await asyncio.to_thread(main, ["--health", *env]) == 1  # its endpoint went with it
+
+
+async def test_a_taken_health_port_stops_start_up(
+    fake: FakeDiscord, tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind((health.HOST, 0))
+        taken.listen()
+        settings = settings_for(fake, tiny_model_dir, health_port=taken.getsockname()[1])
+        executor = inference_executor()
+        try:
+            assert await run_bot(settings, create_service(settings, executor), executor) == 1
+        finally:
+            executor.shutdown()
+    assert "cannot serve the health check on port" in caplog.text
+    assert not fake.identify_payloads  # it never connected

@@ -1,0 +1,94 @@
+"""Sharding: BARD_SHARD_COUNT / BARD_SHARD_IDS reach discord.py, and the shards split the guilds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import pytest_asyncio
+from fake_discord import FakeDiscord
+from test_bot_discord import TOKEN, ask, settings_for, start
+
+from bot import health
+from bot.app import BardBot, ShardedBardBot, create_bot
+from bot.cog import transport_facts
+from bot.service import create_service, inference_executor
+from bot.settings import Settings
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def fake() -> AsyncIterator[FakeDiscord]:
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    server = FakeDiscord(TOKEN)
+    await server.start()
+    yield server
+    await server.close()
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+def build(settings: Settings) -> BardBot | ShardedBardBot:
+    executor = inference_executor()
+    bot = create_bot(settings, create_service(settings, executor), executor, guild_ready_timeout=0.01)
+
+    async def at_once(shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py waits 5 s between two shards' IDENTIFYs, Discord's limit; the fake has none."""
+
+    bot.before_identify_hook = at_once  # type: ignore[method-assign]
+    return bot
+
+
+@pytest.mark.parametrize(
+    ("shards", "kind", "expected"),
+    [
+        ({}, BardBot, {"shard_id": None, "shard_count": None}),
+        ({"shard_count": 3, "shard_ids": (2,)}, BardBot, {"shard_id": 2, "shard_count": 3}),
+        ({"shard_count": 1}, BardBot, {"shard_id": 0, "shard_count": 1}),
+        ({"shard_count": 2}, ShardedBardBot, {"shard_ids": [0, 1], "shard_count": 2}),
+        ({"shard_count": 8, "shard_ids": (5, 1)}, ShardedBardBot, {"shard_ids": [1, 5], "shard_count": 8}),
+    ],
+)
+async def test_the_settings_choose_the_bot_and_its_shards(
+    tiny_model_dir: Path, shards: dict[str, Any], kind: type, expected: dict[str, Any]
+) -> None:
+    bot = build(Settings(model_dir=tiny_model_dir, **shards))
+    try:
+        assert type(bot) is kind
+        assert {k: getattr(bot, k) for k in expected} == expected
+    finally:
+        bot.executor.shutdown()
+
+
+async def test_one_shard_of_several_identifies_as_that_shard(fake: FakeDiscord, tiny_model_dir: Path) -> None:
+    bot = build(settings_for(fake, tiny_model_dir, shard_count=2, shard_ids=(1,)))
+    async with bot:
+        task = await start(bot)
+        facts = transport_facts(bot)
+        await bot.close()
+        await task
+    assert [p["shard"] for p in fake.identify_payloads] == [[1, 2]]
+    assert facts["guilds"] == "0" and facts["shards"] == "1 of 2"  # the fake's guild is shard 0's
+
+
+async def test_several_shards_in_one_process_share_the_model_and_split_the_guilds(
+    fake: FakeDiscord, tiny_model_dir: Path
+) -> None:
+    bot = build(settings_for(fake, tiny_model_dir, shard_count=2))
+    async with bot:
+        task = await start(bot)
+        try:
+            assert sorted(p["shard"] for p in fake.identify_payloads) == [[0, 2], [1, 2]]
+            reply = await ask(fake, "!bard -n 20 To be")
+            assert reply.json["content"].startswith("*The bard continues:*")
+            stats = await ask(fake, "!bard stats", user=fake.OWNER_ID)
+            gateway = health.HealthCheck(bot, bot.service, deadline=5).gateway()
+        finally:
+            await bot.close()
+            await task
+    assert len(fake.posts()) == 2  # one reply each: only the guild's shard got the messages
+    assert "guilds 1 · shards 0,1 of 2" in stats.json["content"]
+    assert gateway == health.Check(True, "ready, 1 guild(s)")
