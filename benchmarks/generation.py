@@ -5,6 +5,7 @@
   (c) the bard engine (numpy), one stream
   (d) the bard engine, 32 streams in one batch (aggregate)
   (e) the bound: only the model's matrix products for one step, numpy, batch 1
+  (c1), (d1) as (c) and (d) with BLAS held to one thread, as bard-bot runs it (see bot/__init__.py)
   (f) a fresh process that loads the model and generates 400 characters: peak memory, time to first character
 
 Usage: python benchmarks/generation.py [--model DIR] [--json out.json]
@@ -170,7 +171,12 @@ def main() -> int:
         "d_engine_32_streams": bench_engine(engine, 32, n),
         "e_matmul_bound": bench_matmul_bound(engine, 2 * n),
     }
-    a, b, c, d, e = results.values()
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        results["c1_engine_1_stream_1_blas_thread"] = bench_engine(engine, 1, 2 * n)
+        results["d1_engine_32_streams_1_blas_thread"] = bench_engine(engine, 32, n)
+    a, b, c, d, e = list(results.values())[:5]
     ratios = {"c/a": c / a, "c/b": c / b, "c/e": c / e, "d/c": d / c}
     targets = {"c/a": 500, "c/b": 10, "c/e": 0.6, "d/c": 4}
     print(
@@ -185,6 +191,8 @@ def main() -> int:
         "(c) bard engine, 1 stream",
         "(d) bard engine, 32 streams (aggregate)",
         "(e) bound: matmuls only, batch 1",
+        "(c1) as (c), one BLAS thread",
+        "(d1) as (d), one BLAS thread",
     ]
     for label, v in zip(labels, results.values(), strict=True):
         print(f"{label:<40}{v:>12,.0f}")

@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+pytest_plugins = ["fake_discord"]  # the `fake` fixture: a fake Discord server for the bot's tests
+
 # A few speeches in the play-script format the corpus module writes.
 SCRIPT = """ACT I
 

@@ -11,14 +11,17 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import discord
+import pytest_asyncio
 from aiohttp import WSMsgType, web
 
 T = TypeVar("T")
+TOKEN = "MTIz.fake-token.for-tests-only"  # what the tests' bots log in with
 JSON = "application/json"
 ALL_PERMISSIONS = str((1 << 50) - 1)
 
@@ -385,3 +388,14 @@ class FakeDiscord:
             self._seq += 1
             await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": self._seq, "d": self.guild()})
         self.identified.set()
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A running FakeDiscord; discord.py's REST base and gateway are put back afterwards."""
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    server = FakeDiscord(TOKEN)
+    await server.start()
+    yield server
+    await server.close()
+    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved

@@ -17,9 +17,8 @@ from typing import Any
 
 import discord
 import pytest
-import pytest_asyncio
 from discord.ext import commands
-from fake_discord import Call, FakeDiscord
+from fake_discord import TOKEN, Call, FakeDiscord
 
 from bot import replies
 from bot.app import BardBot, point_at
@@ -30,18 +29,7 @@ from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
-TOKEN = "MTIz.fake-token.for-tests-only"
 MESSAGE_CONTENT_INTENT = 1 << 15
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def fake() -> AsyncIterator[FakeDiscord]:
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    server = FakeDiscord(TOKEN)
-    await server.start()
-    yield server
-    await server.close()
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 def settings_for(fake: FakeDiscord, model_dir: Path, **overrides: Any) -> Settings:

@@ -7,14 +7,12 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import discord
 import pytest
-import pytest_asyncio
 from fake_discord import FakeDiscord
 from test_bot_discord import TOKEN, Gate, running, settings_for
 
@@ -24,16 +22,6 @@ from bot.main import main, run_bot
 from bot.service import create_service, inference_executor
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def fake() -> AsyncIterator[FakeDiscord]:
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    server = FakeDiscord(TOKEN)
-    await server.start()
-    yield server
-    await server.close()
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 @pytest.fixture

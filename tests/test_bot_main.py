@@ -11,10 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import discord
 import pytest
-import pytest_asyncio
-from fake_discord import FakeDiscord
+from fake_discord import TOKEN, FakeDiscord
 
 from bot.logs import REDACTED, RedactSecrets
 from bot.main import main, run_bot
@@ -22,7 +20,6 @@ from bot.service import create_service, inference_executor
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-TOKEN = "MTIz.subprocess-token.never-logged"
 RSS_LIMIT_MB = 300
 
 # Runs main() and then reports which heavy packages were imported along the way.
@@ -139,16 +136,6 @@ def test_the_console_exits_cleanly_when_stdin_is_closed_or_empty(
 # --------------------------------------------------------------------------- the real process against a fake Discord
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def fake() -> FakeDiscord:
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    server = FakeDiscord(TOKEN)
-    await server.start()
-    yield server
-    await server.close()
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -186,7 +173,13 @@ async def test_the_bot_serves_then_stops_cleanly_on_a_signal(
         stderr=subprocess.PIPE,
     )
     try:
-        await asyncio.wait_for(fake.identified.wait(), 30)
+        try:
+            await asyncio.wait_for(fake.identified.wait(), 30)
+        except TimeoutError:
+            if process.returncode is None:
+                process.kill()
+            _, err = await process.communicate()
+            raise AssertionError(f"the bot never connected:\n{err.decode()[-3000:]}") from None
         first = await fake.send_message("!bard To be", author_id=1)
         await fake.wait_for(lambda: fake.reply_to(first), timeout=30)
         rss = rss_mb(process.pid)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
-import pytest_asyncio
 from fake_discord import FakeDiscord
-from test_bot_discord import TOKEN, ask, settings_for, start
+from test_bot_discord import ask, settings_for, start
 
 from bot import health
 from bot.app import BardBot, ShardedBardBot, create_bot
@@ -19,16 +16,6 @@ from bot.service import create_service, inference_executor
 from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def fake() -> AsyncIterator[FakeDiscord]:
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    server = FakeDiscord(TOKEN)
-    await server.start()
-    yield server
-    await server.close()
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 def build(settings: Settings) -> BardBot | ShardedBardBot:

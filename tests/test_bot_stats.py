@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
 import pytest_asyncio
 from fake_discord import FakeDiscord
-from test_bot_discord import TOKEN, ask, running, settings_for
+from test_bot_discord import ask, running, settings_for
 
 from bot import replies
 from bot.bard import Bard
@@ -163,16 +162,6 @@ def test_durations_read_naturally() -> None:
         "1 h 2 min",
         "1 d 1 h",
     ]
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def fake() -> AsyncIterator[FakeDiscord]:
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    server = FakeDiscord(TOKEN)
-    await server.start()
-    yield server
-    await server.close()
-    discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 async def test_the_stats_command_on_discord(fake: FakeDiscord, tiny_model_dir: Path) -> None:
