@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ModelError) as exc:
         print(f"bard-generate: error: {exc}", file=sys.stderr)
         return 2
-    for change in engine.clean(args.seed).changes:
+    cleaned = engine.clean(args.seed)
+    for change in cleaned.changes:
         print(f"bard-generate: seed changed: {change}", file=sys.stderr)
     out = sys.stdout
-    out.write(engine.clean(args.seed).text)
+    out.write(cleaned.text)  # the seed first, then the continuation as it is written
     out.flush()
     engine.generate_batch([request], on_text=lambda piece: (out.write(piece), out.flush()))
     out.write("\n")

@@ -268,3 +268,16 @@ def test_multi_worker_needs_a_cluster(play_file, tmp_path, capsys, monkeypatch):
     args = ("--strategy", "multi-worker", "--out", tmp_path / "m", "--run-dir", tmp_path / "runs")
     assert run_cli("--text", play_file, *args, *TINY) == 2
     assert "TF_CONFIG" in capsys.readouterr().err
+
+
+def test_same_seed_same_run(play_file, tmp_path):
+    """The model card's promise: its command, run again, reaches the same loss."""
+    losses = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert (
+            run_cli("--text", play_file, "--epochs", "2", "--out", out, "--run-dir", tmp_path / f"runs-{run}", *TINY)
+            == 0
+        )
+        losses.append(json.loads((out / "manifest.json").read_text())["val_loss"])
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)

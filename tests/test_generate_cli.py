@@ -1,0 +1,48 @@
+"""bard-generate: the seed, then the continuation; reproducible with --rng-seed; one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from model_store import cli
+
+
+def generate(capsys, *args: str) -> tuple[int, str, str]:
+    status = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_same_rng_seed_same_text(capsys, tiny_model_dir):
+    args = ("--model", str(tiny_model_dir), "--seed", "To be", "--length", "120", "--rng-seed", "4")
+    first, second = generate(capsys, *args), generate(capsys, *args)
+    assert first == second
+    status, out, _ = first
+    assert status == 0 and out.startswith("To be") and len(out) <= len("To be") + 120 + 1
+
+
+def test_seed_changes_are_reported_on_stderr(capsys, tiny_model_dir):
+    status, out, err = generate(capsys, "--model", str(tiny_model_dir), "--seed", "\u201cTo be\u201d", "--length", "20")
+    assert status == 0 and out.startswith("To be")
+    assert "seed changed" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "-1"], "temperature must be >= 0"),
+        (["--top-p", "2"], "top_p must be in (0, 1]"),
+        (["--top-k", "-3"], "top_k must be >= 0"),
+        (["--length", "0"], "max_chars must be between 1 and 100000"),
+    ],
+)
+def test_bad_options_get_one_line(capsys, tiny_model_dir, args, message):
+    status, out, err = generate(capsys, "--model", str(tiny_model_dir), *args)
+    assert status == 2 and out == ""
+    assert err.startswith(f"bard-generate: error: {message}")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_model(capsys, tmp_path):
+    status, _, err = generate(capsys, "--model", str(tmp_path / "none"))
+    assert status == 2 and "does not exist" in err
