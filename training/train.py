@@ -112,6 +112,10 @@ class RunKeeper(keras.callbacks.Callback):
     def _elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def _train_seconds(self) -> float:
+        """Fitting time of the whole run, resumed invocations included."""
+        return self.state.get("train_seconds_before", 0.0) + self._elapsed()
+
     def _progress(self) -> float:
         """Fraction of the run done: by steps, or by time when that is the tighter bound."""
         p = self.state["step"] / max(1, self.total_steps)
@@ -148,7 +152,7 @@ class RunKeeper(keras.callbacks.Callback):
                 "loss": float(logs["loss"]),
                 "val_loss": val,
                 "learning_rate": self._learning_rate(),
-                "seconds": round(self._elapsed(), 1),
+                "seconds": round(self._train_seconds(), 1),
             }
         )
         if val < s["best_val_loss"]:
@@ -160,7 +164,7 @@ class RunKeeper(keras.callbacks.Callback):
                 print(f"early stopping: val loss has not improved for {s['wait']} epochs")
                 self.model.stop_training = True
         _replace_atomically(self.paths.last, lambda p: self.model.save(str(p)))
-        s["train_seconds"] = s.get("train_seconds_before", 0.0) + self._elapsed()
+        s["train_seconds"] = self._train_seconds()
         _write_json(self.paths.state, s)  # last: a state file always names a complete checkpoint
 
 
