@@ -154,7 +154,9 @@ def bench_fresh_process(model_dir: Path) -> dict[str, float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    p.add_argument("--json", type=Path, default=Path("benchmarks/generation.json"))
+    p.add_argument(
+        "--json", type=Path, default=Path("runs/benchmarks/generation.json"), help="where to write the figures"
+    )
     p.add_argument("--quick", action="store_true", help="fewer characters per method (noisier)")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -3,6 +3,8 @@
 The seed is fed once to build each LSTM layer's state; after that every new character costs
 one step of the recurrence, never a re-run over past characters. Several requests can share
 one batch: each keeps its own options and random generator and gets the text it would alone.
+(Sampling is row by row; only the matrix products of a batch may round differently in the last bit
+from a batch of one, which could change a pick only if a draw fell within ~1e-7 of a boundary.)
 """
 
 from __future__ import annotations
