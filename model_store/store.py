@@ -129,15 +129,20 @@ def export(
     return out_dir
 
 
-def _fsync_dir(path: Path) -> None:
-    for f in path.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
+def _fsync(path: Path) -> None:
+    """Flush a file, or a directory's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush every file in a directory, then the directory itself."""
+    for f in path.iterdir():
+        _fsync(f)
+    _fsync(path)
 
 
 def _swap_into_place(staging: Path, out_dir: Path) -> None:
@@ -147,11 +152,7 @@ def _swap_into_place(staging: Path, out_dir: Path) -> None:
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}-{staging.name[-8:]}")
         os.rename(out_dir, old)
     os.rename(staging, out_dir)
-    fd = os.open(out_dir.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(out_dir.parent)  # the renames themselves
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
