@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model_store.sampling import sample_batch
+from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopRule
 from model_store.store import LoadedModel
@@ -49,17 +49,6 @@ class Generation:
     stop_reason: str  # "speech end", "sentence end" or "length"
 
 
-def _sigmoid_tanh_split(z: np.ndarray, units: int) -> None:
-    """In place: the first 3*units columns (i, f, o) -> sigmoid, the rest (g) -> tanh."""
-    s = z[:, : 3 * units]
-    # sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: one transcendental call instead of exp and divide.
-    s *= 0.5
-    np.tanh(s, out=s)
-    s *= 0.5
-    s += 0.5
-    np.tanh(z[:, 3 * units :], out=z[:, 3 * units :])
-
-
 class LSTMState:
     """Hidden and cell state of every layer for a batch of streams."""
 
@@ -89,11 +78,14 @@ class Engine:
         self.layers, self.units = arch["layers"], arch["units"]
         w = model.weights
         h = self.units
-        # Keras orders gates (i, f, g, o); (i, f, o, g) lets one call cover the three sigmoids.
+        # Keras orders gates (i, f, g, o); (i, f, o, g) puts the three sigmoids side by side. Their columns
+        # are halved, as sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: then one tanh covers all four gates. Halving
+        # is exact in floating point, so this changes no result, only the number of calls per step.
         perm = np.concatenate([np.arange(0, 2 * h), np.arange(3 * h, 4 * h), np.arange(2 * h, 3 * h)])
+        scale = np.concatenate([np.full(3 * h, 0.5, np.float32), np.ones(h, np.float32)])
 
         def gates(a: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(a[..., perm], dtype=np.float32)
+            return np.ascontiguousarray(a[..., perm] * scale, dtype=np.float32)
 
         # Layer 0's input is one character: its input projection (plus bias) is a table lookup.
         self.input_table = gates(w["embedding"] @ w["lstm0.kernel"] + w["lstm0.bias"])
@@ -115,7 +107,10 @@ class Engine:
     def _cell(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
         """LSTM cell update from pre-activations z; updates c in place and returns the new h."""
         u = self.units
-        _sigmoid_tanh_split(z, u)
+        np.tanh(z, out=z)
+        s = z[:, : 3 * u]  # the i, f, o gates: tanh(x / 2) -> sigmoid(x)
+        s *= 0.5
+        s += 0.5
         c *= z[:, u : 2 * u]
         c += z[:, :u] * z[:, 3 * u :]
         return z[:, 2 * u : 3 * u] * np.tanh(c)
@@ -200,14 +195,16 @@ class Engine:
         logits = np.stack([p[0][-1] if p else uniform_logits for p in primed])
 
         active = np.arange(len(requests))  # request index of each batch row
-        temperature = np.array([r.temperature for r in requests], np.float64)
-        top_k = np.array([r.top_k for r in requests], np.int64)
-        top_p = np.array([r.top_p for r in requests], np.float64)
+        sampler = BatchSampler(
+            np.array([r.temperature for r in requests]),
+            np.array([r.top_k for r in requests]),
+            np.array([r.top_p for r in requests]),
+        )
         chars = self.vocab.chars
         streamed = 0
         while True:
             uniform = np.array([requests[i].rng.random() for i in active])
-            ids = sample_batch(logits, temperature[active], top_k[active], top_p[active], uniform)
+            ids = sampler(logits, uniform)
             keep = []
             for row, (i, char_id) in enumerate(zip(active, ids, strict=True)):
                 if not rules[i].feed(chars[char_id - 1]):
@@ -219,7 +216,7 @@ class Engine:
             if not keep:
                 break
             if len(keep) < len(active):
-                active, ids, state = active[keep], ids[keep], state.take(keep)
+                active, ids, state, sampler = active[keep], ids[keep], state.take(keep), sampler.take(keep)
             logits = self.step(ids, state)
         return [
             Generation(seed=c.text, text=rule.text, seed_changes=c.changes, stop_reason=rule.reason)

@@ -37,6 +37,46 @@ def _sample_truncated(z: np.ndarray, top_k: np.ndarray, top_p: np.ndarray, unifo
     return order[np.arange(len(z)), _pick(probs, uniform)]
 
 
+class BatchSampler:
+    """Picks one id per row for a fixed set of rows, each with its own options.
+
+    Per row: temperature (0 = greedy), top_k (0 = off), top_p (1 = off). Which path each row takes
+    is worked out once here, not at every step; the unknown id is never picked.
+    """
+
+    def __init__(self, temperature: np.ndarray, top_k: np.ndarray, top_p: np.ndarray) -> None:
+        self.temperature = np.asarray(temperature, np.float64)
+        self.top_k = np.asarray(top_k, np.int64)
+        self.top_p = np.asarray(top_p, np.float64)
+        greedy = self.temperature <= 0
+        truncated = ~greedy & ((self.top_k > 0) | (self.top_p < 1))
+        self._divisor = np.where(greedy, 1.0, self.temperature)[:, None]
+        self._greedy = np.flatnonzero(greedy)
+        self._full = np.flatnonzero(~greedy & ~truncated)
+        self._truncated = np.flatnonzero(truncated)
+        self._all_full = len(self._full) == len(greedy)
+
+    def take(self, rows: np.ndarray | list[int]) -> BatchSampler:
+        """The sampler for a subset of the rows, in that order."""
+        return BatchSampler(self.temperature[rows], self.top_k[rows], self.top_p[rows])
+
+    def __call__(self, logits: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+        """logits (B, V) and one uniform draw in [0, 1) per row, from that row's own generator."""
+        z = logits.astype(np.float64)
+        z[:, UNKNOWN_ID] = -np.inf
+        z /= self._divisor
+        if self._all_full:  # the common case: no masking
+            return _sample_full(z, uniform)
+        out = np.empty(len(z), np.int64)
+        if len(g := self._greedy):
+            out[g] = np.argmax(z[g], axis=1)
+        if len(f := self._full):
+            out[f] = _sample_full(z[f], uniform[f])
+        if len(t := self._truncated):
+            out[t] = _sample_truncated(z[t], self.top_k[t], self.top_p[t], uniform[t])
+        return out
+
+
 def sample_batch(
     logits: np.ndarray,
     temperature: np.ndarray,
@@ -44,25 +84,8 @@ def sample_batch(
     top_p: np.ndarray,
     uniform: np.ndarray,
 ) -> np.ndarray:
-    """Pick one id per row.
-
-    logits (B, V); per row: temperature (0 = greedy), top_k (0 = off), top_p (1 = off), and one
-    uniform draw in [0, 1) from that row's own generator. The unknown id is never picked.
-    """
-    z = logits.astype(np.float64)
-    z[:, UNKNOWN_ID] = -np.inf
-    greedy = temperature <= 0
-    z /= np.where(greedy, 1.0, temperature)[:, None]
-    truncated = ~greedy & ((top_k > 0) | (top_p < 1))
-    full = ~greedy & ~truncated
-    out = np.empty(len(z), np.int64)
-    if greedy.any():
-        out[greedy] = np.argmax(z[greedy], axis=1)
-    if full.any():
-        out[full] = _sample_full(z[full], uniform[full])
-    if truncated.any():
-        out[truncated] = _sample_truncated(z[truncated], top_k[truncated], top_p[truncated], uniform[truncated])
-    return out
+    """Pick one id per row of logits (B, V), with per-row options and uniform draws (see BatchSampler)."""
+    return BatchSampler(temperature, top_k, top_p)(logits, uniform)
 
 
 def sample(

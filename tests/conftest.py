@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -47,7 +50,14 @@ def script_text() -> str:
 
 
 def make_tiny_model(
-    out: Path, text: str, *, units: int = 16, layers: int = 2, embedding_dim: int = 8, seed: int = 0
+    out: Path,
+    text: str,
+    *,
+    units: int = 16,
+    layers: int = 2,
+    embedding_dim: int = 8,
+    seed: int = 0,
+    manifest: dict[str, Any] | None = None,
 ) -> Path:
     """Export an untrained (randomly initialised) model: real files, made in a second."""
     import keras
@@ -70,7 +80,7 @@ def make_tiny_model(
         "val_loss": 4.1,
         "epochs_trained": 0,
         "command": "tests/conftest.py",
-    }
+    } | (manifest or {})
     return store.export(out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=manifest)
 
 
@@ -83,3 +93,24 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -
     gc.collect()
     gc.freeze()
     return path
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def make_bard(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Makes Bards (not yet started) on the tiny model, with the cooldown off unless given; closes them after."""
+    from bot.bard import Bard
+    from bot.service import create_service, inference_executor
+    from bot.settings import Settings
+
+    made: list[Bard] = []
+
+    def make(**settings: Any) -> Bard:
+        s = Settings(model_dir=tiny_model_dir, **({"cooldown": 0} | settings))
+        bard = Bard(s, create_service(s, inference_executor()))
+        made.append(bard)
+        return bard
+
+    yield make
+    for bard in made:
+        await bard.close(0)
+        bard.service.executor.shutdown(wait=True, cancel_futures=True)

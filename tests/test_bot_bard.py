@@ -7,34 +7,14 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from bot import replies
 from bot.bard import Bard
-from bot.service import create_service, inference_executor
-from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def make_bard(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Bard]]:
-    made: list[Bard] = []
-
-    def make(**settings: Any) -> Bard:
-        s = Settings(model_dir=tiny_model_dir, **({"cooldown": 0} | settings))
-        bard = Bard(s, create_service(s, inference_executor()))
-        made.append(bard)
-        return bard
-
-    yield make
-    for bard in made:
-        await bard.close(0)
-        bard.service.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class Clock:

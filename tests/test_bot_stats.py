@@ -7,43 +7,21 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from fake_discord import FakeDiscord
 from test_bot_discord import ask, running, settings_for
 
 from bot import replies
 from bot.bard import Bard
-from bot.service import create_service, inference_executor
-from bot.settings import Settings
 from bot.stats import RequestStats, percentile
-
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 LINE = re.compile(r"request user=(?P<user>[0-9a-f]{12})(?P<fields>( [a-z_]+=\S+)*)")
 USER = 987_654_321_012_345_678
 SEED = "Sweet Juliet"
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def make_bard(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Bard]]:
-    made: list[Bard] = []
-
-    async def make(**settings: Any) -> Bard:
-        s = Settings(model_dir=tiny_model_dir, **({"cooldown": 0} | settings))
-        bard = Bard(s, create_service(s, inference_executor()))
-        await bard.service.start()
-        made.append(bard)
-        return bard
-
-    yield make
-    for bard in made:
-        await bard.close(0)
-        bard.service.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, str]]:
@@ -79,7 +57,8 @@ async def test_each_request_is_one_logfmt_line_without_the_seed_or_the_user_id(
     make_bard: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    bard = await make_bard(cooldown=60, queue_bound=1, timeout=0.3)
+    bard = make_bard(cooldown=60, queue_bound=1, timeout=0.3)
+    await bard.service.start()
     assert (await bard.write(USER, f"-n 40 -t 0 {SEED}", prefix="!")).ok
     assert not (await bard.write(USER, f"-n 40 {SEED}", prefix="!")).ok  # cooldown
     assert not (await bard.write(USER, f"-z 3 {SEED}", prefix="!")).ok  # bad option
@@ -140,7 +119,8 @@ def test_percentiles_are_over_a_bounded_window_of_recent_generations() -> None:
 
 
 async def test_stats_are_for_owners(make_bard: Callable[..., Any]) -> None:
-    bard = await make_bard()
+    bard = make_bard()
+    await bard.service.start()
     assert (await bard.dispatch("stats", author_id=1, prefix="!")) == replies.NOT_OWNER
     await bard.write(1, "-n 20 To be", prefix="!")
     await bard.write(1, "-t 9 To be", prefix="!")

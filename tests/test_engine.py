@@ -134,7 +134,8 @@ def test_sample_top_p_keeps_the_nucleus():
 
 def test_sample_batch_rows_are_independent():
     logits = np.random.default_rng(0).normal(size=(6, 30))
-    t, k, p = np.full(6, 0.9), np.array([0, 3, 0, 5, 0, 1]), np.array([1.0, 1.0, 0.8, 0.9, 1.0, 1.0])
+    # Rows of every kind side by side: plain softmax, top-k, top-p, both, another softmax, greedy.
+    t, k, p = np.array([0.9, 0.9, 0.9, 0.9, 0.7, 0]), np.array([0, 3, 0, 5, 0, 0]), np.array([1, 1, 0.8, 0.9, 1, 1])
     u = np.random.default_rng(1).random(6)
     together = sample_batch(logits, t, k, p, u)
     alone = [
