@@ -20,8 +20,9 @@ def _pick(probs: np.ndarray, uniform: np.ndarray) -> np.ndarray:
 
 
 def _sample_full(z: np.ndarray, uniform: np.ndarray) -> np.ndarray:
-    """Plain softmax sampling: no sort needed."""
-    return _pick(np.exp(z - z.max(axis=1, keepdims=True)), uniform)
+    """Plain softmax sampling: no sort needed. Overwrites z."""
+    z -= z.max(axis=1, keepdims=True)
+    return _pick(np.exp(z, out=z), uniform)
 
 
 def _sample_truncated(z: np.ndarray, top_k: np.ndarray, top_p: np.ndarray, uniform: np.ndarray) -> np.ndarray:
@@ -62,9 +63,8 @@ class BatchSampler:
 
     def __call__(self, logits: np.ndarray, uniform: np.ndarray) -> np.ndarray:
         """logits (B, V) and one uniform draw in [0, 1) per row, from that row's own generator."""
-        z = logits.astype(np.float64)
+        z = np.divide(logits, self._divisor)  # float64 from here: the cumulative sums need it
         z[:, UNKNOWN_ID] = -np.inf
-        z /= self._divisor
         if self._all_full:  # the common case: no masking
             return _sample_full(z, uniform)
         out = np.empty(len(z), np.int64)

@@ -21,8 +21,6 @@ from bot.app import BardBot
 from bot.main import main, run_bot
 from bot.service import create_service, inference_executor
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
-
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:

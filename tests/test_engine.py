@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_tiny_model
 
 from model_store import store
 from model_store.engine import Engine, GenerationRequest
@@ -28,6 +29,23 @@ def test_logits_match_keras_over_500_steps(tiny_model_dir, script_text):
     stepped = np.stack([engine.step(ids[t : t + 1], state)[0] for t in range(len(ids))])
     assert stepped.shape == expected.shape == (500, engine.vocab.size)
     assert np.max(np.abs(stepped - expected)) <= 1e-4
+    # Stepping on from a primed state, as generation after a seed does.
+    _, state = engine.prime(ids[:250])
+    resumed = np.stack([engine.step(ids[t : t + 1], state)[0] for t in range(250, len(ids))])
+    assert np.max(np.abs(resumed - expected[250:])) <= 1e-4
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_logits_match_keras_for_other_depths(tmp_path, script_text, layers):
+    # Each layer's product carries the next layer's input (the logits, at the top): check both ends of that chain.
+    model_dir = make_tiny_model(tmp_path / f"deep{layers}", script_text, layers=layers)
+    engine = Engine(store.load(model_dir))
+    ids = engine.vocab.encode(script_text[:120])
+    expected = np.asarray(store.load_keras(model_dir)(ids[None, :], training=False))[0]
+    _, state = engine.prime(ids[:60])
+    resumed = np.stack([engine.step(ids[t : t + 1], state)[0] for t in range(60, len(ids))])
+    assert np.max(np.abs(engine.prime(ids)[0] - expected)) <= 1e-4
+    assert np.max(np.abs(resumed - expected[60:])) <= 1e-4
 
 
 def test_same_seed_same_text_and_different_seed_differs(engine):
