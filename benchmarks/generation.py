@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model_store import DEFAULT_MODEL_DIR
 from model_store.engine import Engine, GenerationRequest
 from model_store.sampling import sample
-from model_store.store import load, load_keras
+from model_store.store import ModelError, load, load_keras
 
 SEED = "ROMEO:\nBut soft, what light through yonder window breaks?\n"
 
@@ -196,11 +196,16 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="fewer characters per method (noisier)")
     p.add_argument("--rounds", type=int, default=5, help="rounds of every method; the best of each is kept")
     args = p.parse_args()
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
+    try:
+        model = load(args.model)
+    except ModelError as err:
+        p.error(str(err))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     n = 200 if args.quick else 1000
 
-    fresh = bench_fresh_process(args.model)  # first, before this process warms any cache
-    model = load(args.model)
+    fresh = bench_fresh_process(args.model)  # before TensorFlow loads here and competes for CPU and memory
     engine = Engine(model)
     keras_model = load_keras(args.model)
     methods = {
@@ -223,8 +228,8 @@ def main() -> int:
     a, b, b2, c, d, e, e32 = list(results.values())[:7]
     ratios = {"c/a": c / a, "c/b": c / b, "c/e": c / e, "d/c": d / c, "c/b'": c / b2}
     ratios |= {"d/e32": d / e32, "e32/e": e32 / e}
-    # The last three have no target. (d) cannot beat (e32), so d/c <= (e32/e) / (c/e) whatever the
-    # engine does: how far batching can go is set by the machine's cache bandwidth against its FLOPs.
+    # The last three have no target. (d) cannot beat (e32), so d/c <= e32/c whatever the engine does:
+    # how far batching can go is set by the machine's cache bandwidth against its FLOPs.
     targets = {"c/a": 500, "c/b": 10, "c/e": 0.6, "d/c": 4, "c/b'": None, "d/e32": None, "e32/e": None}
     print(
         f"model {args.model} ({model.arch['layers']}x{model.arch['units']} LSTM, "
