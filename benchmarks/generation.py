@@ -7,7 +7,7 @@
   (d) the bard engine, 32 streams in one batch (aggregate)
   (e) the bound: only the model's matrix products for one step, numpy, batch 1
   (e32) as (e) for 32 streams: the bound of (d)
-  (c1), (d1) as (c) and (d) with BLAS held to one thread, as bard-bot runs it (see bot/__init__.py)
+  (c1), (d1), (e1) as (c), (d) and (e) with BLAS held to one thread, as bard-bot runs it (see bot/__init__.py)
   (f) a fresh process that loads the model and generates 400 characters: peak memory, time to first character
 
 Every method runs once per round (--rounds, default 5) and keeps its best, so a busy spell of a
@@ -128,16 +128,17 @@ def engine_generate(engine: Engine, streams: int, chars: int, blas_threads: int 
     return run
 
 
-def matmul_bound(engine: Engine, steps: int, batch: int = 1) -> Callable[[], float]:
+def matmul_bound(engine: Engine, steps: int, batch: int = 1, blas_threads: int | None = None) -> Callable[[], float]:
     """(e) Characters per second if a step were only its matrix products, as the engine lays them out."""
     h = np.random.default_rng(0).standard_normal((batch, engine.units)).astype(np.float32)
 
     def run() -> float:
-        t = time.perf_counter()
-        for _ in range(steps):
-            for w in engine.fused:
-                h @ w
-        return batch * steps / (time.perf_counter() - t)
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            t = time.perf_counter()
+            for _ in range(steps):
+                for w in engine.fused:
+                    h @ w
+            return batch * steps / (time.perf_counter() - t)
 
     return run
 
@@ -218,6 +219,7 @@ def main() -> int:
         "e32_matmul_bound_32_streams": matmul_bound(engine, n // 4, batch=32),
         "c1_engine_1_stream_1_blas_thread": engine_generate(engine, 1, 2 * n, blas_threads=1),
         "d1_engine_32_streams_1_blas_thread": engine_generate(engine, 32, n, blas_threads=1),
+        "e1_matmul_bound_1_blas_thread": matmul_bound(engine, 2 * n, blas_threads=1),
     }
     # Rounds that each run every method once, best kept: a slow or busy spell of the machine then
     # hits all methods alike instead of whichever happened to run during it.
@@ -227,10 +229,11 @@ def main() -> int:
             results[name] = max(results[name], run())
     a, b, b2, c, d, e, e32 = list(results.values())[:7]
     ratios = {"c/a": c / a, "c/b": c / b, "c/e": c / e, "d/c": d / c, "c/b'": c / b2}
-    ratios |= {"d/e32": d / e32, "e32/e": e32 / e}
-    # The last three have no target. (d) cannot beat (e32), so d/c <= e32/c whatever the engine does:
+    c1, e1 = results["c1_engine_1_stream_1_blas_thread"], results["e1_matmul_bound_1_blas_thread"]
+    ratios |= {"d/e32": d / e32, "e32/e": e32 / e, "c1/e1": c1 / e1}
+    # The last four have no target. (d) cannot beat (e32), so d/c <= e32/c whatever the engine does:
     # how far batching can go is set by the machine's cache bandwidth against its FLOPs.
-    targets = {"c/a": 500, "c/b": 10, "c/e": 0.6, "d/c": 4, "c/b'": None, "d/e32": None, "e32/e": None}
+    targets = {"c/a": 500, "c/b": 10, "c/e": 0.6, "d/c": 4, "c/b'": None, "d/e32": None, "e32/e": None, "c1/e1": None}
     print(
         f"model {args.model} ({model.arch['layers']}x{model.arch['units']} LSTM, "
         f"{model.manifest.get('parameter_count'):,} parameters); {platform.processor() or platform.machine()}, "
@@ -247,6 +250,7 @@ def main() -> int:
         "(e32) as (e), 32 streams (d's bound)",
         "(c1) as (c), one BLAS thread",
         "(d1) as (d), one BLAS thread",
+        "(e1) as (e), one BLAS thread",
     ]
     for label, v in zip(labels, results.values(), strict=True):
         print(f"{label:<40}{v:>12,.0f}")
