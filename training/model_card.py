@@ -149,9 +149,15 @@ def rerun_section(model_dir: Path, rerun_dir: Path) -> str:
     return f"""{RERUN_HEADING}
 
 The command above was run again on {r["created"][:10]} ({r.get("machine", "unknown")}, same seed), with only
-`--out` changed: `{r["command"]}`. It reached **validation {r["val_loss"]:.4f}** after {r["epochs_trained"]}
-epochs and {r["train_seconds"] / 60:.0f} minutes, {diff:+.4f} from this model's {m["val_loss"]:.4f}: {verdict} the
-±{RERUN_TOLERANCE} this card promises. Its weights are {same}, bit for bit, to the shipped ones.
+`--out` changed:
+
+```sh
+{r["command"]}
+```
+
+It reached **validation {r["val_loss"]:.4f}** after {r["epochs_trained"]} epochs and {r["train_seconds"] / 60:.0f}
+minutes, {diff:+.4f} from this model's {m["val_loss"]:.4f}: {verdict} the ±{RERUN_TOLERANCE} this card promises.
+Its weights are {same}, bit for bit, to the shipped ones.
 
 {chr(10).join(rows)}
 """
