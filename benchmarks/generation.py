@@ -19,6 +19,7 @@ Usage: python benchmarks/generation.py [--model DIR] [--json out.json] [--rounds
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -115,7 +116,7 @@ def _long_request(seed: int, chars: int) -> GenerationRequest:
 
 def engine_generate(engine: Engine, streams: int, chars: int, blas_threads: int | None = None) -> Callable[[], float]:
     """(c)/(d) Characters per second from the engine, with `streams` requests in one batch."""
-    runs = iter(range(1_000_000))
+    runs = itertools.count()  # a new set of generator seeds for every run
 
     def run() -> float:
         r = next(runs)
@@ -209,54 +210,70 @@ def main() -> int:
     fresh = bench_fresh_process(args.model)  # before TensorFlow loads here and competes for CPU and memory
     engine = Engine(model)
     keras_model = load_keras(args.model)
-    methods = {
-        "a_tutorial_predict": tutorial_predict(keras_model, engine, 20 if args.quick else 60),
-        "b_tf_function_one_step": tf_one_step(keras_model, engine, n),
-        "b2_tf_function_cells_only": tf_one_step(keras_model, engine, n, cells_only=True),
-        "c_engine_1_stream": engine_generate(engine, 1, 2 * n),
-        "d_engine_32_streams": engine_generate(engine, 32, n),
-        "e_matmul_bound": matmul_bound(engine, 2 * n),
-        "e32_matmul_bound_32_streams": matmul_bound(engine, n // 4, batch=32),
-        "c1_engine_1_stream_1_blas_thread": engine_generate(engine, 1, 2 * n, blas_threads=1),
-        "d1_engine_32_streams_1_blas_thread": engine_generate(engine, 32, n, blas_threads=1),
-        "e1_matmul_bound_1_blas_thread": matmul_bound(engine, 2 * n, blas_threads=1),
+    methods = {  # key: (name in the JSON, label in the table, runner)
+        "a": (
+            "a_tutorial_predict",
+            "(a) tutorial: predict on 100 chars/char",
+            tutorial_predict(keras_model, engine, 20 if args.quick else 60),
+        ),
+        "b": ("b_tf_function_one_step", "(b) tf.function one step with state", tf_one_step(keras_model, engine, n)),
+        "b'": (
+            "b2_tf_function_cells_only",
+            "(b') as (b), calling the LSTM cells",
+            tf_one_step(keras_model, engine, n, cells_only=True),
+        ),
+        "c": ("c_engine_1_stream", "(c) bard engine, 1 stream", engine_generate(engine, 1, 2 * n)),
+        "d": ("d_engine_32_streams", "(d) bard engine, 32 streams (aggregate)", engine_generate(engine, 32, n)),
+        "e": ("e_matmul_bound", "(e) bound: matmuls only, batch 1", matmul_bound(engine, 2 * n)),
+        "e32": (
+            "e32_matmul_bound_32_streams",
+            "(e32) as (e), 32 streams (d's bound)",
+            matmul_bound(engine, n // 4, batch=32),
+        ),
+        "c1": (
+            "c1_engine_1_stream_1_blas_thread",
+            "(c1) as (c), one BLAS thread",
+            engine_generate(engine, 1, 2 * n, blas_threads=1),
+        ),
+        "d1": (
+            "d1_engine_32_streams_1_blas_thread",
+            "(d1) as (d), one BLAS thread",
+            engine_generate(engine, 32, n, blas_threads=1),
+        ),
+        "e1": (
+            "e1_matmul_bound_1_blas_thread",
+            "(e1) as (e), one BLAS thread",
+            matmul_bound(engine, 2 * n, blas_threads=1),
+        ),
     }
     # Rounds that each run every method once, best kept: a slow or busy spell of the machine then
     # hits all methods alike instead of whichever happened to run during it.
-    results = dict.fromkeys(methods, 0.0)
+    r = dict.fromkeys(methods, 0.0)
     for _ in range(args.rounds):
-        for name, run in methods.items():
-            results[name] = max(results[name], run())
-    a, b, b2, c, d, e, e32 = list(results.values())[:7]
-    ratios = {"c/a": c / a, "c/b": c / b, "c/e": c / e, "d/c": d / c, "c/b'": c / b2}
-    c1, e1 = results["c1_engine_1_stream_1_blas_thread"], results["e1_matmul_bound_1_blas_thread"]
-    ratios |= {"d/e32": d / e32, "e32/e": e32 / e, "c1/e1": c1 / e1}
-    # The last four have no target. (d) cannot beat (e32), so d/c <= e32/c whatever the engine does:
-    # how far batching can go is set by the machine's cache bandwidth against its FLOPs.
-    targets = {"c/a": 500, "c/b": 10, "c/e": 0.6, "d/c": 4, "c/b'": None, "d/e32": None, "e32/e": None, "c1/e1": None}
+        for key, (_, _, run) in methods.items():
+            r[key] = max(r[key], run())
+    # ratio: (measured, target). The last four have no target. (d) cannot beat (e32), so d/c <= e32/c
+    # whatever the engine does: how far batching can go is set by the machine's cache bandwidth against its FLOPs.
+    ratios = {
+        "c/a": (r["c"] / r["a"], 500),
+        "c/b": (r["c"] / r["b"], 10),
+        "c/e": (r["c"] / r["e"], 0.6),
+        "d/c": (r["d"] / r["c"], 4),
+        "c/b'": (r["c"] / r["b'"], None),
+        "d/e32": (r["d"] / r["e32"], None),
+        "e32/e": (r["e32"] / r["e"], None),
+        "c1/e1": (r["c1"] / r["e1"], None),
+    }
     print(
         f"model {args.model} ({model.arch['layers']}x{model.arch['units']} LSTM, "
         f"{model.manifest.get('parameter_count'):,} parameters); {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs"
     )
     print(f"{'method':<40}{'chars/s':>12}")
-    labels = [
-        "(a) tutorial: predict on 100 chars/char",
-        "(b) tf.function one step with state",
-        "(b') as (b), calling the LSTM cells",
-        "(c) bard engine, 1 stream",
-        "(d) bard engine, 32 streams (aggregate)",
-        "(e) bound: matmuls only, batch 1",
-        "(e32) as (e), 32 streams (d's bound)",
-        "(c1) as (c), one BLAS thread",
-        "(d1) as (d), one BLAS thread",
-        "(e1) as (e), one BLAS thread",
-    ]
-    for label, v in zip(labels, results.values(), strict=True):
-        print(f"{label:<40}{v:>12,.0f}")
+    for key, (_, label, _) in methods.items():
+        print(f"{label:<40}{r[key]:>12,.0f}")
     print(f"{'ratio':<12}{'measured':>10}{'target':>10}")
-    for k, v in ratios.items():
-        target = targets[k]
+    for k, (v, target) in ratios.items():
         verdict = "" if target is None else ("  ok" if v >= target else "  MISSED")
         print(f"{k:<12}{v:>10.2f}{'' if target is None else '>= ' + str(target):>10}{verdict}")
     print(
@@ -269,8 +286,8 @@ def main() -> int:
         json.dumps(
             {
                 "model": str(args.model),
-                "chars_per_s": results,
-                "ratios": ratios,
+                "chars_per_s": {name: r[key] for key, (name, _, _) in methods.items()},
+                "ratios": {k: v for k, (v, _) in ratios.items()},
                 "fresh_process": fresh,
                 "machine": platform.machine(),
                 "cpus": os.cpu_count(),
