@@ -9,11 +9,8 @@ This module knows numpy and model_store, never discord.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import sys
-import time
 from collections import Counter
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ import numpy as np
 
 from model_store import store
 from model_store.engine import Engine, Generation, GenerationRequest
-from model_store.store import LoadedModel, ModelError
+from model_store.store import LoadedModel
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -33,8 +30,6 @@ log = logging.getLogger(__name__)
 
 GIL_SWITCH_INTERVAL = 0.001  # seconds; see GenerationService.start
 PROBE_CHARS = 4  # the health check's generation: enough to run every layer and the sampler, cheap enough to ignore
-RELOAD_ATTEMPTS = 3  # a reload that raced an export landing is tried again, this many times in all
-RELOAD_RETRY_DELAY = 0.05  # seconds, times the attempt number: lets the export finish its two renames
 
 
 class Busy(Exception):
@@ -251,7 +246,7 @@ class GenerationService:
     async def reload(self, model_dir: Path) -> LoadedModel:
         """Load, verify and warm up the model in model_dir, then serve it. On any failure the old model stays."""
         async with self._reload_lock:
-            loaded = await asyncio.to_thread(load_settled, model_dir)  # ModelError: refused
+            loaded = await asyncio.to_thread(store.load_settled, model_dir)  # ModelError: refused
             engine = await asyncio.to_thread(Engine, loaded)
             await self._warm_up(engine)  # a model that cannot generate is refused too
             old, self.engine = self.engine, engine
@@ -270,36 +265,6 @@ class GenerationService:
             queued.append(self._queue.get_nowait())
         self._pending -= len(queued)
         _fail(queued, ServiceClosed("the bard is shutting down"))
-
-
-def load_settled(model_dir: Path) -> LoadedModel:
-    """store.load, tried again when the directory was replaced while it was read (an export or a symlink switch
-    landing), so that a reload racing an export gets the old model or the new one; raises ModelError.
-
-    A load that succeeds is always whole: every file it read matched the manifest it read. A race only makes it
-    fail (a file from the new model against the old manifest, or no directory between store.export's renames).
-    """
-    for attempt in itertools.count(1):
-        before = _identity(model_dir)
-        try:
-            return store.load(model_dir)
-        except ModelError as exc:
-            if before == _identity(model_dir):
-                raise  # the directory held still: the model itself is bad (or missing)
-            if attempt >= RELOAD_ATTEMPTS:
-                raise ModelError(f"{exc} (it was being replaced as it was read: try again when done)") from None
-            log.info("%s changed while it was read (%s); trying again", model_dir, exc)
-        time.sleep(RELOAD_RETRY_DELAY * attempt)  # a worker thread, not the event loop
-    raise AssertionError("unreachable")  # itertools.count never ends; this keeps type checkers content
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """Which directory `path` names now (through a symlink): a replaced one is a new inode, made later."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 def _fail(jobs: list[_Job], exc: Exception) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_store import store
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopRule
@@ -90,16 +91,17 @@ class Engine:
             return np.ascontiguousarray(a[..., perm] * scale, dtype=np.float32)
 
         # Layer 0's input is one character: its input projection (plus bias) is a table lookup.
-        self.input_table = gates(w["embedding"] @ w["lstm0.kernel"] + w["lstm0.bias"])
-        self.biases = [gates(w[f"lstm{i}.bias"]) for i in range(self.layers)]
-        self.dense_bias = np.ascontiguousarray(w["dense.bias"], dtype=np.float32)
+        names = [store.lstm_weight_names(i) for i in range(self.layers)]  # (kernel, recurrent, bias) per layer
+        self.input_table = gates(w[store.EMBEDDING] @ w[names[0][0]] + w[names[0][2]])
+        self.biases = [gates(w[bias]) for _, _, bias in names]
+        self.dense_bias = np.ascontiguousarray(w[store.DENSE_BIAS], dtype=np.float32)
         # A layer's new h feeds two products: the layer above's input (or the logits, for the top layer)
         # now, and its own recurrence at the next step. One matrix [out | U] per layer does both, so a step
         # is one product per layer: the same weights read as by separate products, in fewer BLAS calls.
-        outputs = [gates(w[f"lstm{i}.kernel"]) for i in range(1, self.layers)] + [w["dense.kernel"]]
+        outputs = [gates(w[kernel]) for kernel, _, _ in names[1:]] + [w[store.DENSE_KERNEL]]
         self.fused = [
-            np.ascontiguousarray(np.concatenate([out, gates(w[f"lstm{i}.recurrent_kernel"])], axis=1), np.float32)
-            for i, out in enumerate(outputs)
+            np.ascontiguousarray(np.concatenate([out, gates(w[recurrent])], axis=1), np.float32)
+            for out, (_, recurrent, _) in zip(outputs, names, strict=True)
         ]
         self.out_width = [out.shape[1] for out in outputs]
         # Views into the fused matrices, for prime(): each layer's input kernel W (layers above the first),

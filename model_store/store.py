@@ -1,7 +1,8 @@
 """Export and load bard models: the only code that knows the files of a model directory.
 
 A model directory holds:
-  model.keras    the Keras model (training, fine-tuning, anything Keras)
+  model.keras    the Keras model (training, fine-tuning, anything Keras); optional: an export made
+                 without Keras (tests, a serving-only build) has none
   weights.npz    the same weights as plain numpy arrays (serving needs no TensorFlow)
   vocab.json     the character vocabulary
   manifest.json  what produced the model, its losses, and the sha256 of every other file
@@ -19,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,8 +36,13 @@ MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
 VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
-REQUIRED_FILES = (MODEL_FILE, WEIGHTS_FILE, VOCAB_FILE)
+REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)  # MODEL_FILE is optional (see above)
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
+# The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
+EMBEDDING = "embedding"
+DENSE_KERNEL, DENSE_BIAS = "dense.kernel", "dense.bias"
+SETTLE_ATTEMPTS = 3  # load_settled: a load that raced a replacement of the directory is tried this many times
+SETTLE_DELAY = 0.05  # seconds, times the attempt number: lets an export finish its two renames
 
 
 class ModelError(Exception):
@@ -64,20 +71,32 @@ class LoadedModel:
         return {k: int(self.manifest["hyperparameters"][k]) for k in ARCH_KEYS}
 
 
+def lstm_weight_names(layer: int) -> tuple[str, str, str]:
+    """The names of LSTM layer `layer`'s kernel, recurrent kernel and bias (Keras's gate order i, f, g, o)."""
+    return f"lstm{layer}.kernel", f"lstm{layer}.recurrent_kernel", f"lstm{layer}.bias"
+
+
+def in_memory(weights: dict[str, np.ndarray], vocab: Vocab, arch: dict[str, int], *, name: str) -> LoadedModel:
+    """A model that is not exported (weights taken from a live Keras model, say), checked as a load is."""
+    manifest = {"name": name, "hyperparameters": {k: int(arch[k]) for k in ARCH_KEYS}}
+    _check_weights(weights, vocab, manifest)
+    return LoadedModel(path=Path(name), manifest=manifest, vocab=vocab, weights=weights)
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def weight_shapes(vocab_size: int, embedding_dim: int, layers: int, units: int) -> dict[str, tuple[int, ...]]:
     """The arrays weights.npz must hold, by name, for a given architecture."""
-    shapes: dict[str, tuple[int, ...]] = {"embedding": (vocab_size, embedding_dim)}
+    shapes: dict[str, tuple[int, ...]] = {EMBEDDING: (vocab_size, embedding_dim)}
     for i in range(layers):
-        fan_in = embedding_dim if i == 0 else units
-        shapes[f"lstm{i}.kernel"] = (fan_in, 4 * units)
-        shapes[f"lstm{i}.recurrent_kernel"] = (units, 4 * units)
-        shapes[f"lstm{i}.bias"] = (4 * units,)
-    shapes["dense.kernel"] = (units, vocab_size)
-    shapes["dense.bias"] = (vocab_size,)
+        kernel, recurrent, bias = lstm_weight_names(i)
+        shapes[kernel] = (embedding_dim if i == 0 else units, 4 * units)
+        shapes[recurrent] = (units, 4 * units)
+        shapes[bias] = (4 * units,)
+    shapes[DENSE_KERNEL] = (units, vocab_size)
+    shapes[DENSE_BIAS] = (vocab_size,)
     return shapes
 
 
@@ -87,15 +106,16 @@ def weight_shapes(vocab_size: int, embedding_dim: int, layers: int, units: int) 
 def export(
     out_dir: Path,
     *,
-    keras_model: KerasSavable,
     weights: dict[str, np.ndarray],
     vocab: Vocab,
     manifest: dict[str, Any],
+    keras_model: KerasSavable | None = None,
     force: bool = False,
 ) -> Path:
     """Write a model directory atomically and return its path.
 
-    `manifest` gives everything but schema_version, created and files, which are added here.
+    `manifest` gives everything but schema_version, created and files, which are added here. Without
+    `keras_model` the export holds no model.keras: it serves, but cannot be fine-tuned with Keras.
     An existing `out_dir` is replaced only with `force`; until the final rename it is untouched.
     """
     out_dir = Path(out_dir)
@@ -106,19 +126,21 @@ def export(
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a model is meant to be read by the bot's user too
     try:
-        keras_model.save(str(staging / MODEL_FILE))
+        if keras_model is not None:
+            keras_model.save(str(staging / MODEL_FILE))
         buf = io.BytesIO()
         np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()})
         (staging / WEIGHTS_FILE).write_bytes(buf.getvalue())
         (staging / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
-        for extra in sorted(p.name for p in staging.iterdir()):
-            if extra not in REQUIRED_FILES:
+        written = sorted(p.name for p in staging.iterdir())
+        for extra in written:
+            if extra not in (*REQUIRED_FILES, MODEL_FILE):
                 raise ModelError(f"unexpected file {extra} in export")
         full = {
             "schema_version": SCHEMA_VERSION,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             **manifest,
-            "files": {n: sha256_bytes((staging / n).read_bytes()) for n in REQUIRED_FILES},
+            "files": {n: sha256_bytes((staging / n).read_bytes()) for n in written},
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         _fsync_dir(staging)
@@ -216,6 +238,37 @@ def load(model_dir: Path) -> LoadedModel:
     return LoadedModel(path=model_dir, manifest=manifest, vocab=vocab, weights=weights)
 
 
+def load_settled(model_dir: Path) -> LoadedModel:
+    """load(), tried again when the directory was replaced while it was read (an export or a symlink switch
+    landing), so that a load racing an export gets the old model or the new one; raises ModelError.
+
+    A load that succeeds is always whole: every file it read matched the manifest it read. A race only makes it
+    fail (a file from the new model against the old manifest, or no directory between export's two renames).
+    Sleeps between attempts: call it from a worker thread, not an event loop.
+    """
+    attempt = 1
+    while True:
+        before = _identity(model_dir)
+        try:
+            return load(model_dir)
+        except ModelError as exc:
+            if before == _identity(model_dir):
+                raise  # the directory held still: the model itself is bad (or missing)
+            if attempt >= SETTLE_ATTEMPTS:
+                raise ModelError(f"{exc} (it was being replaced as it was read: try again when done)") from None
+        time.sleep(SETTLE_DELAY * attempt)
+        attempt += 1
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which directory `path` names now (through a symlink): a replaced one is a new inode, made later."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
 def _check_weights(weights: dict[str, np.ndarray], vocab: Vocab, manifest: dict[str, Any]) -> None:
     hyper = manifest["hyperparameters"]
     if hyper["vocab_size"] != vocab.size:
@@ -238,7 +291,9 @@ def load_keras(model_dir: Path) -> Any:
     Imports Keras lazily: only training and benchmarks call this.
     """
     model_dir = Path(model_dir)
-    load(model_dir)  # every check the serving path makes, before Keras sees the file
+    loaded = load(model_dir)  # every check the serving path makes, before Keras sees the file
+    if MODEL_FILE not in loaded.manifest["files"]:
+        raise ModelError(f"{model_dir} holds no {MODEL_FILE} (it was exported for serving only)")
     import keras
 
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from model_store.store import DENSE_BIAS, DENSE_KERNEL, EMBEDDING, lstm_weight_names
+
 
 def build_model(vocab_size: int, *, embedding_dim: int, layers: int, units: int, dropout: float) -> keras.Model:
     """Predicts the next character at every position of a sequence of character ids."""
@@ -19,13 +21,12 @@ def build_model(vocab_size: int, *, embedding_dim: int, layers: int, units: int,
 
 def numpy_weights(model: keras.Model) -> dict[str, np.ndarray]:
     """The model's weights under the names model_store's weights.npz uses."""
-    out = {"embedding": model.get_layer("embedding").get_weights()[0]}
+    out = {EMBEDDING: model.get_layer("embedding").get_weights()[0]}
     i = 0
     while any(layer.name == f"lstm{i}" for layer in model.layers):
-        kernel, recurrent, bias = model.get_layer(f"lstm{i}").get_weights()
-        out |= {f"lstm{i}.kernel": kernel, f"lstm{i}.recurrent_kernel": recurrent, f"lstm{i}.bias": bias}
+        out |= dict(zip(lstm_weight_names(i), model.get_layer(f"lstm{i}").get_weights(), strict=True))
         i += 1
-    out["dense.kernel"], out["dense.bias"] = model.get_layer("logits").get_weights()
+    out[DENSE_KERNEL], out[DENSE_BIAS] = model.get_layer("logits").get_weights()
     return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from model_store import store
 from model_store.engine import Engine
-from model_store.store import LoadedModel, ModelError
+from model_store.store import ModelError
 from model_store.vocab import Vocab
 from training.config import TrainConfig
 from training.corpus import Corpus
@@ -176,7 +176,7 @@ class SampleText(keras.callbacks.Callback):
         self.vocab, self.arch, self.chars, self.seed = vocab, arch, chars, seed
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        model = LoadedModel(Path("."), {"hyperparameters": self.arch}, self.vocab, numpy_weights(self.model))
+        model = store.in_memory(numpy_weights(self.model), self.vocab, self.arch, name="sample")
         g = Engine(model).generate("", max_chars=self.chars, temperature=0.8, rng=np.random.default_rng(self.seed))
         print(f"--- sample after epoch {epoch + 1} (temperature 0.8) ---\n{g.text}\n---", flush=True)
 
