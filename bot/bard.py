@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot import replies
+from bot.options import OptionError, Options, parse_options
 from bot.replies import Reply
 from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed
 from bot.settings import Settings
@@ -64,8 +65,8 @@ class Bard:
             return replies.LEAVING
         s = self.settings
         try:
-            options = replies.parse_options(text, temperature=s.temperature, length=s.length)
-        except replies.OptionError as exc:
+            options = parse_options(text, temperature=s.temperature, length=s.length)
+        except OptionError as exc:
             record(author_id, "bad_options")
             return replies.bad_options(str(exc), prefix)
         seed_chars = len(options.seed)
@@ -217,7 +218,7 @@ class Bard:
         await self.service.close()
 
 
-def _describe(options: replies.Options) -> str:
+def _describe(options: Options) -> str:
     return f"-t {options.temperature:g} -n {options.length} -k {options.top_k} -p {options.top_p:g}"
 
 

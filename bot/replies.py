@@ -1,164 +1,25 @@
-"""What the bard says: in-line option parsing and reply text. Pure functions, no I/O.
+"""What the bard says: the layout and wording of every reply. Pure functions, no I/O.
 
-Every reply fits in one Discord message and every piece of user or model text is escaped,
+Every reply fits in one Discord message and every piece of user or model text is escaped (bot/markdown.py),
 so nothing a user types (or the model writes) can break the layout or reach someone.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.limits import MAX_LENGTH, MESSAGE_LIMIT
+from bot.markdown import escape_markdown, fit, fit_lines
 from model_store.stop_rule import SPEAKER_LINE
-
-MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
-MAX_LENGTH = 1500  # longest continuation one may ask for (the same bound as the BARD_LENGTH setting)
-MAX_SEED_CHARS = 500  # a longer seed would crowd out the monologue it asks for
-ELLIPSIS = " …"
 
 
 @dataclass(frozen=True)
 class Reply:
     text: str
     ok: bool = True  # False for refusals and errors (sent ephemeral to a slash command)
-
-
-# --------------------------------------------------------------------------- options
-
-
-class OptionError(ValueError):
-    """A command's options that cannot be used; the message says which and why, in one line."""
-
-
-@dataclass(frozen=True)
-class Options:
-    seed: str
-    temperature: float
-    length: int
-    top_k: int = 0
-    top_p: float = 1.0
-
-
-# option spelling -> (field, kind, low, high, low_is_open)
-_SPECS: dict[str, tuple[str, type, float, float, bool]] = {
-    "temperature": ("temperature", float, 0.0, 2.0, False),
-    "length": ("length", int, 1, MAX_LENGTH, False),
-    "top-k": ("top_k", int, 0, 1000, False),
-    "top-p": ("top_p", float, 0.0, 1.0, True),
-}
-_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p"}
-_OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
-_END_OF_OPTIONS = re.compile(r"\s*--(?=\s|$)")
-_VALUE = re.compile(r"\s*(\S+)")
-
-
-def parse_options(text: str, *, temperature: float, length: int) -> Options:
-    """Split `-t 0.5 -n 300 To be` into options and the seed; defaults fill what is not given.
-
-    Options come first; the seed is the rest, verbatim. `--` ends the options, so a seed may start with '-'.
-    """
-    values: dict[str, Any] = {"temperature": temperature, "length": length}
-    pos = 0
-    while True:
-        if end := _END_OF_OPTIONS.match(text, pos):
-            pos = end.end()
-            break
-        match = _OPTION.match(text, pos)
-        if not match:
-            break
-        spelling, inline_value = match.group(1), match.group(2)
-        name = spelling[2:] if spelling.startswith("--") else _SHORT.get(spelling[1:], "")
-        if name not in _SPECS or (spelling.startswith("--") and len(name) == 1):
-            raise OptionError(
-                f"unknown option {quote(spelling)} (options: -t, -n, -k, -p; `--` before a seed starting with -)"
-            )
-        pos = match.end()
-        if inline_value is None:
-            value = _VALUE.match(text, pos)
-            if not value:
-                raise OptionError(f"option {quote(spelling)} needs a value")
-            inline_value, pos = value.group(1), value.end()
-        field, kind, low, high, low_open = _SPECS[name]
-        values[field] = _number(spelling, inline_value, kind, low, high, low_open)
-    seed = text[pos:].strip()
-    if len(seed) > MAX_SEED_CHARS:
-        raise OptionError(f"the seed is {len(seed)} characters long; the most is {MAX_SEED_CHARS}")
-    return Options(seed=seed, **values)
-
-
-def _number(spelling: str, raw: str, kind: type, low: float, high: float, low_open: bool) -> int | float:
-    what = "a whole number" if kind is int else "a number"
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise OptionError(f"option {quote(spelling)} needs {what}, not {quote(raw)}") from None
-    if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
-        bounds = f"above {low:g} and at most {high:g}" if low_open else f"from {low:g} to {high:g}"
-        raise OptionError(f"option {quote(spelling)} must be {bounds}, not {quote(raw)}")
-    return value
-
-
-# --------------------------------------------------------------------------- escaping and trimming
-
-_INLINE_MARKUP = re.compile(r"([\\*_~`|<>\[\]])")  # emphasis, code, spoilers, mentions/emoji <...>, links [..]
-_LINE_MARKUP = re.compile(r"(?m)^([ \t]*)([#+-])")  # headings, -# subtext, lists at the start of a line
-_NUMBERED_LIST = re.compile(r"(?m)^([ \t]*\d+)([.)])")
-
-
-def escape_markdown(text: str, *, inline: bool = False) -> str:
-    """Text that Discord shows as typed: markdown escaped, @everyone/@here and <@id> defused.
-
-    inline: the text goes in the middle of a line, so line-start markup (# headings, - lists) cannot occur.
-    """
-    text = _INLINE_MARKUP.sub(r"\\\1", text)
-    if inline:
-        text = text.replace("\n", " ")
-    else:
-        text = _LINE_MARKUP.sub(r"\1\\\2", text)
-        text = _NUMBERED_LIST.sub(r"\1\\\2", text)
-    # A zero-width space after @ keeps @everyone from even looking like a mention (pings are off anyway).
-    return text.replace("@", "@\u200b")
-
-
-def quote(raw: str, limit: int = 30) -> str:
-    """A user-typed fragment for an error message: shortened, escaped, in quotes."""
-    short = raw if len(raw) <= limit else raw[: limit - 1] + "…"
-    return f"“{escape_markdown(short, inline=True)}”"
-
-
-def fit(raw: str, budget: int, *, unfinished: bool = False) -> str:
-    """Escape raw text and, if it does not fit in budget characters, cut it after the last whole word that does.
-
-    A cut (or an unfinished text) ends with an ellipsis. Escaping only grows with the text, so the
-    longest prefix that fits is found by bisection over the word ends.
-    """
-    escaped = escape_markdown(raw).rstrip()
-    if len(escaped) <= budget and not unfinished:
-        return escaped
-    if len(escaped) + len(ELLIPSIS) <= budget:
-        return escaped + ELLIPSIS
-    room = budget - len(ELLIPSIS)
-    if room <= 0:
-        return ""
-    ends = [m.end() for m in re.finditer(r"\S+", raw)]  # a cut here is at a word or line boundary
-    best = _longest_fitting(raw, ends, room)
-    if best is None:  # not even the first word fits: cut inside it
-        best = _longest_fitting(raw, list(range(1, len(raw) + 1)), room) or 0
-    return escape_markdown(raw[:best]).rstrip() + ELLIPSIS
-
-
-def _longest_fitting(raw: str, cuts: list[int], room: int) -> int | None:
-    lo, hi, best = 0, len(cuts) - 1, None
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        if len(escape_markdown(raw[: cuts[mid]]).rstrip()) <= room:
-            best, lo = cuts[mid], mid + 1
-        else:
-            hi = mid - 1
-    return best
 
 
 # --------------------------------------------------------------------------- monologues
@@ -253,11 +114,6 @@ def duration(seconds: float) -> str:
     while len(units) > 1 and units[0][1] == 0:
         units.pop(0)
     return " ".join(f"{n} {unit}" for unit, n in units[:2])
-
-
-def fit_lines(lines: list[str], limit: int = MESSAGE_LIMIT) -> str:
-    text = "\n".join(lines)
-    return text if len(text) <= limit else text[: limit - 1].rsplit("\n", 1)[0]
 
 
 def help_text(prefix: str, *, temperature: float, length: int) -> str:

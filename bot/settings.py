@@ -14,7 +14,7 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.replies import MAX_LENGTH
+from bot.limits import MAX_LENGTH
 from model_store import DEFAULT_MODEL_DIR
 
 ENV_PREFIX = "BARD_"

@@ -24,6 +24,7 @@ from bot import replies
 from bot.app import BardBot, point_at
 from bot.bard import Bard
 from bot.console import run_console
+from bot.limits import MESSAGE_LIMIT
 from bot.service import create_service, inference_executor
 from bot.settings import Settings
 
@@ -94,7 +95,7 @@ async def ask(fake: FakeDiscord, content: str, *, user: int = 4242, channel_id: 
 
 
 def assert_safe(call: Call) -> None:
-    assert len(call.json["content"]) <= replies.MESSAGE_LIMIT
+    assert len(call.json["content"]) <= MESSAGE_LIMIT
     assert call.json["allowed_mentions"] == {"parse": []}
 
 
