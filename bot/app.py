@@ -1,4 +1,5 @@
-"""BardBot: the stand-alone bot, a commands.Bot that is handed its settings, service and executor.
+"""BardBot: the stand-alone bot, a commands.Bot that is handed its settings, service and executor and loads the
+bard's extension (bot.cog) with them, as a host bot loads it (discord.py's advanced_startup pattern).
 
 Sharding (BARD_SHARD_COUNT, BARD_SHARD_IDS): a process that runs one shard is a BardBot with shard_id and
 shard_count; one that runs several is a ShardedBardBot (discord.py's AutoShardedBot), its shards sharing one
@@ -16,12 +17,13 @@ import discord
 import yarl
 from discord.ext import commands
 
-from bot.bard import Bard
-from bot.cog import NO_MENTIONS, BardCog
+from bot.cog import NO_MENTIONS
 from bot.service import GenerationService
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+EXTENSION = "bot.cog"
 
 
 def point_at(api_base_url: str, gateway_url: str) -> None:
@@ -39,7 +41,11 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 class _BardBotMixin:
-    """The bard as a bot of its own: the prefix (or a mention), the Bard cog, and an orderly shutdown."""
+    """The bard as a bot of its own: the prefix (or a mention), the bard's extension, and an orderly shutdown.
+
+    It carries what the extension's setup() looks for (bard_settings, bard_service), so the extension serves this
+    bot's service rather than loading a model of its own; the bot owns the service and its executor.
+    """
 
     def __init__(
         self,
@@ -60,31 +66,30 @@ class _BardBotMixin:
             case_insensitive=True,
             **options,
         )
-        self.settings = settings
-        self.service = service
-        self.executor = executor
+        self.bard_settings = settings
+        self.bard_service = service
+        self.bard_executor = executor
         self.sync_commands = sync_commands
 
     async def login(self, token: str) -> None:
-        point_at(self.settings.api_base_url, self.settings.gateway_url)
+        point_at(self.bard_settings.api_base_url, self.bard_settings.gateway_url)
         await super().login(token)
 
     async def setup_hook(self) -> None:
-        await self.service.start()  # warm-up: the first request does not pay for it
-        await self.add_cog(BardCog(Bard(self.settings, self.service)))
+        await self.load_extension(EXTENSION)  # starts (warms up) the service: the first request does not pay for it
         if self.sync_commands:
             synced = await self.tree.sync()
             log.info("slash commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
 
     async def on_ready(self) -> None:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-        shards = f" on shard(s) {','.join(map(str, self.settings.shards_here))} of {self.shard_count}"
+        shards = f" on shard(s) {','.join(map(str, self.bard_settings.shards_here))} of {self.shard_count}"
         log.info(
             "ready as %s in %d guild(s)%s, serving %s; peak RSS %.0f MB",
             self.user,
             len(self.guilds),
             shards if self.shard_count else "",
-            self.service.model.name,
+            self.bard_service.model.name,
             peak_mb,
         )
 
@@ -102,12 +107,12 @@ class _BardBotMixin:
         if self.is_closed():
             return
         log.info("%s: shutting down", reason)
-        await self.close()  # removing the cog drains it (BardCog.cog_unload) before the gateway closes
+        await self.close()  # unloading the extension drains the cog (BardCog.cog_unload) before the gateway closes
 
     async def close(self) -> None:
         await super().close()
-        await self.service.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        await self.bard_service.close()  # already closed by the cog, unless the extension never loaded
+        self.bard_executor.shutdown(wait=False, cancel_futures=True)
 
 
 class BardBot(_BardBotMixin, commands.Bot):

@@ -1,5 +1,5 @@
-"""The bard's Discord commands, as a Cog; also a discord.py extension, so any bot can load the bard:
-`await bot.load_extension("bot.cog")` (BARD_* settings, or bot.bard_settings if the host sets it).
+"""The bard's Discord commands, as a Cog in a discord.py extension: the stand-alone BardBot loads it as any host
+bot does, `await bot.load_extension("bot.cog")` (see setup for what it takes from the bot).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from discord.ext import commands
 from bot import replies
 from bot.bard import Bard
 from bot.replies import Reply
-from bot.service import create_service, inference_executor
+from bot.service import GenerationService, create_service, inference_executor
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -151,14 +151,34 @@ def transport_facts(bot: discord.Client) -> dict[str, Any]:
 
 
 async def setup(bot: commands.Bot) -> None:
-    """Extension entry point: the bard as a plugin of any discord.py bot, with its own BARD_* settings.
+    """Extension entry point, one path for every bot: the stand-alone BardBot and any host discord.py bot.
 
-    Set `bot.bard_settings = Settings(...)` before loading to configure it in code instead.
+    It uses what the bot carries: `bot.bard_settings` (else the BARD_* settings) and `bot.bard_service` (a
+    GenerationService the bot owns and closes). A bot that carries no service gets one of its own, with its own
+    inference thread, both released when the extension is unloaded.
     """
     settings: Settings = getattr(bot, "bard_settings", None) or load_settings()
+    service: GenerationService | None = getattr(bot, "bard_service", None)
+    release = None
+    if service is None:
+        service, release = await _service_of_its_own(settings)
+    else:
+        await service.start()  # warm-up, once: the first request does not pay for it
+    try:
+        await bot.add_cog(BardCog(Bard(settings, service), on_unload=release))
+    except BaseException:  # e.g. the host already has a `bard` command
+        if release is not None:
+            await service.close()
+            await release()
+        raise
+    log.info("bard loaded into %s: serving %s", type(bot).__name__, service.model.name)
+
+
+async def _service_of_its_own(settings: Settings) -> tuple[GenerationService, Callable[[], Awaitable[None]]]:
+    """A started service on its own inference thread, and what releases the thread; raises store.ModelError."""
     executor = inference_executor()
     try:
-        service = await asyncio.to_thread(create_service, settings, executor)  # store.ModelError: the load fails
+        service = await asyncio.to_thread(create_service, settings, executor)
         await service.start()
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
@@ -167,5 +187,4 @@ async def setup(bot: commands.Bot) -> None:
     async def release_executor() -> None:
         executor.shutdown(wait=False, cancel_futures=True)
 
-    await bot.add_cog(BardCog(Bard(settings, service), on_unload=release_executor))
-    log.info("bard loaded into %s: serving %s", type(bot).__name__, service.model.name)
+    return service, release_executor

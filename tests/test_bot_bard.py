@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from discord_helpers import Gate
 
 from bot import replies
 from bot.bard import Bard
@@ -81,20 +81,12 @@ async def test_generation_errors_get_the_friendly_reply_with_a_logged_traceback(
 async def test_busy_and_timeout_replies(make_bard: Callable[..., Bard], monkeypatch: pytest.MonkeyPatch) -> None:
     bard = make_bard(queue_bound=1, timeout=0.2)
     await bard.service.start()
-    release = threading.Event()
-    original = bard.service.engine.generate_batch
-
-    def slow(requests: Any, **kwargs: Any) -> Any:
-        release.wait(10)
-        return original(requests, **kwargs)
-
-    monkeypatch.setattr(bard.service.engine, "generate_batch", slow)
+    gate = Gate(bard.service, monkeypatch)
     first = asyncio.create_task(bard.write(1, "a", prefix="!"))
-    while bard.service.pending == 0:  # until the first request is queued
-        await asyncio.sleep(0)
+    await gate.wait_entered()  # the first request holds the only place in the queue
     assert await bard.write(2, "b", prefix="!") == replies.BUSY
     assert await first == replies.timed_out(0.2)
-    release.set()
+    gate.release.set()
 
 
 async def test_the_indicator_shows_only_while_generating_and_its_failure_loses_nothing(
@@ -128,35 +120,47 @@ async def test_close_lets_a_generation_in_flight_finish_then_refuses(
 ) -> None:
     bard = make_bard()
     await bard.service.start()
-    entered, release = threading.Event(), threading.Event()
-    original = bard.service.engine.generate_batch
-
-    def held(requests: Any, **kwargs: Any) -> Any:
-        entered.set()
-        release.wait(10)
-        return original(requests, **kwargs)
-
-    monkeypatch.setattr(bard.service.engine, "generate_batch", held)
+    gate = Gate(bard.service, monkeypatch)
 
     async def command() -> replies.Reply:
         with bard.in_flight():
             return await bard.write(1, "-n 5 To be", prefix="!")
 
     task = asyncio.create_task(command())
-    assert await asyncio.to_thread(entered.wait, 10)
+    await gate.wait_entered()
     closing = asyncio.create_task(bard.close(grace=10))
     await asyncio.sleep(0)
     assert not closing.done() and not bard.accepting
     assert await bard.write(2, "a", prefix="!") == replies.LEAVING  # nothing new once closing
-    release.set()
+    gate.release.set()
     reply = await task
     assert reply.ok and "To be" in reply.text  # the one in flight was answered
     await closing
 
 
-async def test_close_gives_up_after_the_grace_period(make_bard: Callable[..., Bard]) -> None:
+async def test_close_gives_up_after_the_grace_period(
+    make_bard: Callable[..., Bard], caplog: pytest.LogCaptureFixture
+) -> None:
     bard = make_bard()
     await bard.service.start()
+    caplog.set_level(logging.INFO, logger="bot.bard")
+    with bard.in_flight():  # a command that never finishes
+        await bard.close(grace=0.05)
+        assert not bard.accepting and not bard.service.serving  # closed while the command is still in flight
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.bard"] == [
+        "finishing 1 command(s) in flight (up to 0.05 s)",
+        "1 command(s) still in flight after 0.05 s; closing anyway",
+    ]
+
+
+async def test_close_with_nothing_in_flight_does_not_wait(
+    make_bard: Callable[..., Bard], caplog: pytest.LogCaptureFixture
+) -> None:
+    bard = make_bard()
+    await bard.service.start()
+    caplog.set_level(logging.INFO, logger="bot.bard")
     with bard.in_flight():
-        await asyncio.wait_for(bard.close(grace=0.05), 5)  # does not wait for the stuck command forever
-    assert bard.commands_in_flight == 0
+        pass  # a command that finished
+    await bard.close(grace=3600)  # would hang the test if the finished command were still counted
+    assert not bard.service.serving
+    assert not [r for r in caplog.records if r.name == "bot.bard"]

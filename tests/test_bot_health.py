@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from fake_discord import FakeDiscord
-from test_bot_discord import TOKEN, Gate, running, settings_for
+from discord_helpers import Gate, running, settings_for
+from fake_discord import TOKEN, FakeDiscord
 
 from bot import health, health_client
 from bot.app import BardBot
@@ -63,7 +63,7 @@ async def test_healthy_when_ready_and_unhealthy_when_generation_hangs_or_the_bot
     fake: FakeDiscord, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with running(fake, settings_for(fake, tiny_model_dir)) as bot:
-        check = health.HealthCheck(bot, bot.service, deadline=5)
+        check = health.HealthCheck(bot, bot.bard_service, deadline=5)
         server = health.HealthServer(check, 0)
         await server.start()
         try:
@@ -79,9 +79,9 @@ async def test_healthy_when_ready_and_unhealthy_when_generation_hangs_or_the_bot
             assert ok and line.startswith(
                 "healthy: gateway: ready, 1 guild(s); model: serving tiny; generation: 4 chars"
             )
-            assert bot.service.stats()["served"] == 0  # probes are not counted as requests
+            assert bot.bard_service.stats()["served"] == 0  # probes are not counted as requests
 
-            gate = Gate(bot, monkeypatch)  # the inference thread stops answering
+            gate = Gate(bot.bard_service, monkeypatch)  # the inference thread stops answering
             check.deadline = 0.2
             status, body = await get(server.port)
             assert status == 503 and body["checks"]["gateway"]["ok"] and body["checks"]["model"]["ok"]
@@ -104,7 +104,7 @@ async def test_a_bot_that_has_not_started_is_unhealthy(tiny_model_dir: Path, fak
     executor = inference_executor()
     try:
         bot = BardBot(settings, create_service(settings, executor), executor)
-        checks = await health.HealthCheck(bot, bot.service, deadline=1).run()
+        checks = await health.HealthCheck(bot, bot.bard_service, deadline=1).run()
     finally:
         executor.shutdown()
     assert not any(c.ok for c in checks.values())

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from discord_helpers import ask, settings_for, start
 from fake_discord import FakeDiscord
-from test_bot_discord import ask, settings_for, start
 
 from bot import health
 from bot.app import BardBot, ShardedBardBot, create_bot
@@ -47,7 +47,7 @@ async def test_the_settings_choose_the_bot_and_its_shards(
         assert type(bot) is kind
         assert {k: getattr(bot, k) for k in expected} == expected
     finally:
-        bot.executor.shutdown()
+        bot.bard_executor.shutdown()
 
 
 async def test_one_shard_of_several_identifies_as_that_shard(fake: FakeDiscord, tiny_model_dir: Path) -> None:
@@ -72,7 +72,7 @@ async def test_several_shards_in_one_process_share_the_model_and_split_the_guild
             reply = await ask(fake, "!bard -n 20 To be")
             assert reply.json["content"].startswith("*The bard continues:*")
             stats = await ask(fake, "!bard stats", user=fake.OWNER_ID)
-            gateway = health.HealthCheck(bot, bot.service, deadline=5).gateway()
+            gateway = health.HealthCheck(bot, bot.bard_service, deadline=5).gateway()
         finally:
             await bot.close()
             await task
