@@ -20,12 +20,11 @@ from bot.options import OptionError, Options, parse_options
 from bot.replies import Reply
 from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed
 from bot.settings import Settings
-from bot.stats import RequestStats
+from bot.stats import Outcome, RequestStats
 from model_store.store import ModelError, model_card
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("help", "info", "reload", "stats")
 _FIRST_WORD = re.compile(r"\s*(\S+)")
 
 # What the transport shows while a generation runs (Discord: the typing indicator).
@@ -94,7 +93,7 @@ class Bard:
             return replies.bad_options(str(exc), prefix)
         self._remember(author_id, now)
 
-        def done(outcome: str, chars: int | None = None) -> None:
+        def done(outcome: Outcome, chars: int | None = None) -> None:
             queue_wait, gen_time = pending.timings()
             record(author_id, outcome, seed_chars=seed_chars, chars=chars, queue_wait=queue_wait, gen_time=gen_time)
 
@@ -201,10 +200,6 @@ class Bard:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
-
-    @property
-    def commands_in_flight(self) -> int:
-        return self._in_flight
 
     async def close(self, grace: float) -> None:
         """Stop taking commands, give those in flight up to `grace` seconds, then close the service."""

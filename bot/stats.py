@@ -16,11 +16,13 @@ import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 log = logging.getLogger("bot.requests")  # its own logger, so owners can route or silence it
 
-OUTCOMES = ("ok", "busy", "timeout", "error", "cooldown", "bad_options", "closed")
+# How a request ended: the `outcome=` of its log line, and a counter in `!bard stats`.
+Outcome = Literal["ok", "busy", "timeout", "error", "cooldown", "bad_options", "closed"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 WINDOW = 1000  # the percentiles are over this many recent generations: recent behaviour, bounded memory
 
 
@@ -33,7 +35,7 @@ class RequestStats:
         self._key = salt or secrets.token_bytes(16)
         self._clock = clock
         self.started = clock()
-        self.outcomes: Counter[str] = Counter()
+        self.outcomes: Counter[Outcome] = Counter()
         self.gen_ms: deque[float] = deque(maxlen=window)
         self.queue_wait_ms: deque[float] = deque(maxlen=window)
 
@@ -44,7 +46,7 @@ class RequestStats:
     def record(
         self,
         user_id: int,
-        outcome: str,
+        outcome: Outcome,
         *,
         seed_chars: int | None = None,
         chars: int | None = None,
