@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from discord_helpers import Gate, running, settings_for
+from discord_helpers import Gate, LogEvent, running, settings_for
 from fake_discord import TOKEN, FakeDiscord
 
 from bot import health, health_client
@@ -40,18 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((health.HOST, 0))
         return int(s.getsockname()[1])
-
-
-class OnRecord(logging.Handler):
-    """Sets an event when a log message starting with `prefix` is emitted (in the event loop's thread)."""
-
-    def __init__(self, prefix: str, event: asyncio.Event) -> None:
-        super().__init__(logging.INFO)
-        self.prefix, self.event = prefix, event
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith(self.prefix):
-            self.event.set()
 
 
 async def get(port: int) -> tuple[int, dict[str, Any]]:
@@ -145,28 +133,23 @@ async def test_the_running_bot_serves_its_health_to_the_cli_until_it_stops(
     tiny_model_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.app")
     port = free_port()
     monkeypatch.setenv("BARD_HEALTH_PORT", str(port))
     settings = settings_for(fake, tiny_model_dir, health_port=port)
-    ready = asyncio.Event()
-    watcher = OnRecord("ready as", ready)
-    logging.getLogger("bot.app").addHandler(watcher)
     executor = inference_executor()
-    bot_run = asyncio.create_task(run_bot(settings, create_service(settings, executor), executor))
-    try:
-        await asyncio.wait_for(ready.wait(), 15)
-        assert await asyncio.to_thread(main, ["--health", *env]) == 0
-        assert capsys.readouterr().out.startswith("healthy: gateway: ready, 1 guild(s); model: serving tiny")
-        os.kill(os.getpid(), signal.SIGTERM)  # run_bot's handler: the orderly shutdown
-        assert await asyncio.wait_for(bot_run, 15) == 0
-    finally:
-        logging.getLogger("bot.app").removeHandler(watcher)
-        if not bot_run.done():
-            bot_run.cancel()
-        executor.shutdown()
+    with LogEvent("bot.app", "ready as") as ready:
+        bot_run = asyncio.create_task(run_bot(settings, create_service(settings, executor), executor))
+        try:
+            await asyncio.wait_for(ready.wait(), 15)
+            assert await asyncio.to_thread(main, ["--health", *env]) == 0
+            assert capsys.readouterr().out.startswith("healthy: gateway: ready, 1 guild(s); model: serving tiny")
+            os.kill(os.getpid(), signal.SIGTERM)  # run_bot's handler: the orderly shutdown
+            assert await asyncio.wait_for(bot_run, 15) == 0
+        finally:
+            if not bot_run.done():
+                bot_run.cancel()
+            executor.shutdown()
     assert await asyncio.to_thread(main, ["--health", *env]) == 1  # its endpoint went with it
 
 
