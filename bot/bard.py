@@ -25,6 +25,7 @@ from model_store.store import ModelError, model_card
 
 log = logging.getLogger(__name__)
 
+SPEAKERS_LISTED = 30  # `bard speakers` lists this many at most
 _FIRST_WORD = re.compile(r"\s*(\S+)")
 
 # What the transport shows while a generation runs (Discord: the typing indicator).
@@ -81,6 +82,7 @@ class Bard:
                 max_chars=options.length,
                 top_k=options.top_k,
                 top_p=options.top_p,
+                monologue=s.monologue and not options.free,
             )
         except Busy:
             record(author_id, "busy", seed_chars=seed_chars)
@@ -118,12 +120,18 @@ class Bard:
                 generation.text,
                 seed_changes=generation.seed_changes,
                 stop_reason=generation.stop_reason,
+                speaker=generation.speaker,
             )
         )
 
     def help(self, prefix: str) -> Reply:
         """`bard help`."""
         return Reply(replies.help_text(prefix, temperature=self.settings.temperature, length=self.settings.length))
+
+    def speakers(self, contains: str = "") -> Reply:
+        """`bard speakers [filter]`: the speakers the model knows best."""
+        found, total = self.service.speakers(SPEAKERS_LISTED, contains.strip())
+        return Reply(replies.format_speakers(found, total, contains.strip()))
 
     def info(self) -> Reply:
         """`bard info`: the model card and the counters."""
@@ -162,6 +170,8 @@ class Bard:
             return self.help(prefix)
         if word == "info":
             return self.info()
+        if word == "speakers":
+            return self.speakers(text.strip()[len(word) :])
         if word == "reload":
             return await self.reload(is_owner=is_owner)
         if word == "stats":

@@ -63,6 +63,12 @@ class BardCog(commands.Cog, name="Bard"):
         """The model card: corpus, size, validation loss, when it was trained."""
         await self._send(ctx, self.bard.info())
 
+    @bard_group.command(name="speakers")
+    @app_commands.describe(name="Only speakers whose name contains this, e.g. ham")
+    async def speakers_command(self, ctx: commands.Context[Any], *, name: str = "") -> None:
+        """The speakers the bard knows best; name one before your seed: Hamlet: To be."""
+        await self._send(ctx, self.bard.speakers(name))
+
     @bard_group.command(name="reload")
     async def reload_command(self, ctx: commands.Context[Any]) -> None:
         """Owners only: serve the newly exported model without a restart."""

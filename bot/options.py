@@ -25,6 +25,7 @@ class Options:
     length: int
     top_k: int = 0
     top_p: float = 1.0
+    free: bool = False  # free text: no speaker, any words (the monologue's rules off)
 
 
 # option spelling -> (field, kind, low, high, low_is_open)
@@ -34,7 +35,8 @@ _SPECS: dict[str, tuple[str, type, float, float, bool]] = {
     "top-k": ("top_k", int, 0, 1000, False),
     "top-p": ("top_p", float, 0.0, 1.0, True),
 }
-_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p"}
+_FLAGS = {"free": "free"}  # options without a value: spelling -> field
+_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free"}
 _OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
 _END_OF_OPTIONS = re.compile(r"\s*--(?=\s|$)")
 _VALUE = re.compile(r"\s*(\S+)")
@@ -56,11 +58,16 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
             break
         spelling, inline_value = match.group(1), match.group(2)
         name = spelling[2:] if spelling.startswith("--") else _SHORT.get(spelling[1:], "")
-        if name not in _SPECS or (spelling.startswith("--") and len(name) == 1):
+        if name not in (*_SPECS, *_FLAGS) or (spelling.startswith("--") and len(name) == 1):
             raise OptionError(
-                f"unknown option {quote(spelling)} (options: -t, -n, -k, -p; `--` before a seed starting with -)"
+                f"unknown option {quote(spelling)} (options: -t, -n, -k, -p, -f; `--` before a seed starting with -)"
             )
         pos = match.end()
+        if name in _FLAGS:
+            if inline_value is not None:
+                raise OptionError(f"option {quote(spelling)} takes no value")
+            values[_FLAGS[name]] = True
+            continue
         if inline_value is None:
             value = _VALUE.match(text, pos)
             if not value:

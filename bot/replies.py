@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.limits import MAX_LENGTH, MESSAGE_LIMIT
 from bot.markdown import escape_markdown, fit, fit_lines
-from model_store.stop_rule import SPEAKER_LINE
+from model_store.playscript import SPEAKER_LINE
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Reply:
 
 
 def split_speaker(full: str) -> tuple[str | None, str]:
-    """(speaker, verse) when the text opens with a play-script speaker line ("HAMLET:"), else (None, text)."""
+    """(speaker, verse) when free text opens with a play-script speaker line ("HAMLET:"), else (None, text)."""
     body = full.lstrip("\n")
     first, newline, rest = body.partition("\n")
     if newline and SPEAKER_LINE.fullmatch(first.strip()):
@@ -40,10 +40,17 @@ def format_monologue(
     *,
     seed_changes: tuple[str, ...] = (),
     stop_reason: str = "",
+    speaker: str | None = None,
     limit: int = MESSAGE_LIMIT,
 ) -> str:
-    """The reply for a generation: a speaker line, then the speech (seed + continuation) in a block quote."""
-    speaker, verse = split_speaker(seed + text)
+    """The reply for a generation: who speaks, then the speech (seed + continuation) in a block quote.
+
+    A monologue names its speaker; free text shows the speaker line it opened with, if any.
+    """
+    if speaker is None:
+        speaker, verse = split_speaker(seed + text)
+    else:
+        verse = seed + text
     if speaker is not None:
         header = f"**{escape_markdown(speaker, inline=True)}**"
     else:
@@ -61,6 +68,17 @@ def format_monologue(
 
 
 # --------------------------------------------------------------------------- other replies
+
+
+def format_speakers(found: list[tuple[str, int]], total: int, contains: str) -> str:
+    """`!bard speakers [filter]`: the speakers the model knows best, with their numbers of speeches."""
+    if total == 0:
+        return "This model was exported without its speakers, so it writes free text (retrain or see the README)."
+    what = f" matching “{escape_markdown(contains, inline=True)}”" if contains else ""
+    if not found:
+        return f"No speaker{what} among the model's {total:,}."
+    names = " · ".join(f"{escape_markdown(name, inline=True)} ({n:,})" for name, n in found)
+    return fit_lines([f"**Speakers{what}**, by speeches (of {total:,}; name one: `Hamlet: To be`):", names])
 
 
 def format_model_card(card: Mapping[str, Any], stats: Mapping[str, int] | None = None) -> str:
@@ -122,13 +140,15 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
     return fit_lines(
         [
             "**The bard** writes Shakespearean monologues, one character at a time.",
-            f"`{p}bard <seed>` continues your line, e.g. `{p}bard To be, or not to be`",
+            f"`{p}bard <seed>` continues your line as one speech, e.g. `{p}bard To be, or not to be`",
+            f"`{p}bard Hamlet: <seed>` has Hamlet speak it (any name: `{p}bard speakers ham` lists the known ones)",
             f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
             f"Options go before the seed: `{p}bard -t 0.5 -n 300 To be`",
             f"`-t`, `--temperature` 0–2, default {temperature:g}: 0 picks the likeliest letter, higher is wilder",
             f"`-n`, `--length` 1–{MAX_LENGTH} characters to add, default {length}",
             "`-k`, `--top-k` sample only from the k likeliest letters (0 = off, the default)",
             "`-p`, `--top-p` sample from the likeliest letters that together make up p (0–1; 1 = off)",
+            "`-f`, `--free` free text: any speaker may follow, and the bard may invent words",
             "`--` ends the options, for a seed that starts with -",
             "The same as a slash command: `/bard write seed: -t 0.5 To be`",
         ]

@@ -149,8 +149,20 @@ class GenerationService:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, engine.generate_batch, [request])
 
+    def speakers(self, limit: int, contains: str = "") -> tuple[list[tuple[str, int]], int]:
+        """(the `limit` speakers with most speeches whose name contains `contains`, how many the model knows)."""
+        known = self.engine.speakers
+        return (known.best(limit, contains), len(known.counts)) if known is not None else ([], 0)
+
     def submit(
-        self, seed: str, *, temperature: float, max_chars: int, top_k: int = 0, top_p: float = 1.0
+        self,
+        seed: str,
+        *,
+        temperature: float,
+        max_chars: int,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        monologue: bool = True,
     ) -> PendingGeneration:
         """Queue one request. Raises ValueError (bad values), Busy (queue full) or ServiceClosed, at once."""
         if self._closed:
@@ -158,7 +170,13 @@ class GenerationService:
         if self._batcher is None:
             raise RuntimeError("GenerationService.start() was not awaited")
         request = GenerationRequest(
-            seed, max_chars=max_chars, temperature=temperature, top_k=top_k, top_p=top_p, rng=np.random.default_rng()
+            seed,
+            max_chars=max_chars,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            rng=np.random.default_rng(),
+            monologue=monologue,
         )
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     prefix: str = Field("!", min_length=1, max_length=10)
     temperature: float = Field(0.8, ge=0, le=2, allow_inf_nan=False)
     length: int = Field(400, ge=1, le=MAX_LENGTH)
+    monologue: bool = True  # one speech by one speaker in real words; false: free text (`--free` per command)
     cooldown: float = Field(10.0, ge=0, le=3600, allow_inf_nan=False)
     queue_bound: int = Field(32, ge=1, le=10_000)
     max_batch: int = Field(32, ge=1, le=256)

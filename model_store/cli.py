@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass in (0, 1]; 1 = off")
     p.add_argument("--length", type=int, default=400, help="maximum characters to generate (default 400)")
     p.add_argument("--rng-seed", type=int, default=None, help="random seed: same model, seed and options, same text")
+    p.add_argument(
+        "--free",
+        action="store_true",
+        help="free text: no one speech by one speaker, and invented words allowed (default: a monologue; "
+        "name its speaker in the seed, 'Hamlet: To be')",
+    )
     return p
 
 
@@ -31,18 +37,27 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         rng = np.random.default_rng(args.rng_seed)
-        request = GenerationRequest(args.seed, args.length, args.temperature, args.top_k, args.top_p, rng)
+        request = GenerationRequest(
+            args.seed, args.length, args.temperature, args.top_k, args.top_p, rng, monologue=not args.free
+        )
         engine = Engine(load(args.model))
     except (ValueError, ModelError) as exc:
         print(f"bard-generate: error: {exc}", file=sys.stderr)
         return 2
-    cleaned = engine.clean(args.seed)
-    for change in cleaned.changes:
+    if request.monologue and not engine.monologues:
+        print(f"bard-generate: {args.model} has no speakers: writing free text (see README)", file=sys.stderr)
+    for change in engine.clean(args.seed).changes:
         print(f"bard-generate: seed changed: {change}", file=sys.stderr)
     out = sys.stdout
-    out.write(cleaned.text)  # the seed first, then the continuation as it is written
-    out.flush()
-    engine.generate_batch([request], on_text=lambda piece: (out.write(piece), out.flush()))
+
+    def write(piece: str) -> None:
+        out.write(piece)
+        out.flush()
+
+    def start(speaker: str | None, seed: str) -> None:  # the speaker and the seed, then the text as it comes
+        write(f"{speaker}:\n{seed}" if speaker else seed)
+
+    engine.generate_batch([request], on_start=start, on_text=write)
     out.write("\n")
     return 0
 

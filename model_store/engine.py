@@ -3,6 +3,12 @@
 The seed is fed once to build each LSTM layer's state; after that every new character costs
 one step of the recurrence, never a re-run over past characters. Several requests can share
 one batch: each keeps its own options and random generator and gets the text it would alone.
+
+A request is a monologue by default (when the model carries a lexicon and its speakers): one speech by
+one speaker, named in the seed ("Hamlet: To be") or chosen by how likely the model finds each of its
+well-known speakers to speak next, in real words only (model_store/monologue.py, model_store/words.py).
+The rules are masks on the model's own distribution, so it still chooses among what they allow. With
+monologue=False the engine writes free text, as the model would alone.
 (Sampling is row by row; only the matrix products of a batch may round differently in the last bit
 from a batch of one, which could change a pick only if a draw fell within ~1e-7 of a boundary.)
 """
@@ -15,10 +21,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model_store import store
+from model_store.monologue import MonologueRule, StopReason, structure_masks
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopRule
 from model_store.store import LoadedModel
+from model_store.words import FREE, WordMasks
+
+Rule = MonologueRule | StopRule
+SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
+MIN_SHARE = 0.7  # of max_chars: a monologue may not end before this, unless min_chars says otherwise
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,8 @@ class GenerationRequest:
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
-    min_chars: int | None = None  # a speech may end the text from here; default max_chars // 2
+    min_chars: int | None = None  # a speech may end the text from here; default MIN_SHARE of max_chars
+    monologue: bool = True  # one speech by one speaker in real words; False: free text (also on older models)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= 100_000:
@@ -44,10 +57,11 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class Generation:
-    seed: str  # the seed as fed to the model, after cleaning
+    seed: str  # the seed as fed to the model, after cleaning (and without the speaker it named)
     text: str  # the continuation
     seed_changes: tuple[str, ...]  # what cleaning changed in the seed, if anything
-    stop_reason: str  # "speech end", "sentence end" or "length"
+    stop_reason: StopReason
+    speaker: str | None = None  # who speaks the monologue; None for free text
 
 
 class LSTMState:
@@ -110,6 +124,24 @@ class Engine:
         self.recurrent = [m[:, width:] for m, width in zip(self.fused, self.out_width, strict=True)]
         self.dense_kernel = self.fused[-1][:, : self.out_width[-1]]
 
+        # Monologues need the model's speakers (its lexicon too, for real words).
+        self.speakers = model.speakers
+        self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
+        self.structure = structure_masks(self.vocab.chars)
+        if self.speakers is not None:
+            self.speaker_names = frozenset(name.lower() for name in self.speakers.counts)
+            self.candidates = self.speakers.well_known()
+            # Who speaks when nobody is named: each well-known speaker as likely as the model finds it to open
+            # a speech. Fixed for a model, so worked out once here.
+            logp = self.continuation_logprobs(SPEECH_BREAK, [f"{name}:\n" for name in self.candidates])
+            weights = np.exp(logp - logp.max())
+            self.speaker_cdf = np.cumsum(weights) / weights.sum()
+
+    @property
+    def monologues(self) -> bool:
+        """Whether the model can write monologues (it carries its speakers)."""
+        return self.speakers is not None
+
     # ------------------------------------------------------------------ the recurrence
 
     def zero_state(self, batch: int) -> LSTMState:
@@ -160,6 +192,27 @@ class Engine:
             state.h[i], state.r[i] = h, h @ rec
         return hs @ self.dense_kernel + self.dense_bias, state
 
+    def continuation_logprobs(self, context: str, continuations: Sequence[str]) -> np.ndarray:
+        """log P(continuation | context) under the model, for each continuation, in one batch."""
+        logits, state = self.prime(self.vocab.encode(context))
+        ids = [self.vocab.encode(c) for c in continuations]
+        longest = max(len(x) for x in ids)
+        padded = np.zeros((len(ids), longest), np.int32)
+        for row, x in enumerate(ids):
+            padded[row, : len(x)] = x
+        state = LSTMState.stack([state] * len(ids))
+        step_logits = np.repeat(logits[-1:], len(ids), axis=0)
+        total = np.zeros(len(ids))
+        for t in range(longest):
+            z = step_logits.astype(np.float64)
+            z -= z.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            live = np.array([t < len(x) for x in ids])
+            total[live] += logp[live, padded[live, t]]
+            if t + 1 < longest:
+                step_logits = self.step(padded[:, t], state)
+        return total
+
     # ------------------------------------------------------------------ generation
 
     def clean(self, seed: str) -> CleanSeed:
@@ -171,6 +224,30 @@ class Engine:
         lead = "\n\n" if seed == "" else "\n"
         return "".join(c for c in lead if c in self.vocab) + seed
 
+    def _speaker_for(self, speech: str, named: str | None, rng: np.random.Generator) -> tuple[str, str]:
+        """(speaker, context) of a monologue: the named speaker, or one drawn by the model's own odds."""
+        assert self.speakers is not None
+        speaker = named or self.candidates[int(np.searchsorted(self.speaker_cdf, rng.random(), side="right"))]
+        return speaker, f"{SPEECH_BREAK}{speaker}:\n{speech}"
+
+    def _plan(self, request: GenerationRequest, cleaned: CleanSeed) -> tuple[str, str, str | None, Rule]:
+        """(seed as shown, context fed to the model, speaker, stop rule) for one request."""
+        if request.monologue and self.speakers is not None:
+            named, speech = self.speakers.split_seed(cleaned.text)
+            speaker, context = self._speaker_for(speech, named, request.rng)
+            min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
+            rule: Rule = MonologueRule(
+                speech,
+                max_chars=request.max_chars,
+                min_chars=min_chars,
+                speaker_names=self.speaker_names,
+                words=self.words,
+            )
+            return speech, context, speaker, rule
+        context = self._context(cleaned.text)
+        min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
+        return cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars)
+
     def generate(
         self,
         seed: str,
@@ -180,26 +257,32 @@ class Engine:
         top_k: int = 0,
         top_p: float = 1.0,
         rng: np.random.Generator | None = None,
+        monologue: bool = True,
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         """Continue one seed. on_text, if given, receives the text in pieces as soon as each is final."""
-        request = GenerationRequest(
-            seed, max_chars, temperature, top_k, top_p, rng if rng is not None else np.random.default_rng()
-        )
+        rng = rng if rng is not None else np.random.default_rng()
+        request = GenerationRequest(seed, max_chars, temperature, top_k, top_p, rng, monologue=monologue)
         return self.generate_batch([request], on_text=on_text)[0]
 
     def generate_batch(
-        self, requests: Sequence[GenerationRequest], *, on_text: Callable[[str], None] | None = None
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        on_start: Callable[[str | None, str], None] | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> list[Generation]:
-        """Continue several seeds in one batch; on_text streams the first request's text."""
+        """Continue several seeds in one batch. For the first request, on_start receives the speaker (None for
+        free text) and the seed as shown before anything is generated, and on_text streams its text."""
         if not requests:
             return []
         cleaned = [self.clean(r.seed) for r in requests]
-        contexts = [self._context(c.text) for c in cleaned]
-        rules = [
-            StopRule(ctx, max_chars=r.max_chars, min_chars=r.max_chars // 2 if r.min_chars is None else r.min_chars)
-            for ctx, r in zip(contexts, requests, strict=True)
-        ]
+        plans = [self._plan(r, c) for r, c in zip(requests, cleaned, strict=True)]
+        contexts = [context for _, context, _, _ in plans]
+        rules = [rule for _, _, _, rule in plans]
+        monologues = [isinstance(rule, MonologueRule) for rule in rules]
+        if on_start is not None:
+            on_start(plans[0][2], plans[0][0])
         primed = [self.prime(self.vocab.encode(ctx)) if ctx else None for ctx in contexts]
         zero = self.zero_state(1)
         state = LSTMState.stack([p[1] if p else zero for p in primed])
@@ -216,7 +299,7 @@ class Engine:
         streamed = 0
         while True:
             uniform = np.array([requests[i].rng.random() for i in active])
-            ids = sampler(logits, uniform)
+            ids = sampler(logits, uniform, self._banned(rules, active) if any(monologues) else None)
             keep = []
             for row, (i, char_id) in enumerate(zip(active.tolist(), ids.tolist(), strict=True)):
                 if not rules[i].feed(chars[char_id - 1]):
@@ -229,8 +312,23 @@ class Engine:
                 break
             if len(keep) < len(active):
                 active, ids, state, sampler = active[keep], ids[keep], state.take(keep), sampler.take(keep)
+                monologues = [monologues[i] for i in keep]
             logits = self.step(ids, state)
         return [
-            Generation(seed=c.text, text=rule.text, seed_changes=c.changes, stop_reason=rule.reason)
-            for c, rule in zip(cleaned, rules, strict=True)
+            Generation(shown, rule.text, c.changes, rule.reason or "length", speaker)
+            for c, (shown, _, speaker, rule) in zip(cleaned, plans, strict=True)
         ]
+
+    def _banned(self, rules: list[Rule], active: np.ndarray) -> np.ndarray:
+        """What each active stream may not write next: its words' mask, and its speech's bans (free text: none)."""
+        rows = [rules[i] for i in active.tolist()]
+        words = self.words
+        if words is not None:
+            banned = words.banned[[getattr(rule, "word_state", FREE) for rule in rows]]
+        else:
+            banned = np.zeros((len(rows), self.vocab.size), bool)
+            banned[:, 0] = True
+        flags = [getattr(rule, "bans", 0) for rule in rows]
+        if any(flags):
+            banned |= self.structure[flags]
+        return banned

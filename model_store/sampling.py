@@ -13,10 +13,15 @@ from model_store.vocab import UNKNOWN_ID
 
 
 def _pick(probs: np.ndarray, uniform: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw per row from unnormalised probabilities."""
+    """Inverse-CDF draw per row from unnormalised probabilities: always an id of non-zero probability.
+
+    The pick is the first id whose cumulative sum exceeds the draw (so a draw of exactly 0.0 skips the
+    zero-probability ids in front), and never past the first id that reaches the total (rounding can put
+    uniform * total on the total itself; ids after it have zero probability).
+    """
     cum = np.cumsum(probs, axis=1)
-    pick = (cum < uniform[:, None] * cum[:, -1:]).sum(axis=1)
-    return np.minimum(pick, probs.shape[1] - 1)
+    total = cum[:, -1:]
+    return np.minimum((cum <= uniform[:, None] * total).sum(axis=1), (cum < total).sum(axis=1))
 
 
 def _sample_full(z: np.ndarray, uniform: np.ndarray) -> np.ndarray:
@@ -61,11 +66,14 @@ class BatchSampler:
         """The sampler for a subset of the rows, in that order."""
         return BatchSampler(self.temperature[rows], self.top_k[rows], self.top_p[rows])
 
-    def __call__(self, logits: np.ndarray, uniform: np.ndarray) -> np.ndarray:
-        """logits (B, V) and one uniform draw in [0, 1) per row, from that row's own generator."""
+    def __call__(self, logits: np.ndarray, uniform: np.ndarray, banned: np.ndarray | None = None) -> np.ndarray:
+        """logits (B, V), one uniform draw in [0, 1) per row from that row's own generator, and optionally
+        a (B, V) boolean mask of ids each row may not pick (the monologue's rules; they never ban a whole row)."""
         z = np.divide(logits, self._divisor)  # float64 from here: the cumulative sums need it
         z[:, UNKNOWN_ID] = -np.inf
-        if self._all_full:  # the common case: no masking
+        if banned is not None:
+            np.putmask(z, banned, -np.inf)
+        if self._all_full:  # the common case: plain sampling
             return _sample_full(z, uniform)
         out = np.empty(len(z), np.int64)
         if len(g := self._greedy):
@@ -75,33 +83,3 @@ class BatchSampler:
         if len(t := self._truncated):
             out[t] = _sample_truncated(z[t], self.top_k[t], self.top_p[t], uniform[t])
         return out
-
-
-def sample_batch(
-    logits: np.ndarray,
-    temperature: np.ndarray,
-    top_k: np.ndarray,
-    top_p: np.ndarray,
-    uniform: np.ndarray,
-) -> np.ndarray:
-    """Pick one id per row of logits (B, V), with per-row options and uniform draws (see BatchSampler)."""
-    return BatchSampler(temperature, top_k, top_p)(logits, uniform)
-
-
-def sample(
-    logits: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-) -> int:
-    """Pick one id from a single row of logits (V,)."""
-    row = sample_batch(
-        logits[None, :],
-        np.array([temperature]),
-        np.array([top_k]),
-        np.array([top_p]),
-        np.array([rng.random()]),
-    )
-    return int(row[0])

@@ -1,12 +1,11 @@
-"""Where generated text ends: at the end of a speech, or near the length limit at a sentence
-or word boundary, never mid-word. Fed one character at a time, in O(1) per character."""
+"""Where free text ends: at the end of a speech, or near the length limit at a sentence or word
+boundary, never mid-word. Fed one character at a time, in O(1) per character. (Monologues have
+rules of their own: model_store/monologue.py.)"""
 
 from __future__ import annotations
 
-import re
+from model_store.playscript import SPEAKER_LINE
 
-# A speaker line of the play-script format: "OTHELLO:", "First Citizen:".
-SPEAKER_LINE = re.compile(r"[A-Z][A-Za-z' .&-]{0,40}:")
 _SPEAKER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-:")
 _SENTENCE_END = frozenset(".!?")
 _CLOSERS = frozenset("'\")]")
@@ -33,6 +32,10 @@ class StopRule:
         self._line_maybe_speaker = all(c in _SPEAKER_CHARS for c in tail_line) and (
             tail_line == "" or tail_line[0].isupper()
         )
+        # A speaker line starts a block (after a blank line) or names its speaker in capitals: a verse line that
+        # ends in a colon ("I am beloved of beauteous Hermia:") is speech.
+        before = context[: len(context) - len(tail_line)]
+        self._line_starts_block = before == "" or before.endswith("\n\n")
         self._word_end = 0  # end of the last complete word: a cut here is never mid-word
         self._newlines = 1 if context.endswith("\n") else 0
 
@@ -63,7 +66,11 @@ class StopRule:
         n = len(chars)
         if char == "\n":
             line = (self._line_prefix + "".join(chars[max(self._line_start, 0) : n - 1])).strip()
-            if self._line_maybe_speaker and SPEAKER_LINE.fullmatch(line):
+            if (
+                self._line_maybe_speaker
+                and SPEAKER_LINE.fullmatch(line)
+                and (self._line_starts_block or line[:-1].isupper())
+            ):
                 if self._has_speech and self._line_start >= self.min_chars:
                     return self._stop(self._line_start, "speech end")
             elif line:
@@ -72,6 +79,7 @@ class StopRule:
             if self._newlines >= 2 and self._has_speech and n >= self.min_chars:
                 return self._stop(n, "speech end")
             self._line_start, self._line_maybe_speaker, self._line_prefix = n, True, ""
+            self._line_starts_block = self._newlines >= 2
         else:
             if not char.isspace():
                 self._newlines = 0

@@ -5,6 +5,10 @@ A model directory holds:
                  without Keras (tests, a serving-only build) has none
   weights.npz    the same weights as plain numpy arrays (serving needs no TensorFlow)
   vocab.json     the character vocabulary
+  lexicon.json   the words of the training plays with their counts (model_store/lexicon.py); optional:
+                 without it a monologue's words are not held to real words
+  speakers.json  the speakers of the training plays with their numbers of speeches; optional: without it
+                 (and the lexicon) the model writes free text, not monologues
   manifest.json  what produced the model, its losses, and the sha256 of every other file
 
 Export writes into a hidden sibling directory and renames it into place, so a reader sees
@@ -22,6 +26,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,14 +34,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from model_store.lexicon import Lexicon, LexiconError
+from model_store.speakers import Speakers, SpeakersError
 from model_store.vocab import Vocab, VocabError
 
 SCHEMA_VERSION = 1
 MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
 VOCAB_FILE = "vocab.json"
+LEXICON_FILE = "lexicon.json"
+SPEAKERS_FILE = "speakers.json"
 MANIFEST_FILE = "manifest.json"
-REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)  # MODEL_FILE is optional (see above)
+REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
+OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE)
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
 # The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
 EMBEDDING = "embedding"
@@ -61,6 +71,8 @@ class LoadedModel:
     manifest: dict[str, Any]
     vocab: Vocab
     weights: dict[str, np.ndarray]
+    lexicon: Lexicon | None = None
+    speakers: Speakers | None = None
 
     @property
     def name(self) -> str:
@@ -110,6 +122,8 @@ def export(
     vocab: Vocab,
     manifest: dict[str, Any],
     keras_model: KerasSavable | None = None,
+    lexicon: Lexicon | None = None,
+    speakers: Speakers | None = None,
     force: bool = False,
 ) -> Path:
     """Write a model directory atomically and return its path.
@@ -122,26 +136,64 @@ def export(
     if out_dir.exists() and not force:
         raise ModelError(f"{out_dir} already exists (use --force to replace it)")
     _check_weights(weights, vocab, manifest)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a model is meant to be read by the bot's user too
-    try:
+    full = {"schema_version": SCHEMA_VERSION, "created": datetime.now(UTC).isoformat(timespec="seconds"), **manifest}
+
+    def write(staging: Path) -> None:
         if keras_model is not None:
             keras_model.save(str(staging / MODEL_FILE))
         buf = io.BytesIO()
         np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()})
         (staging / WEIGHTS_FILE).write_bytes(buf.getvalue())
         (staging / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
-        written = sorted(p.name for p in staging.iterdir())
+        _write_speech_data(staging, lexicon, speakers)
+
+    return _write_model_dir(out_dir, full, write)
+
+
+def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers) -> Path:
+    """Give an exported model a (new) lexicon and speakers list, atomically, leaving its weights as they are."""
+    model_dir = Path(model_dir)
+    manifest, contents = read_verified(model_dir)
+
+    # What lives beside the model files (its card, loss plots) is not checksummed; it moves along unchanged.
+    documents = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name not in (*contents, MANIFEST_FILE))
+
+    def write(staging: Path) -> None:
+        for name, data in contents.items():
+            if name not in (LEXICON_FILE, SPEAKERS_FILE):
+                (staging / name).write_bytes(data)
+        for name in documents:
+            shutil.copy2(model_dir / name, staging / name)
+        _write_speech_data(staging, lexicon, speakers)
+
+    manifest = {k: v for k, v in manifest.items() if k != "files"}
+    manifest["speech_data_added"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return _write_model_dir(model_dir, manifest, write, documents=tuple(documents))
+
+
+def _write_speech_data(staging: Path, lexicon: Lexicon | None, speakers: Speakers | None) -> None:
+    if lexicon is not None:
+        (staging / LEXICON_FILE).write_text(lexicon.to_json(), encoding="utf-8")
+    if speakers is not None:
+        (staging / SPEAKERS_FILE).write_text(speakers.to_json(), encoding="utf-8")
+
+
+def _write_model_dir(
+    out_dir: Path, manifest: dict[str, Any], write: Callable[[Path], None], *, documents: tuple[str, ...] = ()
+) -> Path:
+    """Let `write` fill a hidden staging directory beside out_dir, add the manifest with the checksum of every
+    model file (not of `documents`), then rename it into place (replacing out_dir). On any failure the staging
+    directory is removed."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a model is meant to be read by the bot's user too
+    try:
+        write(staging)
+        written = sorted(p.name for p in staging.iterdir() if p.name not in documents)
         for extra in written:
-            if extra not in (*REQUIRED_FILES, MODEL_FILE):
+            if extra not in (*REQUIRED_FILES, *OPTIONAL_FILES):
                 raise ModelError(f"unexpected file {extra} in export")
-        full = {
-            "schema_version": SCHEMA_VERSION,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            **manifest,
-            "files": {n: sha256_bytes((staging / n).read_bytes()) for n in written},
-        }
+        full = manifest | {"files": {n: sha256_bytes((staging / n).read_bytes()) for n in written}}
         (staging / MANIFEST_FILE).write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         _fsync_dir(staging)
         _swap_into_place(staging, out_dir)
@@ -235,7 +287,12 @@ def load(model_dir: Path) -> LoadedModel:
         _check_weights(weights, vocab, manifest)
     except ModelError as exc:
         raise ModelError(f"{model_dir}: {exc}") from None
-    return LoadedModel(path=model_dir, manifest=manifest, vocab=vocab, weights=weights)
+    try:
+        lexicon = Lexicon.from_json(contents[LEXICON_FILE]) if LEXICON_FILE in contents else None
+        speakers = Speakers.from_json(contents[SPEAKERS_FILE]) if SPEAKERS_FILE in contents else None
+    except (LexiconError, SpeakersError) as exc:
+        raise ModelError(f"{model_dir}: {exc}") from None
+    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers)
 
 
 def load_settled(model_dir: Path) -> LoadedModel:

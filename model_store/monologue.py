@@ -1,0 +1,158 @@
+"""One speech by one speaker: what a monologue may not do next, and where it ends. O(1) per character.
+
+A monologue is fed after "<blank line>SPEAKER:<newline>" and the seed. It may not open a line with a
+stage direction ("[Exit]"), turn a line into a speaker line ("OTHELLO:") or a heading ("ACT II"), or end
+(a blank line) before min_chars or after a line that does not end a sentence; otherwise a blank line
+ends it. From 80% of max_chars it ends at
+the first sentence end; a text that reaches max_chars is cut back to its last sentence end when that
+keeps half of max_chars, else to its last whole word. The bans are flags into a small table of masks
+(`structure_masks`), so the engine applies them to a whole batch at once, with the words' masks.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from model_store.words import FREE, WordMasks
+
+StopReason = Literal["speech end", "sentence end", "length"]
+
+# Bans, as bit flags: a stream's flags pick one row of the table structure_masks() builds.
+NO_BRACKET = 1  # "[" opening a line: a stage direction of its own
+NO_BLANK = 2  # "\n" on an empty line: the speech would end before min_chars
+NO_COLON = 4  # ":" after a line that is only a speaker's name
+NO_NUMERAL = 8  # a numeral after "Act " or "Scene " at a line's start
+NO_HEADING_END = 16  # ending a line, or a sentence, that is only "Prologue", "Epilogue" or "Induction"
+_BANNED_CHARS = {
+    NO_BRACKET: "[",
+    NO_BLANK: "\n",
+    NO_COLON: ":",
+    NO_NUMERAL: "IVXLC0123456789",
+    NO_HEADING_END: "\n.:!",
+}
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-")
+_SENTENCE_END = frozenset(".!?")
+_CLOSERS = frozenset("'\")]")
+_HEADING_WORDS = frozenset({"prologue", "epilogue", "induction"})
+_NUMBERED_HEADINGS = frozenset({"act ", "scene "})
+SOFT_LIMIT = 0.8  # of max_chars: from here the text ends at the first sentence end
+KEEP_SHARE = 0.35  # of max_chars: a text cut at the limit goes back to its last sentence end if that keeps this
+
+
+def structure_masks(chars: tuple[str, ...]) -> np.ndarray:
+    """(32, vocabulary size) booleans: row f bans what the flags f ban."""
+    table = np.zeros((32, len(chars) + 1), bool)
+    for flags in range(32):
+        for flag, banned in _BANNED_CHARS.items():
+            if flags & flag:
+                table[flags, [i for i, c in enumerate(chars, start=1) if c in banned]] = True
+    return table
+
+
+class MonologueRule:
+    """Tracks one stream's speech, and says what it may not write next (`bans`, `word_state`) and when it ends."""
+
+    def __init__(
+        self,
+        speech: str,
+        *,
+        max_chars: int,
+        min_chars: int,
+        speaker_names: frozenset[str],
+        words: WordMasks | None,
+    ) -> None:
+        self.max_chars, self.min_chars = max_chars, min_chars
+        self.soft_limit = max(min_chars, int(max_chars * SOFT_LIMIT))
+        self.speaker_names = speaker_names  # lower case
+        self.words = words
+        self.word_state = words.start_state(speech) if words is not None else FREE
+        self.chars: list[str] = []
+        self.reason: StopReason | None = None
+        self._final: int | None = None
+        line = speech.rsplit("\n", 1)[-1]
+        self._blank_line = not line.strip()  # the current line holds nothing yet (spaces at most)
+        self._line: str | None = line if self._may_be_a_name(line) else None  # while it could be a name
+        self._seed_ends_sentence = speech.rstrip().rstrip("'\")]").endswith((".", "!", "?"))
+        self._word_end = 0  # the end of the last whole word: a cut here is never mid-word
+        self._sentence_end = 0  # the end of the last sentence, closers included
+        self.bans = self._bans()
+
+    @property
+    def text(self) -> str:
+        """The final text once stopped; before that, everything generated so far."""
+        return "".join(self.chars[: self._final] if self._final is not None else self.chars)
+
+    def safe_length(self) -> int:
+        """How many leading characters are certain to be kept (for streaming)."""
+        if self._final is not None:
+            return self._final
+        return max(self._sentence_end, min(self._word_end, int(self.max_chars * KEEP_SHARE)))
+
+    def feed(self, char: str) -> bool:
+        """Add one generated character; True when the speech is complete."""
+        chars = self.chars
+        chars.append(char)
+        n = len(chars)
+        if self.words is not None:
+            self.word_state = self.words.advance(self.word_state, char)
+        if char.isspace():
+            if n >= 2 and not chars[n - 2].isspace():
+                self._word_end = n - 1
+                if self._ends_sentence(n - 1):
+                    self._sentence_end = n - 1
+                    if n > self.soft_limit:
+                        return self._stop(n - 1, "sentence end")
+            if char == "\n":
+                if self._blank_line:  # a blank line: the speech is over
+                    return self._stop(n - 1, "speech end")
+                self._blank_line, self._line = True, ""
+        else:
+            self._blank_line = False
+        if self._line is not None and char != "\n":
+            self._line += char
+            if char not in _NAME_CHARS or len(self._line) > 40 or not self._line[0].isupper():
+                self._line = None
+        if n >= self.max_chars:
+            if self._ends_sentence(n):
+                return self._stop(n, "length")
+            enough = self.max_chars * KEEP_SHARE
+            return self._stop(self._sentence_end if self._sentence_end >= enough else self._word_end, "length")
+        self.bans = self._bans()
+        return False
+
+    def _bans(self) -> int:
+        if self._blank_line:
+            n = len(self.chars)
+            # A speech ends at a sentence's end, after min_chars: before, its blank line is banned.
+            ended = self._sentence_end == n - 1 or (n == 0 and self._seed_ends_sentence)
+            return NO_BRACKET | (NO_BLANK if n < self.min_chars or not ended else 0)
+        line = self._line
+        if not line:
+            return 0
+        lowered = line.lower()
+        flags = 0
+        if lowered in self.speaker_names or (len(line) > 1 and line.isupper()):
+            flags |= NO_COLON
+        if lowered in _NUMBERED_HEADINGS:
+            flags |= NO_NUMERAL
+        if lowered in _HEADING_WORDS:
+            flags |= NO_HEADING_END
+        return flags
+
+    @staticmethod
+    def _may_be_a_name(line: str) -> bool:
+        return line == "" or (line[0].isupper() and len(line) <= 40 and all(c in _NAME_CHARS for c in line))
+
+    def _ends_sentence(self, end: int) -> bool:
+        i = end - 1
+        while i >= 0 and self.chars[i] in _CLOSERS:
+            i -= 1
+        return i >= 0 and self.chars[i] in _SENTENCE_END
+
+    def _stop(self, at: int, reason: StopReason) -> bool:
+        while at > 0 and self.chars[at - 1].isspace():
+            at -= 1
+        self._final, self.reason = at, reason
+        return True

@@ -1,0 +1,113 @@
+"""Monologues from the engine: one speech by one speaker, in the lexicon's words; free text as before."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_store import DEFAULT_MODEL_DIR, store
+from model_store.engine import Engine, GenerationRequest
+from model_store.lexicon import words
+from model_store.playscript import is_stage_direction, lexicon_and_speakers, names_a_speaker
+
+
+@pytest.fixture(scope="module")
+def monologue_dir(tiny_model_dir: Path, script_text: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model, with the lexicon and speakers of the script it was made from."""
+    path = tmp_path_factory.mktemp("monologue") / "tiny"
+    shutil.copytree(tiny_model_dir, path)
+    lexicon, speakers = lexicon_and_speakers(script_text)
+    return store.add_speech_data(path, lexicon=lexicon, speakers=speakers)
+
+
+@pytest.fixture(scope="module")
+def engine(monologue_dir: Path) -> Engine:
+    return Engine(store.load(monologue_dir))
+
+
+def monologue(engine: Engine, seed: str, rng_seed: int, **options) -> object:
+    request = GenerationRequest(seed, rng=np.random.default_rng(rng_seed), **({"temperature": 1.0} | options))
+    return engine.generate_batch([request])[0]
+
+
+@pytest.mark.parametrize("seed", ["", "To be, or not", "My lord, the"])
+def test_every_reply_is_one_speech_in_words_of_the_plays(engine, seed):
+    names = engine.speaker_names
+    lexicon = engine.model.lexicon
+    for rng_seed in range(12):
+        g = monologue(engine, seed, rng_seed, max_chars=250)
+        assert g.speaker in engine.speakers.counts
+        lines = (g.seed + g.text).split("\n")
+        assert all(line.strip() for line in lines), "no blank line inside"
+        assert not any(is_stage_direction(line) or names_a_speaker(line, names) for line in lines)
+        written = words(g.text.split(" ", 1)[-1] if seed and seed[-1].isalpha() else g.text)
+        assert all(w in lexicon for w in written), [w for w in written if w not in lexicon]
+        assert len(g.text) >= 175 or g.stop_reason != "speech end"  # no speech end before min_chars (70%)
+
+
+def test_a_named_speaker_is_honoured_in_any_case(engine):
+    g = monologue(engine, "horatio: My lord", 1)
+    assert (g.speaker, g.seed) == ("HORATIO", "My lord")
+
+
+def test_a_speaker_the_model_never_saw_still_speaks(engine):
+    g = monologue(engine, "Osric: My lord", 2, max_chars=60)  # the script has no Osric
+    assert (g.speaker, g.seed) == ("OSRIC", "My lord")
+    assert g.text
+
+
+def test_with_nobody_named_the_model_chooses_by_its_own_odds(engine):
+    chosen = {monologue(engine, "", s, max_chars=10).speaker for s in range(20)}
+    assert chosen <= set(engine.candidates) == set(engine.speakers.counts)  # none has 20 speeches: all are candidates
+    logp = engine.continuation_logprobs("\n\n", [f"{name}:\n" for name in engine.candidates])
+    odds = np.exp(logp - logp.max()) / np.exp(logp - logp.max()).sum()
+    assert np.allclose(np.diff(np.concatenate([[0.0], engine.speaker_cdf])), odds)
+    # A draw u picks the first speaker whose cumulative odds exceed it.
+    request = GenerationRequest("", max_chars=5, rng=np.random.default_rng(0))
+    u = np.random.default_rng(0).random()
+    assert engine.generate_batch([request])[0].speaker == engine.candidates[int((engine.speaker_cdf <= u).sum())]
+
+
+def test_batched_monologues_match_their_solo_runs_and_stream(engine):
+    seeds = ["", "Hamlet: To be", "My lord", "It is the cause"]
+    requests = [GenerationRequest(s, max_chars=150, rng=np.random.default_rng(i)) for i, s in enumerate(seeds)]
+    solo = [engine.generate_batch([r])[0] for r in requests]
+    again = [GenerationRequest(s, max_chars=150, rng=np.random.default_rng(i)) for i, s in enumerate(seeds)]
+    pieces: list[str] = []
+    started: list[tuple[str | None, str]] = []
+    batch = engine.generate_batch(again, on_start=lambda *a: started.append(a), on_text=pieces.append)
+    assert batch == solo
+    assert "".join(pieces) == batch[0].text and started == [(batch[0].speaker, batch[0].seed)]
+
+
+def test_free_text_when_asked_or_when_the_model_has_no_speakers(engine, tiny_model_dir):
+    g = monologue(engine, "Hamlet: To be", 3, monologue=False)
+    assert g.speaker is None and g.seed == "Hamlet: To be"
+    plain = Engine(store.load(tiny_model_dir))  # exported without lexicon and speakers
+    assert not plain.monologues and monologue(plain, "To be", 3).speaker is None
+
+
+# The shipped model's free text for fixed seeds, as this engine wrote it before monologues existed.
+BEFORE_MONOLOGUES = {
+    ("O Romeo, Romeo", 3): (
+        " and Rome be promise your holy boy,\nCome, so to the perform constancy, with a fool,\nYou say the man mere "
+        "not my head, like the good man,\nAnd they are not suxplock to Gallant man.",
+        "speech end",
+    ),
+    ("", 2): (
+        "GLOUCESTER:\nJohn, he is done among'd, though he can to you.\n\nCLARENCE:\nWherefore from English good "
+        "command for his stay?\n\nPISTOL:\nYou think Master Waswer, I pray thee, we'll warrant.",
+        "speech end",
+    ),
+}
+
+
+def test_free_text_is_byte_identical_to_before():
+    engine = Engine(store.load(DEFAULT_MODEL_DIR))
+    for (seed, rng_seed), (text, reason) in BEFORE_MONOLOGUES.items():
+        request = GenerationRequest(seed, max_chars=300, rng=np.random.default_rng(rng_seed), monologue=False)
+        g = engine.generate_batch([request])[0]
+        assert (g.text, g.stop_reason) == (text, reason)

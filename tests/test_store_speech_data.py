@@ -1,0 +1,56 @@
+"""A model's lexicon and speakers: exported, checksummed, loaded, and added to an export that lacks them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from model_store import store
+from model_store.playscript import lexicon_and_speakers
+from model_store.store import ModelError
+
+
+@pytest.fixture
+def with_speech_data(tiny_model_dir, script_text, tmp_path):
+    path = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, path)
+    (path / "MODEL_CARD.md").write_text("# card\n")  # documents beside the model files move along
+    lexicon, speakers = lexicon_and_speakers(script_text)
+    store.add_speech_data(path, lexicon=lexicon, speakers=speakers)
+    return path, lexicon, speakers
+
+
+def test_speech_data_survives_export_and_load_and_is_checksummed(with_speech_data, tiny_model_dir):
+    path, lexicon, speakers = with_speech_data
+    before, after = store.load(tiny_model_dir), store.load(path)
+    assert after.lexicon.counts == lexicon.counts and after.speakers == speakers
+    assert before.lexicon is None and before.speakers is None
+    manifest = after.manifest
+    assert {"lexicon.json", "speakers.json"} <= set(manifest["files"])
+    for name in before.manifest["files"]:  # the weights and the rest are the same files
+        assert manifest["files"][name] == before.manifest["files"][name]
+    assert (path / "MODEL_CARD.md").read_text() == "# card\n"
+    assert not list(path.parent.glob(".tiny.*"))  # nothing half-written left beside it
+
+
+@pytest.mark.parametrize("name", ["lexicon.json", "speakers.json"])
+def test_a_changed_lexicon_or_speakers_file_is_refused(with_speech_data, name):
+    path, _, _ = with_speech_data
+    data = json.loads((path / name).read_text())
+    key = "counts" if name == "lexicon.json" else "speeches"
+    data[key][next(iter(data[key]))] = [9, 9, 9, 9] if key == "counts" else 999
+    (path / name).write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=f"{name} does not match its manifest checksum"):
+        store.load(path)
+
+
+def test_a_damaged_speakers_file_with_a_matching_checksum_is_refused(with_speech_data):
+    path, _, _ = with_speech_data
+    (path / "speakers.json").write_text('{"speeches": {}}')
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["speakers.json"] = store.sha256_bytes((path / "speakers.json").read_bytes())
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="non-empty speeches"):
+        store.load(path)

@@ -1,0 +1,74 @@
+"""What a model needs to write monologues, read from its training text: its lexicon and its speakers.
+
+`bard-train` exports them with every model. For a model exported without them (before they existed),
+
+    python -m training.speech_data model_store/shakespeare
+
+rebuilds the model's training text from its manifest (the bundled plays and files it names), checks it is
+the text the model was trained on (its sha256), and adds the two files to the export atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model_store import store
+from model_store.lexicon import Lexicon
+from model_store.playscript import lexicon_and_speakers
+from model_store.speakers import Speakers
+from model_store.store import ModelError
+from training.corpus import CorpusError, Source, build_corpus, bundled_plays, read_text_sources, select_plays
+
+
+def speech_data(text: str, base: store.LoadedModel | None = None) -> tuple[Lexicon, Speakers]:
+    """The lexicon and speakers of a play-script text, added to a fine-tuned base model's own."""
+    lexicon, speakers = lexicon_and_speakers(text)
+    if base is not None and base.lexicon is not None:
+        lexicon = base.lexicon.merged(lexicon)
+    if base is not None and base.speakers is not None:
+        speakers = base.speakers.merged(speakers)
+    return lexicon, speakers
+
+
+def sources_of(manifest: dict) -> list[Source]:
+    """The training sources a manifest names: bundled plays ("tragedies/hamlet") or text files."""
+    plays = bundled_plays()
+    names = manifest.get("corpus", {}).get("sources") or []
+    if not names:
+        raise CorpusError("the manifest names no training sources")
+    sources: list[Source] = []
+    for name in names:
+        if name in plays:
+            sources += select_plays([name.split("/")[1]], [], False)
+        else:
+            sources += read_text_sources([Path(name)])
+    return sources
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.speech_data", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="an exported model directory")
+    parser.add_argument("--base", type=Path, help="the model it was fine-tuned from, whose lexicon it extends")
+    args = parser.parse_args(argv)
+    try:
+        model = store.load(args.model)
+        manifest = model.manifest
+        corpus = build_corpus(sources_of(manifest), float(manifest["hyperparameters"]["val_fraction"]))
+        if corpus.sha256 != manifest["corpus"].get("sha256"):
+            raise CorpusError("its training text differs from the one the model was trained on (sha256)")
+        base = store.load(args.base) if args.base else None
+        lexicon, speakers = speech_data(corpus.train_text, base)
+        store.add_speech_data(args.model, lexicon=lexicon, speakers=speakers)
+    except (ModelError, CorpusError, KeyError, OSError) as exc:
+        print(f"speech_data: error: {args.model}: {exc}", file=sys.stderr)
+        return 2
+    kept = sum(1 for word in lexicon.counts if word in lexicon)
+    seen, speaking = len(lexicon.counts), len(speakers.counts)
+    print(f"{args.model}: lexicon of {kept:,} words (of {seen:,} seen), {speaking:,} speakers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
