@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from training.config import HELP, TrainConfig
+from training.config import TrainConfig
 
 EXAMPLES = """examples:
   bard-train --play othello --epochs 20 --out model_store/othello
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
             f"--{f.name.replace('_', '-')}",
             type=type(default),
             default=default,
-            help=f"{HELP[f.name]} (default {default})",
+            help=f"{f.metadata['help']} (default {default})",
         )
     return p
 
