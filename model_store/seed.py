@@ -6,35 +6,9 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from model_store.typography import INVISIBLE as _INVISIBLE
+from model_store.typography import NEAR_EQUIVALENTS as _NEAR_EQUIVALENTS
 from model_store.vocab import Vocab
-
-# Typographic characters people paste, with the plain forms the plays use.
-_NEAR_EQUIVALENTS = {
-    "\u2018": "'",
-    "\u2019": "'",
-    "\u201a": "'",
-    "\u201b": "'",
-    "\u2032": "'",
-    "`": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u201e": '"',
-    "\u201f": '"',
-    "\u2033": '"',
-    "\u2014": "--",
-    "\u2015": "--",
-    "\u2013": "-",
-    "\u2012": "-",
-    "\u2010": "-",
-    "\u2011": "-",
-    "\u2212": "-",
-    "\u2026": "...",
-    "\t": " ",
-    "\r": "",
-    "\u00ab": '"',
-    "\u00bb": '"',
-}
-_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
 
 
 @dataclass(frozen=True)

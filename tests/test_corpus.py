@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
-from model_store.vocab import UNKNOWN_ID, Vocab, VocabError
+from model_store import DEFAULT_MODEL_DIR, store
 from training.corpus import (
     CorpusError,
     build_corpus,
@@ -56,6 +55,19 @@ def test_inline_markup_and_escapes_become_plain_text():
     )
 
 
+def test_typographic_characters_become_the_plain_forms_seeds_are_mapped_to():
+    md = "**IAGO**  \nO \u2018tis\u2026 \u201cyou\u201d\u2013sir\u2014\u200bthe\u00a0Moor!  \n"
+    assert markdown_to_script(md) == 'IAGO:\nO \'tis... "you"-sir--the\u00a0Moor!\n'
+
+
+def test_the_bundled_plays_convert_to_the_text_the_shipped_model_learnt():
+    """The conversion is pinned: the shipped model's manifest records the checksum of its corpus."""
+    shipped = store.load(DEFAULT_MODEL_DIR).manifest
+    corpus = build_corpus(select_plays([], [], True), shipped["hyperparameters"]["val_fraction"])
+    assert [s.name for s in corpus.sources] == shipped["corpus"]["sources"]
+    assert corpus.sha256 == shipped["corpus"]["sha256"]
+
+
 def test_select_by_group_and_all():
     tragedies = select_plays([], ["tragedies"], False)
     assert {s.name for s in tragedies} >= {"tragedies/othello", "tragedies/hamlet"}
@@ -98,31 +110,3 @@ def test_bad_text_files(tmp_path, content, message):
 def test_folder_without_txt_files(tmp_path):
     with pytest.raises(CorpusError, match=r"no \.txt files"):
         read_text_sources([tmp_path])
-
-
-# --------------------------------------------------------------------------- vocabulary
-
-
-def test_vocab_round_trip_and_unknown_id():
-    vocab = Vocab.from_text("to be or not")
-    assert vocab.chars == tuple(sorted(set("to be or not")))
-    assert Vocab.from_json(vocab.to_json()) == vocab
-    ids = vocab.encode("to be!")
-    assert ids.dtype == np.int32 and ids[-1] == UNKNOWN_ID and UNKNOWN_ID not in ids[:-1]
-    assert vocab.decode(vocab.encode("not to be")) == "not to be"
-    assert vocab.size == len(set("to be or not")) + 1
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        "[]",
-        '{"unknown_id": 0, "chars": ["b", "a"]}',
-        '{"unknown_id": 3, "chars": []}',
-        '{"unknown_id": 0, "chars": ["ab"]}',
-        "not json",
-    ],
-)
-def test_vocab_rejects_bad_json(data):
-    with pytest.raises(VocabError):
-        Vocab.from_json(data)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from model_store import store
+from model_store.engine import Engine
 from model_store.store import ModelError
 
 
@@ -34,14 +35,24 @@ def test_export_holds_every_file_with_its_checksum(tiny_model_dir):
     ]
 
 
-def test_keras_and_numpy_weights_agree(tiny_model_dir):
+def test_export_then_load_gives_every_weight_and_the_logits_of_the_keras_model(tiny_model_dir):
     loaded = store.load(tiny_model_dir)
     keras_model = store.load_keras(tiny_model_dir)
-    ids = loaded.vocab.encode("HAMLET:\nTo be")[None, :]
-    logits = np.asarray(keras_model(ids))
-    emb = loaded.weights["embedding"]
-    assert np.array_equal(keras_model.get_layer("embedding").get_weights()[0], emb)
-    assert logits.shape == (1, ids.shape[1], loaded.vocab.size)
+    expected = {store.EMBEDDING: keras_model.get_layer("embedding").get_weights()[0]}
+    for i in range(loaded.arch["layers"]):
+        expected |= dict(zip(store.lstm_weight_names(i), keras_model.get_layer(f"lstm{i}").get_weights(), strict=True))
+    expected[store.DENSE_KERNEL], expected[store.DENSE_BIAS] = keras_model.get_layer("logits").get_weights()
+    assert loaded.weights.keys() == expected.keys()
+    for name, array in expected.items():
+        np.testing.assert_array_equal(loaded.weights[name], array, err_msg=name)
+
+    engine = Engine(loaded)
+    for text in ("HAMLET:\nTo be", "O", "Whether 'tis nobler \u00e9 in the mind to suffer\n"):  # \u00e9: unknown id
+        ids = loaded.vocab.encode(text)
+        keras_logits = np.asarray(keras_model(ids[None, :]))[0]
+        assert keras_logits.shape == (len(text), loaded.vocab.size)
+        assert np.ptp(keras_logits) > 1e-3  # logits that differ, so the comparison below can fail
+        np.testing.assert_allclose(engine.prime(ids)[0], keras_logits, rtol=0, atol=1e-4, err_msg=repr(text))
 
 
 def test_tampered_weights_are_rejected(model_copy):

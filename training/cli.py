@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from training.config import HELP, TrainConfig
+from training.config import TrainConfig
 
 EXAMPLES = """examples:
   bard-train --play othello --epochs 20 --out model_store/othello
@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--run-dir", type=Path, help="checkpoints, logs and TensorBoard runs (default runs/<out name>)")
     out.add_argument("--force", action="store_true", help="replace an existing export or run directory")
     out.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    out.add_argument(
+        "--export-only",
+        action="store_true",
+        help="export the best checkpoint of --run-dir without fitting (give the run's corpus options again)",
+    )
     out.add_argument("--init-from", type=Path, metavar="MODEL_DIR", help="fine-tune this exported model")
     out.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     out.add_argument(
@@ -67,9 +72,17 @@ def _parser() -> argparse.ArgumentParser:
             f"--{f.name.replace('_', '-')}",
             type=type(default),
             default=default,
-            help=f"{HELP[f.name]} (default {default})",
+            help=f"{f.metadata['help']} (default {default})",
         )
     return p
+
+
+def export_again(argv: list[str], run_dir: Path) -> str:
+    """The command that exports the best checkpoint of run_dir: the same corpus and options, no fitting."""
+    args = [a for a in argv if a not in ("--resume", "--export-only")]
+    if not any(a == "--run-dir" or a.startswith("--run-dir=") for a in args):
+        args += ["--run-dir", str(run_dir)]
+    return shlex.join(["bard-train", *args, "--export-only"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.out is None:
             raise ValueError("--out is required (the export directory, e.g. model_store/othello)")
+        if args.export_only and args.resume:
+            raise ValueError("--export-only and --resume cannot be combined (--export-only does not fit)")
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         use_plays = args.all_plays or args.play or args.group or not args.text
         every_play = args.all_plays or not (args.play or args.group)
@@ -94,22 +109,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bard-train: error: {exc}", file=sys.stderr)
         return 2
 
-    from training.train import TrainError, train  # imports TensorFlow: only once the request is valid
+    from training.train import ExportWriteError, TrainError, train  # imports TensorFlow: only once the request is valid
 
-    command = shlex.join(["bard-train", *argv])
+    run_dir = args.run_dir or Path("runs") / args.out.name
+    # The manifest records the command that trained the model, also when the export is made by --export-only.
+    command = shlex.join(["bard-train", *(a for a in argv if a != "--export-only")])
     try:
         train(
             config,
             corpus,
             out=args.out,
-            run_dir=args.run_dir or Path("runs") / args.out.name,
+            run_dir=run_dir,
             force=args.force,
             resume=args.resume,
+            export_only=args.export_only,
             init_from=args.init_from,
             command=command,
             verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
             strategy=args.strategy,
         )
+    except ExportWriteError as exc:
+        print(f"bard-train: error: {exc}; export them again with: {export_again(argv, run_dir)}", file=sys.stderr)
+        return 2
     except TrainError as exc:
         print(f"bard-train: error: {exc}", file=sys.stderr)
         return 130 if "interrupted" in str(exc) else 2

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from model_store.typography import plain_typography
+
 
 class CorpusError(ValueError):
     """A corpus selection or file that cannot be used."""
@@ -102,13 +104,13 @@ _EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
 
 
 def _inline(text: str) -> str:
-    """Strip inline Markdown (emphasis markers, escapes) and normalise typography to ASCII."""
+    """Strip inline Markdown (emphasis markers, escapes) and replace typographic characters by plain ones."""
     for _ in range(3):  # nested emphasis such as __\[Aside]_ needs more than one pass
         text = _EMPHASIS.sub(r"\2", text)
     text = text.replace("**", "").replace("__", "")
     text = re.sub(r"(?<![A-Za-z])_|_(?![A-Za-z])", "", text)
     text = _ESCAPE.sub(r"\1", text)
-    return text.replace("\u2014", "--").replace("\u2013", "-").replace("\u2019", "'").replace("\u2018", "'")
+    return plain_typography(text)
 
 
 def _is_direction(block: list[str]) -> bool:

@@ -20,7 +20,7 @@ def build_model(vocab_size: int, *, embedding_dim: int, layers: int, units: int,
 
 
 def numpy_weights(model: keras.Model) -> dict[str, np.ndarray]:
-    """The model's weights under the names model_store's weights.npz uses."""
+    """The model's weights as float32 numpy arrays, under the names model_store exports them by."""
     out = {EMBEDDING: model.get_layer("embedding").get_weights()[0]}
     i = 0
     while any(layer.name == f"lstm{i}" for layer in model.layers):

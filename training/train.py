@@ -2,8 +2,9 @@
 
 A run directory (git-ignored, default runs/<model name>/) keeps everything needed to continue:
   last.keras        the model and optimizer after the last finished epoch (for --resume)
-  best.weights.h5   the weights with the best val loss so far
-  state.json        epoch, step, best val loss, early-stopping counter, config, corpus checksum
+  best.weights.h5   the weights with the best val loss so far (what is exported, also by --export-only)
+  state.json        epoch, step, best val loss, early-stopping counter, fitting seconds, history, config, corpus
+                    checksum
   log.csv           losses per epoch;  tensorboard/  TensorBoard logs
 """
 
@@ -25,7 +26,7 @@ import tensorflow as tf
 
 from model_store import store
 from model_store.engine import Engine
-from model_store.store import ModelError
+from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
 from training.config import TrainConfig
 from training.corpus import Corpus
@@ -35,6 +36,14 @@ from training.model import architecture, build_model, numpy_weights
 
 class TrainError(Exception):
     """A problem with the request itself; reported as one line, exit status 2."""
+
+
+class ExportWriteError(TrainError):
+    """The export could not be written (a full disk, say); the run's checkpoints are intact."""
+
+    def __init__(self, out: Path, run_dir: Path, reason: str) -> None:
+        super().__init__(f"cannot write the export to {out}: {reason}; the run's checkpoints are kept in {run_dir}")
+        self.run_dir = run_dir
 
 
 @dataclass(frozen=True)
@@ -96,76 +105,133 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-# --------------------------------------------------------------------------- callbacks
+# --------------------------------------------------------------------------- callbacks, one job each
+#
+# They share the run's state (the dict state.json holds) and a FitClock. Keras calls them in list order, and
+# fit_model lists them so that each epoch's checkpoint is written after everything it records.
 
 
-class RunKeeper(keras.callbacks.Callback):
-    """Learning-rate schedule, time budget, checkpoints, early stopping and the resumable state."""
+class FitClock:
+    """Seconds of fitting: this invocation's (what the time budget limits) and the whole run's, resumes included."""
 
-    def __init__(self, config: TrainConfig, paths: RunPaths, state: dict[str, Any], steps_per_epoch: int) -> None:
-        super().__init__()
-        self.config, self.paths, self.state = config, paths, state
-        self.total_steps = config.epochs * steps_per_epoch
+    def __init__(self, seconds_before: float) -> None:
         self.started = time.monotonic()
-        self.budget_hit = False
+        self.seconds_before = seconds_before
 
-    def _elapsed(self) -> float:
+    def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def _train_seconds(self) -> float:
-        """Fitting time of the whole run, resumed invocations included."""
-        return self.state.get("train_seconds_before", 0.0) + self._elapsed()
+    def run_seconds(self) -> float:
+        return self.seconds_before + self.elapsed()
 
-    def _progress(self) -> float:
+
+class LearningRateSchedule(keras.callbacks.Callback):
+    """Sets the learning rate before every step: constant, or a linear warm-up and then a cosine decay to the
+    floor over the run's steps, or over its time budget when that is the tighter bound."""
+
+    def __init__(self, config: TrainConfig, state: dict[str, Any], total_steps: int, clock: FitClock) -> None:
+        super().__init__()
+        self.config, self.state, self.total_steps, self.clock = config, state, total_steps, clock
+
+    def progress(self) -> float:
         """Fraction of the run done: by steps, or by time when that is the tighter bound."""
         p = self.state["step"] / max(1, self.total_steps)
         if self.config.max_minutes > 0:
-            p = max(p, self._elapsed() / (self.config.max_minutes * 60))
+            p = max(p, self.clock.elapsed() / (self.config.max_minutes * 60))
         return min(p, 1.0)
 
-    def _learning_rate(self) -> float:
-        c = self.config
+    def rate(self) -> float:
+        c, step = self.config, self.state["step"]
         if c.lr_schedule == "constant":
             return c.learning_rate
-        if self.state["step"] < c.warmup_steps:
-            return c.learning_rate * (self.state["step"] + 1) / c.warmup_steps
+        if step < c.warmup_steps:
+            return c.learning_rate * (step + 1) / c.warmup_steps
         floor = c.learning_rate * c.min_lr_ratio
-        return floor + (c.learning_rate - floor) * 0.5 * (1 + math.cos(math.pi * self._progress()))
+        return floor + (c.learning_rate - floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self.model.optimizer.learning_rate = self._learning_rate()
+        self.model.optimizer.learning_rate = self.rate()
+
+
+class StepCounter(keras.callbacks.Callback):
+    """Counts finished steps in the run's state: the schedule's position, carried across resumes."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        super().__init__()
+        self.state = state
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.state["step"] += 1
-        if self.config.max_minutes > 0 and self._elapsed() >= self.config.max_minutes * 60:
-            self.budget_hit = True
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops fitting once this invocation has fitted for max_minutes (0: never)."""
+
+    def __init__(self, max_minutes: float, clock: FitClock) -> None:
+        super().__init__()
+        self.max_minutes, self.clock = max_minutes, clock
+        self.reached = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.max_minutes > 0 and self.clock.elapsed() >= self.max_minutes * 60:
+            self.reached = True
             self.model.stop_training = True  # Keras still validates this (partial) epoch
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """Records every finished epoch in the run's state: its losses, learning rate and the run's seconds so far."""
+
+    def __init__(self, state: dict[str, Any], schedule: LearningRateSchedule, clock: FitClock) -> None:
+        super().__init__()
+        self.state, self.schedule, self.clock = state, schedule, clock
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        val = float(logs["val_loss"])
-        s = self.state
-        s["epoch"] = epoch + 1
-        s["history"].append(
+        self.state["epoch"] = epoch + 1
+        self.state["history"].append(
             {
                 "epoch": epoch + 1,
                 "loss": float(logs["loss"]),
-                "val_loss": val,
-                "learning_rate": self._learning_rate(),
-                "seconds": round(self._train_seconds(), 1),
+                "val_loss": float(logs["val_loss"]),
+                "learning_rate": self.schedule.rate(),
+                "seconds": round(self.clock.run_seconds(), 1),
             }
         )
+
+
+class EarlyStopping(keras.callbacks.Callback):
+    """Keeps the best val loss in the run's state, and stops after `patience` epochs without a better one."""
+
+    def __init__(self, state: dict[str, Any], patience: int) -> None:
+        super().__init__()
+        self.state, self.patience = state, patience
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        s, val = self.state, float(logs["val_loss"])
         if val < s["best_val_loss"]:
             s.update(best_val_loss=val, best_epoch=epoch + 1, best_train_loss=float(logs["loss"]), wait=0)
+            return
+        s["wait"] += 1
+        if s["wait"] >= self.patience:
+            print(f"early stopping: val loss has not improved for {s['wait']} epochs")
+            self.model.stop_training = True
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """After every epoch: the best weights (when this epoch is the best), the model with its optimizer, and
+    state.json, written last so that a state file always names a complete checkpoint."""
+
+    def __init__(self, paths: RunPaths, state: dict[str, Any], clock: FitClock) -> None:
+        super().__init__()
+        self.paths, self.state, self.clock = paths, state, clock
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.state["best_epoch"] == epoch + 1:
             _replace_atomically(self.paths.best, lambda p: self.model.save_weights(str(p)))
-        else:
-            s["wait"] += 1
-            if s["wait"] >= self.config.patience:
-                print(f"early stopping: val loss has not improved for {s['wait']} epochs")
-                self.model.stop_training = True
         _replace_atomically(self.paths.last, lambda p: self.model.save(str(p)))
-        s["train_seconds"] = self._train_seconds()
-        _write_json(self.paths.state, s)  # last: a state file always names a complete checkpoint
+        self.state["train_seconds"] = self.clock.run_seconds()
+        _write_json(self.paths.state, self.state)
 
 
 class SampleText(keras.callbacks.Callback):
@@ -181,14 +247,44 @@ class SampleText(keras.callbacks.Callback):
         print(f"--- sample after epoch {epoch + 1} (temperature 0.8) ---\n{g.text}\n---", flush=True)
 
 
-# --------------------------------------------------------------------------- the run
+# --------------------------------------------------------------------------- the steps of a run
 
 
-def _compile(model: keras.Model, config: TrainConfig) -> None:
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+def load_init_from(init_from: Path | None) -> LoadedModel | None:
+    """The exported model to fine-tune, verified, or None."""
+    if init_from is None:
+        return None
+    try:
+        return store.load(init_from)
+    except ModelError as exc:
+        raise TrainError(f"--init-from: {exc}") from None
+
+
+def choose_vocabulary(corpus: Corpus, base: LoadedModel | None) -> Vocab:
+    """The training text's characters, or, when fine-tuning, the base model's (saying what it lacks)."""
+    if base is None:
+        return Vocab.from_text(corpus.train_text)
+    text = corpus.train_text + corpus.val_text
+    unknown = base.vocab.count_unknown(text)
+    if unknown:
+        missing = sorted(set(c for c in text if c not in base.vocab))
+        print(
+            f"fine-tuning: {unknown} characters of the corpus ({len(missing)} distinct: "
+            f"{''.join(missing)[:40]!r}) are not in the model's vocabulary and map to the unknown id"
+        )
+    return base.vocab
+
+
+def encode_corpus(corpus: Corpus, vocab: Vocab, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training and validation text as ids; each must hold at least one sequence."""
+    train_ids, val_ids = vocab.encode(corpus.train_text), vocab.encode(corpus.val_text)
+    for label, ids in (("training", train_ids), ("validation", val_ids)):
+        if len(ids) < seq_len + 1:
+            raise TrainError(
+                f"the {label} text has {len(ids)} characters, fewer than one sequence "
+                f"(--seq-len {seq_len} + 1); add text or lower --seq-len"
+            )
+    return train_ids, val_ids
 
 
 def _fresh_state(config: TrainConfig, corpus: Corpus) -> dict[str, Any]:
@@ -198,166 +294,162 @@ def _fresh_state(config: TrainConfig, corpus: Corpus) -> dict[str, Any]:
         "best_val_loss": math.inf,
         "best_epoch": 0,
         "best_train_loss": None,
-        "wait": 0,
+        "wait": 0,  # early stopping: epochs since the best
         "history": [],
         "config": config.to_dict(),
         "corpus_sha256": corpus.sha256,
     }
 
 
-def train(
-    config: TrainConfig,
-    corpus: Corpus,
-    *,
-    out: Path,
-    run_dir: Path,
-    force: bool = False,
-    resume: bool = False,
-    init_from: Path | None = None,
-    command: str = "bard-train",
-    verbose: int = 2,
-    strategy: str = "default",
-) -> Path:
-    """Fit a model on the corpus and export it to `out`. Returns the export path."""
-    distribution = make_strategy(strategy)
-    if not is_chief(distribution):
-        # Every worker must take part in saving, but only the chief's files are kept.
-        scratch = Path(tempfile.mkdtemp(prefix="bard-worker-"))
-        run_dir, out, force = scratch / "run", scratch / "out", True
-    paths = RunPaths(Path(run_dir))
-    out = Path(out)
-    if out.exists() and not force:
-        raise TrainError(f"output directory {out} already exists (use --force to replace it)")
+def start_run(paths: RunPaths, config: TrainConfig, corpus: Corpus, *, force: bool) -> dict[str, Any]:
+    """An empty run directory and a fresh state; an earlier run there is replaced only with force."""
+    if paths.state.exists() and not force:
+        raise TrainError(f"run directory {paths.root} already holds a run (use --resume, or --force to restart)")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    for p in (paths.last, paths.best, paths.state, paths.csv):
+        p.unlink(missing_ok=True)
+    return _fresh_state(config, corpus)
 
-    # Vocabulary: from the training text, or the one of the model being fine-tuned.
-    base = None
-    if init_from is not None:
-        try:
-            base = store.load(init_from)
-        except ModelError as exc:
-            raise TrainError(f"--init-from: {exc}") from None
-    vocab = base.vocab if base else Vocab.from_text(corpus.train_text)
-    unknown = vocab.count_unknown(corpus.train_text + corpus.val_text)
-    if base and unknown:
-        missing = sorted(set(c for c in corpus.train_text + corpus.val_text if c not in vocab))
-        print(
-            f"fine-tuning: {unknown} characters of the corpus ({len(missing)} distinct: "
-            f"{''.join(missing)[:40]!r}) are not in the model's vocabulary and map to the unknown id"
-        )
-    train_ids, val_ids = vocab.encode(corpus.train_text), vocab.encode(corpus.val_text)
-    for label, ids in (("training", train_ids), ("validation", val_ids)):
-        if len(ids) < config.seq_len + 1:
-            raise TrainError(
-                f"the {label} text has {len(ids)} characters, fewer than one sequence "
-                f"(--seq-len {config.seq_len} + 1); add text or lower --seq-len"
-            )
 
-    # Run directory: fresh, or resumed from its last checkpoint.
-    if resume:
-        if not paths.state.exists() or not paths.last.exists():
-            raise TrainError(f"--resume: {paths.root} holds no checkpoint to resume from")
-        state = json.loads(paths.state.read_text())
-        if state["corpus_sha256"] != corpus.sha256:
-            raise TrainError("--resume: the corpus differs from the one this run started on")
-        # The run's hyperparameters stand; only how long it may go on can change.
-        saved = TrainConfig.from_dict(state["config"])
-        config = TrainConfig.from_dict(
-            saved.to_dict() | {k: getattr(config, k) for k in ("epochs", "max_minutes", "patience")}
-        )
-        state["train_seconds_before"] = state.get("train_seconds", 0.0)
-    else:
-        if paths.state.exists() and not force:
-            raise TrainError(f"run directory {paths.root} already holds a run (use --resume, or --force to restart)")
-        paths.root.mkdir(parents=True, exist_ok=True)
-        for p in (paths.last, paths.best, paths.state, paths.csv):
-            p.unlink(missing_ok=True)
-        state = _fresh_state(config, corpus)
+def reopen_run(paths: RunPaths, config: TrainConfig, corpus: Corpus, flag: str) -> tuple[TrainConfig, dict[str, Any]]:
+    """The config and state of the run in paths, from its last checkpoint; `flag` names the option for errors.
 
-    keras.utils.set_random_seed(config.seed + state["epoch"])
-    epoch_seed = config.seed + state["epoch"]  # a resumed run does not replay the first epoch's order
+    The run's hyperparameters stand; only how long it may go on (epochs, max_minutes, patience) can change.
+    """
+    if not (paths.state.exists() and paths.last.exists() and paths.best.exists()):
+        raise TrainError(f"{flag}: {paths.root} holds no checkpoint")
+    state = json.loads(paths.state.read_text())
+    if state["corpus_sha256"] != corpus.sha256:
+        raise TrainError(f"{flag}: the corpus differs from the one this run started on")
+    saved = TrainConfig.from_dict(state["config"]).to_dict()
+    config = TrainConfig.from_dict(saved | {k: getattr(config, k) for k in ("epochs", "max_minutes", "patience")})
+    return config, state
+
+
+def make_datasets(
+    train_ids: np.ndarray, val_ids: np.ndarray, config: TrainConfig, epochs_done: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Shuffled training batches (a resumed run does not replay the first epoch's order) and validation batches."""
+    epoch_seed = config.seed + epochs_done
     train_ds = make_dataset(train_ids, config.seq_len, config.batch_size, shuffle=True, seed=epoch_seed)
     val_ds = make_dataset(val_ids, config.seq_len, config.batch_size, shuffle=False, seed=config.seed)
-    steps_per_epoch = int(train_ds.cardinality())
+    return train_ds, val_ds
 
-    with distribution.scope():  # variables live where the strategy puts them
-        if resume:
-            model = keras.saving.load_model(paths.last, safe_mode=True)  # compiled, optimizer state included
-            print(f"resuming {paths.root} after epoch {state['epoch']} (best val loss {state['best_val_loss']:.4f})")
-        else:
-            if base is not None:
-                model = store.load_keras(init_from)
-                print(f"fine-tuning {init_from} ({base.manifest.get('parameter_count')} parameters)")
-            else:
-                model = build_model(
-                    vocab.size,
-                    embedding_dim=config.embedding_dim,
-                    layers=config.layers,
-                    units=config.units,
-                    dropout=config.dropout,
-                )
-            _compile(model, config)
-    arch = architecture(model)
-    print(
-        f"corpus: {corpus.description}\n"
-        f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
-        f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters; "
-        f"{steps_per_epoch} steps of {config.batch_size}x{config.seq_len} per epoch; "
-        f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas)",
-        flush=True,
+
+def _compile(model: keras.Model, config: TrainConfig) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
 
-    keeper = RunKeeper(config, paths, state, steps_per_epoch)
+
+def new_model(config: TrainConfig, vocab: Vocab, init_from: Path | None) -> keras.Model:
+    """A compiled model to fit: freshly initialised, or the exported model being fine-tuned."""
+    if init_from is not None:
+        model = store.load_keras(init_from)
+    else:
+        model = build_model(
+            vocab.size,
+            embedding_dim=config.embedding_dim,
+            layers=config.layers,
+            units=config.units,
+            dropout=config.dropout,
+        )
+    _compile(model, config)
+    return model
+
+
+def fit_model(
+    model: keras.Model,
+    datasets: tuple[tf.data.Dataset, tf.data.Dataset],
+    *,
+    config: TrainConfig,
+    paths: RunPaths,
+    state: dict[str, Any],
+    vocab: Vocab,
+    resumed: bool,
+    verbose: int,
+) -> None:
+    """Fit until config.epochs, early stopping or the time budget; every epoch leaves a checkpoint to resume."""
+    if state["epoch"] >= config.epochs or state["wait"] >= config.patience:
+        return
+    train_ds, val_ds = datasets
+    clock = FitClock(seconds_before=state.get("train_seconds", 0.0))
+    schedule = LearningRateSchedule(config, state, config.epochs * int(train_ds.cardinality()), clock)
+    budget = TimeBudget(config.max_minutes, clock)
     callbacks: list[keras.callbacks.Callback] = [
-        keeper,
-        keras.callbacks.CSVLogger(str(paths.csv), append=resume),
+        schedule,
+        StepCounter(state),
+        budget,
+        EpochHistory(state, schedule, clock),
+        EarlyStopping(state, config.patience),
+        Checkpoints(paths, state, clock),
+        keras.callbacks.CSVLogger(str(paths.csv), append=resumed),
         keras.callbacks.TensorBoard(log_dir=str(paths.tensorboard), write_graph=False),
     ]
     if config.sample_chars:
-        callbacks.append(SampleText(vocab, arch, config.sample_chars, config.seed))
-    if state["epoch"] < config.epochs and state["wait"] < config.patience:
-        try:
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=config.epochs,
-                initial_epoch=state["epoch"],
-                callbacks=callbacks,
-                verbose=verbose,
-                shuffle=False,
-            )
-        except KeyboardInterrupt:
-            raise TrainError(
-                f"interrupted; continue with the same command and --resume "
-                f"(checkpoint after epoch {state['epoch']} in {paths.root})"
-            ) from None
-    if keeper.budget_hit:
+        callbacks.append(SampleText(vocab, architecture(model), config.sample_chars, config.seed))
+    try:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            initial_epoch=state["epoch"],
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
+    except KeyboardInterrupt:
+        raise TrainError(
+            f"interrupted; continue with the same command and --resume "
+            f"(checkpoint after epoch {state['epoch']} in {paths.root})"
+        ) from None
+    if budget.reached:
         print(f"time budget of {config.max_minutes:g} minutes reached")
+
+
+def best_model(paths: RunPaths, arch: dict[str, int], dropout: float) -> keras.Model:
+    """A fresh model (no optimizer state) holding the run's best weights, compiled to evaluate."""
     if not paths.best.exists():
         raise TrainError("no epoch finished, so there is nothing to export")
+    model = build_model(
+        arch["vocab_size"],
+        embedding_dim=arch["embedding_dim"],
+        layers=arch["layers"],
+        units=arch["units"],
+        dropout=dropout,
+    )
+    model.load_weights(str(paths.best))
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
 
-    # Export the best weights, in a fresh model without optimizer state.
-    with distribution.scope():
-        final = build_model(
-            vocab.size,
-            embedding_dim=arch["embedding_dim"],
-            layers=arch["layers"],
-            units=arch["units"],
-            dropout=config.dropout,
-        )
-        final.load_weights(str(paths.best))
-        final.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    val_loss = float(final.evaluate(val_ds, verbose=0))
-    manifest = {
-        "name": out.name,
+
+def export_manifest(
+    *,
+    name: str,
+    corpus: Corpus,
+    chars: tuple[int, int],
+    config: TrainConfig,
+    arch: dict[str, int],
+    model: keras.Model,
+    state: dict[str, Any],
+    val_loss: float,
+    init_from: Path | None,
+    strategy: str,
+    command: str,
+) -> dict[str, Any]:
+    """What produced the model: corpus, hyperparameters, losses, history, versions, machine and command."""
+    return {
+        "name": name,
         "corpus": {
             "description": corpus.description,
             "sha256": corpus.sha256,
             "sources": [s.name for s in corpus.sources],
-            "train_chars": len(train_ids),
-            "val_chars": len(val_ids),
+            "train_chars": chars[0],
+            "val_chars": chars[1],
         },
         "hyperparameters": config.to_dict() | arch,
-        "parameter_count": int(final.count_params()),
+        "parameter_count": int(model.count_params()),
         "epochs_trained": state["epoch"],
         "best_epoch": state["best_epoch"],
         "train_loss": state["best_train_loss"],
@@ -376,9 +468,103 @@ def train(
         "strategy": strategy,
         "command": command,
     }
+
+
+def export_model(
+    out: Path, model: keras.Model, vocab: Vocab, manifest: dict[str, Any], *, force: bool, paths: RunPaths
+) -> Path:
+    """Write the export through model_store; a failed write (a full disk) leaves any old export as it was."""
     try:
-        store.export(out, keras_model=final, weights=numpy_weights(final), vocab=vocab, manifest=manifest, force=force)
+        return store.export(
+            out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=manifest, force=force
+        )
     except ModelError as exc:
         raise TrainError(str(exc)) from None
+    except OSError as exc:
+        raise ExportWriteError(out, paths.root, exc.strerror or str(exc)) from None
+
+
+def train(
+    config: TrainConfig,
+    corpus: Corpus,
+    *,
+    out: Path,
+    run_dir: Path,
+    force: bool = False,
+    resume: bool = False,
+    export_only: bool = False,
+    init_from: Path | None = None,
+    command: str = "bard-train",
+    verbose: int = 2,
+    strategy: str = "default",
+) -> Path:
+    """Fit a model on the corpus and export its best weights to `out`. Returns the export path.
+
+    resume continues the run in run_dir from its last checkpoint; export_only exports that run's best
+    checkpoint without fitting (after an export that failed, say).
+    """
+    # Exporting a checkpoint is one process's work: no cluster needed.
+    distribution = tf.distribute.get_strategy() if export_only else make_strategy(strategy)
+    out, paths = Path(out), RunPaths(Path(run_dir))
+    if not is_chief(distribution):
+        # Every worker must take part in saving, but only the chief's files are kept.
+        scratch = Path(tempfile.mkdtemp(prefix="bard-worker-"))
+        out, paths, force = scratch / "out", RunPaths(scratch / "run"), True
+    if out.exists() and not force:
+        raise TrainError(f"output directory {out} already exists (use --force to replace it)")
+
+    base = load_init_from(init_from)
+    vocab = choose_vocabulary(corpus, base)
+    train_ids, val_ids = encode_corpus(corpus, vocab, config.seq_len)
+    continuing = resume or export_only
+    if continuing:
+        config, state = reopen_run(paths, config, corpus, "--export-only" if export_only else "--resume")
+    else:
+        state = start_run(paths, config, corpus, force=force)
+    keras.utils.set_random_seed(config.seed + state["epoch"])
+    datasets = make_datasets(train_ids, val_ids, config, state["epoch"])
+
+    with distribution.scope():  # variables live where the strategy puts them
+        if continuing:
+            model = keras.saving.load_model(paths.last, safe_mode=True)  # compiled, optimizer state included
+        else:
+            model = new_model(config, vocab, init_from)
+    arch = architecture(model)
+    if export_only:
+        print(f"exporting the best checkpoint of {paths.root} (epoch {state['best_epoch']})")
+    elif resume:
+        print(f"resuming {paths.root} after epoch {state['epoch']} (best val loss {state['best_val_loss']:.4f})")
+    elif base is not None:
+        print(f"fine-tuning {init_from} ({base.manifest.get('parameter_count')} parameters)")
+    print(
+        f"corpus: {corpus.description}\n"
+        f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
+        f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters; "
+        f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
+        f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas)",
+        flush=True,
+    )
+
+    if not export_only:
+        fit_model(
+            model, datasets, config=config, paths=paths, state=state, vocab=vocab, resumed=resume, verbose=verbose
+        )
+    with distribution.scope():
+        final = best_model(paths, arch, config.dropout)
+    val_loss = float(final.evaluate(datasets[1], verbose=0))
+    manifest = export_manifest(
+        name=out.name,
+        corpus=corpus,
+        chars=(len(train_ids), len(val_ids)),
+        config=config,
+        arch=arch,
+        model=final,
+        state=state,
+        val_loss=val_loss,
+        init_from=init_from,
+        strategy=strategy,
+        command=command,
+    )
+    export_model(out, final, vocab, manifest, force=force, paths=paths)
     print(f"exported {out} (val loss {val_loss:.4f} nats/char, best epoch {state['best_epoch']})")
     return out
