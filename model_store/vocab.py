@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,11 +46,6 @@ class Vocab:
 
     def count_unknown(self, text: str) -> int:
         return sum(1 for c in text if c not in self._ids)
-
-    def decode(self, ids: Iterable[int]) -> str:
-        chars = self.chars
-        # The unknown id has no character to give back; U+FFFD makes it visible.
-        return "".join(chars[i - 1] if i > 0 else "\ufffd" for i in ids)
 
     def to_json(self) -> str:
         return json.dumps({"unknown_id": UNKNOWN_ID, "chars": list(self.chars)}, ensure_ascii=False, indent=1)

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from model_store import store
 from model_store.engine import Engine
+from model_store.playscript import lexicon_and_speakers
 from training import cli
 from training.config import TrainConfig
 from training.data import windows
@@ -79,6 +81,9 @@ def test_train_one_epoch_export_and_generate(play_file, tmp_path, capsys):
     assert len(engine.generate("To be", max_chars=50, rng=np.random.default_rng(0)).text) <= 50
     assert (runs / "log.csv").read_text().count("\n") == 2
     assert (runs / "tensorboard").is_dir()
+    # What monologues need comes with the export: the play's words and its speakers.
+    assert loaded.lexicon.count("question") == 6 and "question" in loaded.lexicon
+    assert loaded.speakers.counts == {"HAMLET": 11, "HORATIO": 5, "OTHELLO": 5}  # in the first 90% of the text
 
 
 def test_resume_continues_from_the_checkpoint(play_file, tmp_path, capsys):
@@ -165,6 +170,33 @@ def test_fine_tune_from_an_export_counts_unknown_characters(play_file, tmp_path,
     assert "are not in the model's vocabulary and map to the unknown id" in printed
     assert store.load(out).vocab == store.load(tiny_model_dir).vocab
     assert json.loads((out / "manifest.json").read_text())["init_from"] == str(tiny_model_dir)
+
+
+FAUSTUS = """FAUSTUS:
+Was this the face that launch'd a thousand ships,
+And burnt the topless towers of Ilium?
+Sweet Helen, make me immortal with a kiss.
+
+MEPHISTOPHELES:
+Why, this is hell, nor am I out of it.
+
+"""
+
+
+def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, tiny_model_dir, script_text):
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base)
+    store.add_speech_data(base, **dict(zip(("lexicon", "speakers"), lexicon_and_speakers(script_text), strict=True)))
+    play = tmp_path / "faustus.txt"
+    play.write_text(FAUSTUS * 8)
+    out = tmp_path / "tuned"
+    args = ("--text", play, "--init-from", base, "--epochs", "1", "--out", out, "--run-dir", tmp_path / "runs")
+    assert run_cli(*args, *TINY) == 0
+    tuned, before = store.load(out), store.load(base)
+    new_lexicon, new_speakers = lexicon_and_speakers(play.read_text()[: int(len(FAUSTUS * 8) * 0.9)])
+    assert "ships" in tuned.lexicon and "question" in tuned.lexicon  # the new play's words and the base's
+    assert tuned.lexicon.count("the") == before.lexicon.count("the") + new_lexicon.count("the")
+    assert tuned.speakers.counts == before.speakers.counts | new_speakers.counts
 
 
 def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):

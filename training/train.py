@@ -26,12 +26,15 @@ import tensorflow as tf
 
 from model_store import store
 from model_store.engine import Engine
+from model_store.lexicon import Lexicon
+from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.data import make_dataset
 from training.model import architecture, build_model, numpy_weights
+from training.speech_data import speech_data
 
 
 class TrainError(Exception):
@@ -471,12 +474,28 @@ def export_manifest(
 
 
 def export_model(
-    out: Path, model: keras.Model, vocab: Vocab, manifest: dict[str, Any], *, force: bool, paths: RunPaths
+    out: Path,
+    model: keras.Model,
+    vocab: Vocab,
+    manifest: dict[str, Any],
+    *,
+    speech: tuple[Lexicon, Speakers],
+    force: bool,
+    paths: RunPaths,
 ) -> Path:
-    """Write the export through model_store; a failed write (a full disk) leaves any old export as it was."""
+    """Write the export through model_store, with the lexicon and speakers monologues need; a failed write
+    (a full disk) leaves any old export as it was."""
+    lexicon, speakers = speech
     try:
         return store.export(
-            out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=manifest, force=force
+            out,
+            keras_model=model,
+            weights=numpy_weights(model),
+            vocab=vocab,
+            manifest=manifest,
+            lexicon=lexicon,
+            speakers=speakers,
+            force=force,
         )
     except ModelError as exc:
         raise TrainError(str(exc)) from None
@@ -565,6 +584,7 @@ def train(
         strategy=strategy,
         command=command,
     )
-    export_model(out, final, vocab, manifest, force=force, paths=paths)
+    speech = speech_data(corpus.train_text, base)  # a fine-tuned model's lexicon extends its base's
+    export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths)
     print(f"exported {out} (val loss {val_loss:.4f} nats/char, best epoch {state['best_epoch']})")
     return out
