@@ -12,7 +12,8 @@ scored as a reader meets it:
   not counted) that the model's training plays contain, and those they contain at most twice;
 - ends at a sentence end; the reply's length;
 - log-probability per character of the generated text under the model without any rule;
-- speed, chars/s, one stream and 32 streams batched, monologue / free text, best of 5 interleaved rounds.
+- speed: characters sampled per second (those a cut at the limit drops included), one stream and 32
+  streams batched, monologue / free text, best of 5 interleaved rounds.
 
 The plays' words come from the model's lexicon (every word of its training text, with counts).
 """
@@ -140,7 +141,7 @@ def speed(engine: Engine, rounds: int = 5) -> dict[str, float]:
                     out = [engine.generate_batch([request])[0] for request in requests]
                 else:
                     out = engine.generate_batch(requests)
-                rate = sum(len(g.text) for g in out) / (time.perf_counter() - start)
+                rate = sum(g.sampled for g in out) / (time.perf_counter() - start)
                 key = f"{'monologue' if monologue else 'free'}_{streams}"
                 best[key] = max(best.get(key, 0.0), rate)
     return best

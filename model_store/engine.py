@@ -15,6 +15,7 @@ from a batch of one, which could change a pick only if a draw fell within ~1e-7 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,10 +27,11 @@ from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopRule
 from model_store.store import LoadedModel
-from model_store.words import FREE, WordMasks
+from model_store.words import WordMasks
 
 Rule = MonologueRule | StopRule
 SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
+OPENINGS_KEPT = 256  # speakers whose primed opening is kept (about 20 KB each for the shipped model)
 MIN_SHARE = 0.7  # of max_chars: a monologue may not end before this, unless min_chars says otherwise
 
 
@@ -62,6 +64,7 @@ class Generation:
     seed_changes: tuple[str, ...]  # what cleaning changed in the seed, if anything
     stop_reason: StopReason
     speaker: str | None = None  # who speaks the monologue; None for free text
+    sampled: int = 0  # characters generated, those cut off at the end included (the work it took)
 
 
 class LSTMState:
@@ -72,6 +75,9 @@ class LSTMState:
 
     def __init__(self, h: list[np.ndarray], c: list[np.ndarray], r: list[np.ndarray]) -> None:
         self.h, self.c, self.r = h, c, r
+
+    def copy(self) -> LSTMState:
+        return LSTMState(*([x.copy() for x in part] for part in (self.h, self.c, self.r)))
 
     def take(self, rows: np.ndarray | list[int]) -> LSTMState:
         return LSTMState(*([x[rows] for x in part] for part in (self.h, self.c, self.r)))
@@ -128,6 +134,8 @@ class Engine:
         self.speakers = model.speakers
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
         self.structure = structure_masks(self.vocab.chars)
+        self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
+        self._openings_lock = threading.Lock()
         if self.speakers is not None:
             self.speaker_names = frozenset(name.lower() for name in self.speakers.counts)
             self.candidates = self.speakers.well_known()
@@ -136,6 +144,19 @@ class Engine:
             logp = self.continuation_logprobs(SPEECH_BREAK, [f"{name}:\n" for name in self.candidates])
             weights = np.exp(logp - logp.max())
             self.speaker_cdf = np.cumsum(weights) / weights.sum()
+
+    def _opening(self, speaker: str) -> tuple[np.ndarray, LSTMState]:
+        """(logits, state) after a speech's opening, "<blank line>SPEAKER:<newline>": the same for every monologue
+        of that speaker, so it is primed once and kept (for the OPENINGS_KEPT speakers asked for last)."""
+        with self._openings_lock:
+            opening = self._openings.pop(speaker, None)
+            if opening is None:
+                logits, state = self.prime(self.vocab.encode(f"{SPEECH_BREAK}{speaker}:\n"))
+                opening = (logits[-1], state)
+            self._openings[speaker] = opening  # the most recent last
+            while len(self._openings) > OPENINGS_KEPT:
+                del self._openings[next(iter(self._openings))]
+            return opening
 
     @property
     def monologues(self) -> bool:
@@ -173,12 +194,13 @@ class Engine:
             x, state.r[i] = both[:, : self.out_width[i]], both[:, self.out_width[i] :]
         return x + self.dense_bias
 
-    def prime(self, ids: np.ndarray) -> tuple[np.ndarray, LSTMState]:
-        """Feed a whole sequence to one stream: returns (logits at every position (T, V), final state).
+    def prime(self, ids: np.ndarray, start: LSTMState | None = None) -> tuple[np.ndarray, LSTMState]:
+        """Feed a whole sequence to one stream, from `start` (left as it is) or the zero state: returns
+        (logits at every position (T, V), final state).
 
         Works layer by layer, so each layer's input projection is one matrix product over all steps.
         """
-        state = self.zero_state(1)
+        state = self.zero_state(1) if start is None else start.copy()
         hs = np.empty((len(ids), self.units), np.float32)
         for i in range(self.layers):
             # Input projections for all steps at once: a lookup for layer 0, one product above it.
@@ -224,17 +246,15 @@ class Engine:
         lead = "\n\n" if seed == "" else "\n"
         return "".join(c for c in lead if c in self.vocab) + seed
 
-    def _speaker_for(self, speech: str, named: str | None, rng: np.random.Generator) -> tuple[str, str]:
-        """(speaker, context) of a monologue: the named speaker, or one drawn by the model's own odds."""
-        assert self.speakers is not None
-        speaker = named or self.candidates[int(np.searchsorted(self.speaker_cdf, rng.random(), side="right"))]
-        return speaker, f"{SPEECH_BREAK}{speaker}:\n{speech}"
-
     def _plan(self, request: GenerationRequest, cleaned: CleanSeed) -> tuple[str, str, str | None, Rule]:
-        """(seed as shown, context fed to the model, speaker, stop rule) for one request."""
+        """(seed as shown, context fed to the model after the speaker's opening, speaker, stop rule) for one request.
+
+        A monologue's speaker is the one its seed names, or one drawn by the model's own odds.
+        """
         if request.monologue and self.speakers is not None:
             named, speech = self.speakers.split_seed(cleaned.text)
-            speaker, context = self._speaker_for(speech, named, request.rng)
+            draw = request.rng.random() if named is None else 0.0
+            speaker = named or self.candidates[int(np.searchsorted(self.speaker_cdf, draw, side="right"))]
             min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
             rule: Rule = MonologueRule(
                 speech,
@@ -243,7 +263,7 @@ class Engine:
                 speaker_names=self.speaker_names,
                 words=self.words,
             )
-            return speech, context, speaker, rule
+            return speech, speech, speaker, rule
         context = self._context(cleaned.text)
         min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
         return cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars)
@@ -278,16 +298,13 @@ class Engine:
             return []
         cleaned = [self.clean(r.seed) for r in requests]
         plans = [self._plan(r, c) for r, c in zip(requests, cleaned, strict=True)]
-        contexts = [context for _, context, _, _ in plans]
         rules = [rule for _, _, _, rule in plans]
         monologues = [isinstance(rule, MonologueRule) for rule in rules]
         if on_start is not None:
             on_start(plans[0][2], plans[0][0])
-        primed = [self.prime(self.vocab.encode(ctx)) if ctx else None for ctx in contexts]
-        zero = self.zero_state(1)
-        state = LSTMState.stack([p[1] if p else zero for p in primed])
-        uniform_logits = np.zeros(self.vocab.size, np.float32)
-        logits = np.stack([p[0][-1] if p else uniform_logits for p in primed])
+        primed = [self._prime_context(ctx, speaker) for _, ctx, speaker, _ in plans]
+        state = LSTMState.stack([st for _, st in primed])
+        logits = np.stack([lg for lg, _ in primed])
 
         active = np.arange(len(requests))  # request index of each batch row
         sampler = BatchSampler(
@@ -297,13 +314,15 @@ class Engine:
         )
         chars = self.vocab.chars
         streamed = 0
+        row_rules = list(rules)  # the rule of each batch row
         while True:
             uniform = np.array([requests[i].rng.random() for i in active])
-            ids = sampler(logits, uniform, self._banned(rules, active) if any(monologues) else None)
-            keep = []
-            for row, (i, char_id) in enumerate(zip(active.tolist(), ids.tolist(), strict=True)):
-                if not rules[i].feed(chars[char_id - 1]):
-                    keep.append(row)
+            ids = sampler(logits, uniform, self._banned(row_rules) if any(monologues) else None)
+            keep = [
+                row
+                for row, (rule, char_id) in enumerate(zip(row_rules, ids.tolist(), strict=True))
+                if not rule.feed(chars[char_id - 1])
+            ]
             if on_text is not None and rules[0].safe_length() > streamed:
                 safe = rules[0].safe_length()
                 on_text(rules[0].text[streamed:safe])
@@ -312,23 +331,34 @@ class Engine:
                 break
             if len(keep) < len(active):
                 active, ids, state, sampler = active[keep], ids[keep], state.take(keep), sampler.take(keep)
-                monologues = [monologues[i] for i in keep]
+                row_rules = [row_rules[row] for row in keep]
+                monologues = [monologues[row] for row in keep]
             logits = self.step(ids, state)
         return [
-            Generation(shown, rule.text, c.changes, rule.reason or "length", speaker)
+            Generation(shown, rule.text, c.changes, rule.reason or "length", speaker, len(rule.chars))
             for c, (shown, _, speaker, rule) in zip(cleaned, plans, strict=True)
         ]
 
-    def _banned(self, rules: list[Rule], active: np.ndarray) -> np.ndarray:
-        """What each active stream may not write next: its words' mask, and its speech's bans (free text: none)."""
-        rows = [rules[i] for i in active.tolist()]
-        words = self.words
-        if words is not None:
-            banned = words.banned[[getattr(rule, "word_state", FREE) for rule in rows]]
+    def _prime_context(self, context: str, speaker: str | None) -> tuple[np.ndarray, LSTMState]:
+        """(logits for the next character, state) after the speaker's opening (if any) and the context."""
+        if speaker is not None:
+            logits, state = self._opening(speaker)
+        else:
+            logits, state = np.zeros(self.vocab.size, np.float32), None  # nothing at all: uniform
+        if context:
+            all_logits, state = self.prime(self.vocab.encode(context), state)
+            return all_logits[-1], state
+        return logits, state.copy() if state is not None else self.zero_state(1)
+
+    def _banned(self, rows: list[Rule]) -> np.ndarray:
+        """What each batch row may not write next: its words' mask, and its speech's bans (free text: none)."""
+        states = [rule.word_state for rule in rows]
+        if self.words is not None:
+            banned = self.words.banned[states]
         else:
             banned = np.zeros((len(rows), self.vocab.size), bool)
             banned[:, 0] = True
-        flags = [getattr(rule, "bans", 0) for rule in rows]
+        flags = [rule.bans for rule in rows]
         if any(flags):
             banned |= self.structure[flags]
         return banned

@@ -119,7 +119,7 @@ class MonologueRule:
                 return self._stop(n, "length")
             enough = self.max_chars * KEEP_SHARE
             return self._stop(self._sentence_end if self._sentence_end >= enough else self._word_end, "length")
-        self.bans = self._bans()
+        self.bans = self._bans() if self._blank_line or self._line else 0
         return False
 
     def _bans(self) -> int:

@@ -5,6 +5,7 @@ rules of their own: model_store/monologue.py.)"""
 from __future__ import annotations
 
 from model_store.playscript import SPEAKER_LINE
+from model_store.words import FREE
 
 _SPEAKER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-:")
 _SENTENCE_END = frozenset(".!?")
@@ -13,6 +14,10 @@ _CLOSERS = frozenset("'\")]")
 
 class StopRule:
     """Tracks one stream's generated text and decides when, and where, it ends."""
+
+    # Free text bans nothing: in a batch with monologues, its rows take the masks' "anything goes" row.
+    word_state = FREE
+    bans = 0
 
     def __init__(self, context: str, *, max_chars: int, min_chars: int) -> None:
         self.max_chars = max_chars
