@@ -15,6 +15,8 @@ at least one character (a test walks random states to check it).
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 from model_store.lexicon import Lexicon, WordRules
@@ -25,6 +27,7 @@ LOWER, CAPITAL, NAME, UPPER = range(4)
 START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN, FREE = range(6)
 _SPECIAL = 6
 _APOSTROPHE = 26  # trie symbol after a-z
+_SYMBOLS = 27
 _SENTENCE_END = frozenset(".!?\n")
 _AFTER_SENTENCE = frozenset(" \"')]")  # what may follow a sentence's end before the next one starts
 
@@ -39,14 +42,15 @@ def _symbol(char: str) -> int:
 
 
 class WordMasks:
-    """The lexicon of a model, compiled for its vocabulary: state masks and transitions."""
+    """The lexicon of a model, compiled for its vocabulary: state masks and transitions.
+
+    Everything is kept in flat arrays (a few MB for the shipped model's 11,000 words), not Python objects.
+    """
 
     def __init__(self, lexicon: Lexicon, chars: tuple[str, ...]) -> None:
-        self.lexicon = lexicon
-        # The trie: children[node] maps a symbol to a node; bits say which cases of words lie below / end here.
-        self.children: list[dict[int, int]] = [{}]
-        self.depth = [0]
-        below, ends = [0], [0]
+        # The trie: child[node * 27 + symbol] is a node or -1; below / ends say which cases of words lie below a
+        # node / end at it (bit flags by case).
+        child, depth, below, ends = array("i", [-1] * _SYMBOLS), array("H", [0]), bytearray(1), bytearray(1)
         for word, entry in lexicon.counts.items():
             if entry[0] < lexicon.min_count:
                 continue
@@ -55,87 +59,96 @@ class WordMasks:
             node = 0
             below[0] |= bits
             for char in word:
-                symbol = _symbol(char)
-                nxt = self.children[node].get(symbol)
-                if nxt is None:
-                    nxt = self.children[node][symbol] = len(self.children)
-                    self.children.append({})
-                    self.depth.append(self.depth[node] + 1)
+                slot = node * _SYMBOLS + _symbol(char)
+                if child[slot] < 0:
+                    child[slot] = len(depth)
+                    child.extend([-1] * _SYMBOLS)
+                    depth.append(depth[node] + 1)
                     below.append(0)
                     ends.append(0)
-                node = nxt
+                node = child[slot]
                 below[node] |= bits
             ends[node] |= bits
-        self.below, self.ends = below, ends
+        self.child, self.depth, self.below, self.ends = child, depth, bytes(below), bytes(ends)
 
-        # Vocabulary ids by role. Id 0 (unknown) is banned by the sampler already.
-        self.vocab_size = len(chars) + 1
+        # Vocabulary ids by role. Id 0 (unknown) is banned by the sampler already; -1: not in the vocabulary.
         self.symbol_of = {c: _symbol(c) for c in chars}
-        self.lower_ids = np.full(27, -1)
-        self.upper_ids = np.full(27, -1)
+        lower_ids, upper_ids = np.full(_SYMBOLS + 1, -1), np.full(_SYMBOLS + 1, -1)  # the last: "no letter"
         for i, c in enumerate(chars, start=1):
-            s = _symbol(c)
-            if s >= 0:
-                (self.upper_ids if c.isupper() else self.lower_ids)[s] = i
+            if (s := _symbol(c)) >= 0:
+                (upper_ids if c.isupper() else lower_ids)[s] = i
                 if c == "'":
-                    self.upper_ids[s] = i
-        self.separator_ids = [i for i, c in enumerate(chars, start=1) if _symbol(c) < 0 and c != "-"]
-        self.hyphen_id = chars.index("-") + 1 if "-" in chars else -1
+                    upper_ids[s] = i
+        separators = [i for i, c in enumerate(chars, start=1) if _symbol(c) < 0 and c != "-"]
+        hyphen = [chars.index("-") + 1] if "-" in chars else []
 
-        # Every (node, case) with a word of that case below it is a state; then the masks, one row per state.
-        self.state_of: dict[tuple[int, int], int] = {}
-        self.state_node: list[int] = [0] * _SPECIAL
-        self.state_case: list[int] = [LOWER] * _SPECIAL
-        for node in range(len(self.children)):
-            for case in (LOWER, CAPITAL, NAME, UPPER):
-                if node and below[node] >> case & 1:
-                    self.state_of[(node, case)] = len(self.state_node)
-                    self.state_node.append(node)
-                    self.state_case.append(case)
-        allowed = np.zeros((len(self.state_node), self.vocab_size), bool)
-        self._allow_word_starts(allowed[START], 0, upper_case=CAPITAL)
-        self._allow_word_starts(allowed[BETWEEN], 0, upper_case=NAME)
-        self._allow_word_starts(allowed[HYPHEN], 0, upper_case=NAME)
-        quote = self.children[0].get(_APOSTROPHE)
-        if quote is not None:
-            self._allow_word_starts(allowed[QUOTE_START], quote, upper_case=CAPITAL)
-            self._allow_word_starts(allowed[QUOTE_BETWEEN], quote, upper_case=NAME)
+        # Every (node, case) with a word of that case below it is a state, numbered after the special ones.
+        nodes = len(depth)
+        below_np = np.frombuffer(self.below, np.uint8)
+        has = (below_np[:, None] >> np.arange(4)) & 1  # (nodes, case)
+        has[0] = 0  # the root is START / BETWEEN, not a state of its own
+        state_index = np.where(has.ravel(), np.cumsum(has.ravel()) - 1 + _SPECIAL, FREE).astype(np.int32)
+        self.state_index = array("i", state_index.tobytes())  # state of (node, case) at node * 4 + case
+        flat = np.flatnonzero(has.ravel())
+        self.state_node = array("i", (flat // 4).astype(np.int32).tobytes())
+        self.state_case = array("i", (flat % 4).astype(np.int32).tobytes())
+        self.state_node[0:0] = array("i", [0] * _SPECIAL)
+        self.state_case[0:0] = array("i", [LOWER] * _SPECIAL)
+
+        allowed = np.zeros((_SPECIAL + len(flat), len(chars) + 1), bool)
+        children = np.frombuffer(child, np.int32).reshape(nodes, _SYMBOLS)
+        quote = child[_APOSTROPHE]  # the node after an opening apostrophe ("'tis"), or -1
+        letter_ids = {case: upper_ids if case == UPPER else lower_ids for case in (LOWER, CAPITAL, NAME, UPPER)}
+
+        def allow(
+            rows: np.ndarray,
+            nodes_: np.ndarray,
+            case: int,
+            ids: np.ndarray,
+            extra: np.ndarray | None = None,
+            word_start: bool = False,
+        ) -> None:
+            """Allow, in each row, the letters of the children of its node below which lie words of `case` (for a
+            word's start, letters only: an opening apostrophe has states of its own)."""
+            kids = children[nodes_]
+            ok = (kids >= 0) & ((below_np[kids] >> case) & 1).astype(bool)
+            if extra is not None:
+                ok &= extra[:, None]
+            if word_start:
+                ok[:, _APOSTROPHE] = False
+            r, sym = np.nonzero(ok)
+            cols = ids[sym]
+            allowed[rows[r[cols > 0]], cols[cols > 0]] = True
+
+        # Between words: any word may start a sentence (capitalised), only names elsewhere.
+        for row, capital in ((START, CAPITAL), (BETWEEN, NAME), (HYPHEN, NAME)):
+            for case, ids in ((LOWER, lower_ids), (capital, upper_ids)):
+                allow(np.array([row]), np.array([0]), case, ids, word_start=True)
+        for row, capital in ((QUOTE_START, CAPITAL), (QUOTE_BETWEEN, NAME)):
+            if quote >= 0:
+                for case, ids in ((LOWER, lower_ids), (capital, upper_ids)):
+                    allow(np.array([row]), np.array([quote]), case, ids, word_start=True)
         for row, capital in ((START, CAPITAL), (BETWEEN, NAME)):
-            allowed[row, self.separator_ids] = True
-            if quote is not None and below[quote] & (1 << LOWER | 1 << capital):
-                _allow(allowed[row], self.lower_ids[_APOSTROPHE])
-        if self.hyphen_id > 0:
-            allowed[[START, BETWEEN, HYPHEN], self.hyphen_id] = True  # a dash ("--"), or a compound's next part
+            allowed[row, separators] = True
+            if quote >= 0 and self.below[quote] & (1 << LOWER | 1 << capital) and lower_ids[_APOSTROPHE] > 0:
+                allowed[row, lower_ids[_APOSTROPHE]] = True
+        allowed[np.ix_([START, BETWEEN, HYPHEN], hyphen)] = True  # a dash ("--"), or a compound's next part
         allowed[FREE] = True
-        for (node, case), state in self.state_of.items():
-            self._allow_in_word(allowed[state], node, case)
+        # In a word: letters that keep it a word of its case, and, where it is complete, whatever ends it.
+        node_of, case_of = np.frombuffer(self.state_node, np.int32), np.frombuffer(self.state_case, np.int32)
+        for case in (LOWER, CAPITAL, NAME, UPPER):
+            rows = np.flatnonzero(case_of == case)
+            rows = rows[rows >= _SPECIAL]
+            allow(rows, node_of[rows], case, letter_ids[case])
+            if case in (CAPITAL, NAME):  # the second letter of a capitalised word may go on in capitals
+                allow(rows, node_of[rows], UPPER, upper_ids, extra=np.frombuffer(depth, np.uint16)[node_of[rows]] == 1)
+            complete = rows[((np.frombuffer(self.ends, np.uint8)[node_of[rows]] >> case) & 1).astype(bool)]
+            allowed[np.ix_(complete, separators + hyphen)] = True
         # A word whose letters the vocabulary lacks (a lexicon extended by other plays) could leave a state with
         # nothing to pick: such a state allows anything instead.
         allowed[~allowed[:, 1:].any(axis=1)] = True
-        self.banned = ~allowed
+        self.banned = np.logical_not(allowed, out=allowed)
         self.banned[:, 0] = True
-
-    def _allow_word_starts(self, row: np.ndarray, node: int, *, upper_case: int) -> None:
-        """Letters that may begin a word (after `node`: the root, or an opening apostrophe)."""
-        for symbol, child in self.children[node].items():
-            if symbol == _APOSTROPHE:
-                continue
-            if self.below[child] >> LOWER & 1:
-                _allow(row, self.lower_ids[symbol])
-            if self.below[child] >> upper_case & 1:
-                _allow(row, self.upper_ids[symbol])
-
-    def _allow_in_word(self, row: np.ndarray, node: int, case: int) -> None:
-        for symbol, child in self.children[node].items():
-            if self.below[child] >> case & 1:
-                _allow(row, (self.upper_ids if case == UPPER else self.lower_ids)[symbol])
-            # The second letter of a capitalised word may go on in capitals, if some such word is there.
-            if case in (CAPITAL, NAME) and self.depth[node] == 1 and self.below[child] >> UPPER & 1:
-                _allow(row, self.upper_ids[symbol])
-        if self.ends[node] >> case & 1:
-            row[self.separator_ids] = True
-            if self.hyphen_id > 0:
-                row[self.hyphen_id] = True
 
     # ------------------------------------------------------------------ moving between states
 
@@ -150,38 +163,33 @@ class WordMasks:
         """The state after one more character."""
         symbol = self.symbol_of.get(char, -1)
         if state >= _SPECIAL:
+            node, case = self.state_node[state], self.state_case[state]
             if symbol >= 0:
-                node = self.state_node[state]
-                child = self.children[node].get(symbol)
-                if child is None:
+                nxt = self.child[node * _SYMBOLS + symbol]
+                if nxt < 0:
                     return FREE  # only a seed, or unconstrained text, gets here
-                case = self.state_case[state]
                 if case in (CAPITAL, NAME) and self.depth[node] == 1 and char.isupper():
                     case = UPPER
-                return self.state_of.get((child, case), FREE)
+                return self.state_index[nxt * 4 + case]
             if char == "-":
-                return HYPHEN if self.ends[self.state_node[state]] >> self.state_case[state] & 1 else FREE
+                return HYPHEN if self.ends[node] >> case & 1 else FREE
             return START if char in _SENTENCE_END else BETWEEN
         if symbol >= 0:
             if state == FREE:
                 return FREE
+            quote = self.child[_APOSTROPHE]
             if symbol == _APOSTROPHE:
-                if state in (START, BETWEEN) and _APOSTROPHE in self.children[0]:
+                if state in (START, BETWEEN) and quote >= 0:
                     return QUOTE_START if state == START else QUOTE_BETWEEN
                 return BETWEEN
-            root = self.children[0].get(_APOSTROPHE, -1) if state in (QUOTE_START, QUOTE_BETWEEN) else 0
-            child = self.children[root].get(symbol) if root >= 0 else None
-            if child is None:
+            parent = quote if state in (QUOTE_START, QUOTE_BETWEEN) else 0
+            nxt = self.child[parent * _SYMBOLS + symbol] if parent >= 0 else -1
+            if nxt < 0:
                 return FREE
             case = LOWER if char.islower() else CAPITAL if state in (START, QUOTE_START) else NAME
-            return self.state_of.get((child, case), FREE)
+            return self.state_index[nxt * 4 + case]
         if char == "-":
             return BETWEEN if state == HYPHEN else HYPHEN if state == FREE else BETWEEN
         if char in _SENTENCE_END:
             return START
         return START if state == START and char in _AFTER_SENTENCE else BETWEEN
-
-
-def _allow(row: np.ndarray, char_id: int) -> None:
-    if char_id > 0:  # -1: the vocabulary lacks that letter in that case
-        row[char_id] = True
