@@ -214,16 +214,24 @@ class Engine:
             state.h[i], state.r[i] = h, h @ rec
         return hs @ self.dense_kernel + self.dense_bias, state
 
-    def continuation_logprobs(self, context: str, continuations: Sequence[str]) -> np.ndarray:
-        """log P(continuation | context) under the model, for each continuation, in one batch."""
+    def continuation_logprobs(self, context: str, continuations: Sequence[str], batch: int = 64) -> np.ndarray:
+        """log P(continuation | context) under the model, for each continuation, `batch` at a time."""
         logits, state = self.prime(self.vocab.encode(context))
+        return np.concatenate(
+            [
+                self._scores(logits[-1:], state, continuations[i : i + batch])
+                for i in range(0, len(continuations), batch)
+            ]
+        )
+
+    def _scores(self, logits: np.ndarray, state: LSTMState, continuations: Sequence[str]) -> np.ndarray:
         ids = [self.vocab.encode(c) for c in continuations]
         longest = max(len(x) for x in ids)
         padded = np.zeros((len(ids), longest), np.int32)
         for row, x in enumerate(ids):
             padded[row, : len(x)] = x
         state = LSTMState.stack([state] * len(ids))
-        step_logits = np.repeat(logits[-1:], len(ids), axis=0)
+        step_logits = np.repeat(logits, len(ids), axis=0)
         total = np.zeros(len(ids))
         for t in range(longest):
             z = step_logits.astype(np.float64)

@@ -156,19 +156,24 @@ def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers) ->
     manifest, contents = read_verified(model_dir)
 
     # What lives beside the model files (its card, loss plots) is not checksummed; it moves along unchanged.
-    documents = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name not in (*contents, MANIFEST_FILE))
+    model_files = (*manifest["files"], MANIFEST_FILE)
+    documents = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name not in model_files)
 
     def write(staging: Path) -> None:
         for name, data in contents.items():
             if name not in (LEXICON_FILE, SPEAKERS_FILE):
                 (staging / name).write_bytes(data)
+        if MODEL_FILE in manifest["files"]:
+            shutil.copy2(model_dir / MODEL_FILE, staging / MODEL_FILE)
+            if sha256_bytes((staging / MODEL_FILE).read_bytes()) != manifest["files"][MODEL_FILE]:
+                raise ModelError(f"{model_dir / MODEL_FILE} changed while it was copied")
         for name in documents:
             shutil.copy2(model_dir / name, staging / name)
         _write_speech_data(staging, lexicon, speakers)
 
-    manifest = {k: v for k, v in manifest.items() if k != "files"}
-    manifest["speech_data_added"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return _write_model_dir(model_dir, manifest, write, documents=tuple(documents))
+    fresh = {k: v for k, v in manifest.items() if k != "files"}
+    fresh["speech_data_added"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return _write_model_dir(model_dir, fresh, write, documents=tuple(documents))
 
 
 def _write_speech_data(staging: Path, lexicon: Lexicon | None, speakers: Speakers | None) -> None:
@@ -235,7 +240,11 @@ def _swap_into_place(staging: Path, out_dir: Path) -> None:
 
 
 def read_verified(model_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Read the manifest and every file it lists, checking each checksum. Returns (manifest, contents)."""
+    """Read the manifest and every file it lists, checking each checksum. Returns (manifest, contents).
+
+    The Keras file is checked as it streams by and left out of contents: serving never needs it, and Keras
+    reads it itself.
+    """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelError(f"model directory {model_dir} does not exist")
@@ -261,12 +270,18 @@ def read_verified(model_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
         if not isinstance(name, str) or "/" in name or name.startswith("."):
             raise ModelError(f"{model_dir / MANIFEST_FILE} lists a bad file name {name!r}")
         try:
-            data = (model_dir / name).read_bytes()
+            if name == MODEL_FILE:
+                with open(model_dir / name, "rb") as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+            else:
+                data = (model_dir / name).read_bytes()
+                digest = sha256_bytes(data)
         except FileNotFoundError:
             raise ModelError(f"{model_dir} is missing {name}") from None
-        if sha256_bytes(data) != expected:
+        if digest != expected:
             raise ModelError(f"{model_dir / name} does not match its manifest checksum (changed or truncated)")
-        contents[name] = data
+        if name != MODEL_FILE:
+            contents[name] = data
     return manifest, contents
 
 
