@@ -1,11 +1,12 @@
-# The bard in a container: the bot, the bundled model, and bard-train / bard-generate for retraining inside.
-#   docker build -t bard .                        # with CPU TensorFlow (the `train` extra): about 2.5 GB
-#   docker build -t bard:serve --build-arg EXTRAS= .   # serving only, no bard-train: about 0.25 GB
-# The token is never part of the image: pass it at run time (a Docker secret, or BARD_TOKEN). README.md, "Self-hosting"
+# The bard in a container, two images from this one file (README.md, "Self-hosting"):
+#   docker build -t bard .                                  # the bot: serving only, numpy, no TensorFlow
+#   docker build --build-arg EXTRAS=train -t bard:train .   # the same plus CPU TensorFlow, to run bard-train inside
+# The token is never part of either image: pass it at run time (a Docker secret, or BARD_TOKEN).
 FROM python:3.11-slim
 
-# Extras of pyproject.toml to install besides the dependencies: "train" (TensorFlow, for bard-train), or none.
-ARG EXTRAS=train
+# Extras of pyproject.toml to install besides the dependencies: none (the bot), or "train" (TensorFlow and the
+# plays, for bard-train: about ten times the size, so only in the image built for retraining).
+ARG EXTRAS=
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -8,12 +8,48 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import pytest_asyncio
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 pytest_plugins = ["fake_discord"]  # the `fake` fixture: a fake Discord server for the bot's tests
+
+# The test modules that need the `train` extra (TensorFlow, Keras, the plays) throughout; a single test elsewhere
+# that needs it carries @pytest.mark.training. Both are marked `training`. `pytest --serving` (make test-serving,
+# on a serving-only install) runs all the others: one of them that needs TensorFlow fails there, never skips.
+TRAINING_MODULES = frozenset({"test_corpus.py", "test_store.py", "test_training.py"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--serving",
+        action="store_true",
+        help="a serving-only install (pip install .): leave out the tests marked training, which need the train extra",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.getoption("serving"):
+        return f"serving only: left out {', '.join(sorted(TRAINING_MODULES))} and the tests marked training"
+    return None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # Not even imported: test_training imports TensorFlow at the top.
+    return True if config.getoption("serving") and collection_path.name in TRAINING_MODULES else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in TRAINING_MODULES:
+            item.add_marker(pytest.mark.training)
+    if config.getoption("serving"):
+        left_out = [item for item in items if item.get_closest_marker("training")]
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("training")]
+
 
 # A few speeches in the play-script format the corpus module writes.
 SCRIPT = """ACT I
@@ -49,6 +85,20 @@ def script_text() -> str:
     return SCRIPT * 6
 
 
+def tiny_manifest(name: str, arch: dict[str, int], parameter_count: int, **more: Any) -> dict[str, Any]:
+    """The manifest facts of an untrained test model; `more` adds to them or overrides them."""
+    return {
+        "name": name,
+        "corpus": {"description": "test script", "sha256": "0" * 64},
+        "hyperparameters": arch,
+        "parameter_count": parameter_count,
+        "train_loss": 4.0,
+        "val_loss": 4.1,
+        "epochs_trained": 0,
+        "command": "tests/conftest.py",
+    } | more
+
+
 def make_tiny_model(
     out: Path,
     text: str,
@@ -59,7 +109,47 @@ def make_tiny_model(
     seed: int = 0,
     manifest: dict[str, Any] | None = None,
 ) -> Path:
-    """Export an untrained (randomly initialised) model: real files, made in a second."""
+    """Export an untrained model made from numpy alone (no model.keras): what serving needs, without TensorFlow.
+
+    Random weights drawn as Keras initialises them (embedding uniform in ±0.05, Glorot-uniform kernels, orthogonal
+    recurrent kernels, zero biases but the forget gates' at 1), so that its untrained output behaves like a
+    Keras-built model's; same seed, same weights.
+    """
+    from model_store import store
+    from model_store.vocab import Vocab
+
+    vocab = Vocab.from_text(text)
+    arch = {"vocab_size": vocab.size, "embedding_dim": embedding_dim, "layers": layers, "units": units}
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name, shape in store.weight_shapes(**arch).items():
+        limit = 0.05 if name == store.EMBEDDING else np.sqrt(6 / sum(shape))
+        weights[name] = rng.uniform(-limit, limit, shape) if len(shape) == 2 else np.zeros(shape)
+    for i in range(layers):
+        _, recurrent, bias = store.lstm_weight_names(i)
+        q, r = np.linalg.qr(rng.standard_normal((4 * units, units)))
+        weights[recurrent] = (q * np.sign(np.diag(r))).T  # orthogonal rows, as Keras's recurrent initialiser
+        weights[bias][units : 2 * units] = 1.0  # the forget gates (gate order i, f, g, o)
+    weights = {name: w.astype(np.float32) for name, w in weights.items()}
+    count = sum(w.size for w in weights.values())
+    facts = tiny_manifest(out.name, arch, count, **(manifest or {}))
+    return store.export(out, weights=weights, vocab=vocab, manifest=facts)
+
+
+def make_keras_model(
+    out: Path,
+    text: str,
+    *,
+    units: int = 16,
+    layers: int = 2,
+    embedding_dim: int = 8,
+    seed: int = 0,
+    manifest: dict[str, Any] | None = None,
+) -> Path:
+    """Export an untrained model built with Keras, model.keras included, as training exports one.
+
+    Needs the `train` extra: only for tests marked `training` (comparisons with Keras, fine-tuning, model.keras).
+    """
     import keras
 
     from model_store import store
@@ -71,28 +161,29 @@ def make_tiny_model(
     vocab = Vocab.from_text(text)
     config = TrainConfig(layers=layers, units=units, embedding_dim=embedding_dim, seq_len=32, batch_size=4)
     model = build_model(vocab.size, embedding_dim=embedding_dim, layers=layers, units=units, dropout=0.0)
-    manifest = {
-        "name": out.name,
-        "corpus": {"description": "test script", "sha256": "0" * 64},
-        "hyperparameters": config.to_dict() | architecture(model),
-        "parameter_count": int(model.count_params()),
-        "train_loss": 4.0,
-        "val_loss": 4.1,
-        "epochs_trained": 0,
-        "command": "tests/conftest.py",
-    } | (manifest or {})
-    return store.export(out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=manifest)
+    arch = config.to_dict() | architecture(model)
+    facts = tiny_manifest(out.name, arch, int(model.count_params()), **(manifest or {}))
+    return store.export(out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=facts)
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> Path:
-    """A tiny exported model (2 x 16 LSTM) shared by the whole session; treat it as read-only."""
-    path = make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", script_text)
-    # Importing TensorFlow leaves a huge object graph; a full garbage collection of it later would stall an
-    # event loop under test for ~0.2 s. Collect once now and move it all out of the collector's sight.
+    """A tiny exported model (2 x 16 LSTM, numpy-made) shared by the whole session; treat it as read-only."""
+    # Seed 1: its greedy and low-temperature continuations are words. With some seeds an untrained model repeats
+    # one letter there, which the stop rule (never mid-word) cuts to nothing, and the engine's tests compare texts.
+    path = make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", script_text, seed=1)
+    # In the whole suite TensorFlow is imported while collecting (test_training), leaving a huge object graph; a
+    # full garbage collection of it later would stall an event loop under test for ~0.2 s. Collect once now and
+    # move it all out of the collector's sight.
     gc.collect()
     gc.freeze()
     return path
+
+
+@pytest.fixture(scope="session")
+def keras_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> Path:
+    """A tiny Keras-built export (2 x 16 LSTM, with model.keras) shared by the session; read-only. Needs Keras."""
+    return make_keras_model(tmp_path_factory.mktemp("models") / "tiny-keras", script_text)
 
 
 @pytest_asyncio.fixture(loop_scope="function")
