@@ -47,23 +47,11 @@ def references(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> di
     return {name: store.load(path) for name, path in made.items()}
 
 
-class SavedKeras:
-    """Stands in for the Keras model in store.export: writes the .keras file it was saved as (saving is not
-    what is under test, and re-saving with Keras would make each export slow)."""
-
-    def __init__(self, model_dir: Path) -> None:
-        self.data = (model_dir / store.MODEL_FILE).read_bytes()
-
-    def save(self, filepath: str) -> None:
-        Path(filepath).write_bytes(self.data)
-
-
 def export(reference: LoadedModel, out: Path) -> None:
     """A real store.export (staging directory, renames, old one removed) of a reference model into out."""
     generated = {"schema_version", "created", "files"}
     store.export(
         out,
-        keras_model=SavedKeras(reference.path),
         weights=reference.weights,
         vocab=reference.vocab,
         manifest={k: v for k, v in reference.manifest.items() if k not in generated},

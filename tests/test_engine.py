@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_tiny_model
+from conftest import make_keras_model
 
 from model_store import store
 from model_store.engine import Engine, GenerationRequest
@@ -15,9 +15,10 @@ def engine(tiny_model_dir) -> Engine:
     return Engine(store.load(tiny_model_dir))
 
 
-def test_logits_match_keras_over_500_steps(tiny_model_dir, script_text):
-    model = store.load_keras(tiny_model_dir)
-    engine = Engine(store.load(tiny_model_dir))
+@pytest.mark.training
+def test_logits_match_keras_over_500_steps(keras_model_dir, script_text):
+    model = store.load_keras(keras_model_dir)
+    engine = Engine(store.load(keras_model_dir))
     ids = engine.vocab.encode(script_text[:500])
     expected = np.asarray(model(ids[None, :], training=False))[0]
     primed, _ = engine.prime(ids)
@@ -33,10 +34,11 @@ def test_logits_match_keras_over_500_steps(tiny_model_dir, script_text):
     assert np.max(np.abs(resumed - expected[250:])) <= 1e-4
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("layers", [1, 3])
 def test_logits_match_keras_for_other_depths(tmp_path, script_text, layers):
     # Each layer's product carries the next layer's input (the logits, at the top): check both ends of that chain.
-    model_dir = make_tiny_model(tmp_path / f"deep{layers}", script_text, layers=layers)
+    model_dir = make_keras_model(tmp_path / f"deep{layers}", script_text, layers=layers)
     engine = Engine(store.load(model_dir))
     ids = engine.vocab.encode(script_text[:120])
     expected = np.asarray(store.load_keras(model_dir)(ids[None, :], training=False))[0]

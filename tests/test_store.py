@@ -15,19 +15,19 @@ from model_store.store import ModelError
 
 
 @pytest.fixture
-def model_copy(tiny_model_dir, tmp_path) -> Path:
+def model_copy(keras_model_dir, tmp_path) -> Path:
     dest = tmp_path / "copy"
-    shutil.copytree(tiny_model_dir, dest)
+    shutil.copytree(keras_model_dir, dest)
     return dest
 
 
-def test_export_holds_every_file_with_its_checksum(tiny_model_dir):
-    manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
+def test_export_holds_every_file_with_its_checksum(keras_model_dir):
+    manifest = json.loads((keras_model_dir / "manifest.json").read_text())
     assert set(manifest["files"]) == {"model.keras", "weights.npz", "vocab.json"}
     for name, digest in manifest["files"].items():
-        assert store.sha256_bytes((tiny_model_dir / name).read_bytes()) == digest
+        assert store.sha256_bytes((keras_model_dir / name).read_bytes()) == digest
     assert manifest["schema_version"] == store.SCHEMA_VERSION
-    assert sorted(p.name for p in tiny_model_dir.iterdir()) == [
+    assert sorted(p.name for p in keras_model_dir.iterdir()) == [
         "manifest.json",
         "model.keras",
         "vocab.json",
@@ -35,9 +35,9 @@ def test_export_holds_every_file_with_its_checksum(tiny_model_dir):
     ]
 
 
-def test_export_then_load_gives_every_weight_and_the_logits_of_the_keras_model(tiny_model_dir):
-    loaded = store.load(tiny_model_dir)
-    keras_model = store.load_keras(tiny_model_dir)
+def test_export_then_load_gives_every_weight_and_the_logits_of_the_keras_model(keras_model_dir):
+    loaded = store.load(keras_model_dir)
+    keras_model = store.load_keras(keras_model_dir)
     expected = {store.EMBEDDING: keras_model.get_layer("embedding").get_weights()[0]}
     for i in range(loaded.arch["layers"]):
         expected |= dict(zip(store.lstm_weight_names(i), keras_model.get_layer(f"lstm{i}").get_weights(), strict=True))
@@ -127,8 +127,8 @@ class _ExplodingModel:
         raise OSError("disk full")
 
 
-def test_a_failed_export_leaves_nothing_behind(tiny_model_dir, tmp_path):
-    loaded = store.load(tiny_model_dir)
+def test_a_failed_export_leaves_nothing_behind(keras_model_dir, tmp_path):
+    loaded = store.load(keras_model_dir)
     out = tmp_path / "models" / "new"
     with pytest.raises(OSError, match="disk full"):
         store.export(
@@ -141,11 +141,11 @@ def test_a_failed_export_leaves_nothing_behind(tiny_model_dir, tmp_path):
     assert list((tmp_path / "models").iterdir()) == []
 
 
-def test_export_refuses_to_overwrite_without_force(tiny_model_dir):
-    loaded = store.load(tiny_model_dir)
+def test_export_refuses_to_overwrite_without_force(keras_model_dir):
+    loaded = store.load(keras_model_dir)
     with pytest.raises(ModelError, match="already exists"):
         store.export(
-            tiny_model_dir,
+            keras_model_dir,
             keras_model=_ExplodingModel(),
             weights=loaded.weights,
             vocab=loaded.vocab,
@@ -153,9 +153,9 @@ def test_export_refuses_to_overwrite_without_force(tiny_model_dir):
         )
 
 
-def test_forced_export_replaces_the_old_model(tiny_model_dir, model_copy):
-    loaded = store.load(tiny_model_dir)
-    keras_model = store.load_keras(tiny_model_dir)
+def test_forced_export_replaces_the_old_model(keras_model_dir, model_copy):
+    loaded = store.load(keras_model_dir)
+    keras_model = store.load_keras(keras_model_dir)
     manifest = {k: v for k, v in loaded.manifest.items() if k not in ("files", "schema_version", "created")}
     store.export(
         model_copy,

@@ -146,7 +146,7 @@ def test_ctrl_c_then_resume(play_file, tmp_path):
     assert json.loads((runs / "state.json").read_text())["epoch"] == done + 1
 
 
-def test_fine_tune_from_an_export_counts_unknown_characters(play_file, tmp_path, tiny_model_dir, capsys):
+def test_fine_tune_from_an_export_counts_unknown_characters(play_file, tmp_path, keras_model_dir, capsys):
     new_play = tmp_path / "new.txt"
     new_play.write_text(play_file.read_text().replace("e", "\u00e9"))  # a character the model never saw
     out = tmp_path / "tuned"
@@ -155,7 +155,7 @@ def test_fine_tune_from_an_export_counts_unknown_characters(play_file, tmp_path,
             "--text",
             new_play,
             "--init-from",
-            tiny_model_dir,
+            keras_model_dir,
             "--epochs",
             "1",
             "--out",
@@ -168,8 +168,8 @@ def test_fine_tune_from_an_export_counts_unknown_characters(play_file, tmp_path,
     )
     printed = capsys.readouterr().out
     assert "are not in the model's vocabulary and map to the unknown id" in printed
-    assert store.load(out).vocab == store.load(tiny_model_dir).vocab
-    assert json.loads((out / "manifest.json").read_text())["init_from"] == str(tiny_model_dir)
+    assert store.load(out).vocab == store.load(keras_model_dir).vocab
+    assert json.loads((out / "manifest.json").read_text())["init_from"] == str(keras_model_dir)
 
 
 FAUSTUS = """FAUSTUS:
@@ -183,9 +183,9 @@ Why, this is hell, nor am I out of it.
 """
 
 
-def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, tiny_model_dir, script_text):
+def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, keras_model_dir, script_text):
     base = tmp_path / "base"
-    shutil.copytree(tiny_model_dir, base)
+    shutil.copytree(keras_model_dir, base)
     store.add_speech_data(base, **dict(zip(("lexicon", "speakers"), lexicon_and_speakers(script_text), strict=True)))
     play = tmp_path / "faustus.txt"
     play.write_text(FAUSTUS * 8)
