@@ -89,7 +89,7 @@ class _BardBotMixin:
             self.user,
             len(self.guilds),
             shards if self.shard_count else "",
-            self.bard_service.model.name,
+            self.bard_service.describe(),
             peak_mb,
         )
 

@@ -18,7 +18,7 @@ from typing import Any
 from bot import replies
 from bot.options import OptionError, Options, parse_options
 from bot.replies import Reply
-from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed
+from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed, UnknownModel
 from bot.settings import Settings
 from bot.stats import Outcome, RequestStats
 from model_store.store import ModelError, model_card
@@ -83,7 +83,11 @@ class Bard:
                 top_k=options.top_k,
                 top_p=options.top_p,
                 monologue=s.monologue and not options.free,
+                model=options.model,
             )
+        except UnknownModel:
+            record(author_id, "bad_options", seed_chars=seed_chars)
+            return replies.bad_options(replies.unknown_model(options.model or "", self.service.names), prefix)
         except Busy:
             record(author_id, "busy", seed_chars=seed_chars)
             return replies.BUSY
@@ -128,14 +132,32 @@ class Bard:
         """`bard help`."""
         return Reply(replies.help_text(prefix, temperature=self.settings.temperature, length=self.settings.length))
 
-    def speakers(self, contains: str = "") -> Reply:
-        """`bard speakers [filter]`: the speakers the model knows best."""
-        found, total = self.service.speakers(SPEAKERS_LISTED, contains.strip())
-        return Reply(replies.format_speakers(found, total, contains.strip()))
+    def speakers(self, text: str = "", prefix: str = "!") -> Reply:
+        """`bard speakers [-m MODEL] [filter]`: the speakers a model knows best."""
+        try:
+            options = parse_options(text, temperature=self.settings.temperature, length=self.settings.length)
+            found, total = self.service.speakers(SPEAKERS_LISTED, options.seed, model=options.model)
+        except OptionError as exc:
+            return replies.bad_options(str(exc), prefix)
+        except UnknownModel:
+            return replies.bad_options(replies.unknown_model(options.model or "", self.service.names), prefix)
+        return Reply(replies.format_speakers(found, total, options.seed))
 
-    def info(self) -> Reply:
-        """`bard info`: the model card and the counters."""
-        return Reply(replies.format_model_card(model_card(self.service.model), self.service.stats()))
+    def models(self) -> Reply:
+        """`bard models`: the models served, each with a line from its card."""
+        cards = [(name, model_card(self.service.model_named(name))) for name in self.service.names]
+        return Reply(replies.format_models(cards, self.service.default))
+
+    def info(self, text: str = "", prefix: str = "!") -> Reply:
+        """`bard info [-m MODEL]`: a model's card and the counters."""
+        try:
+            options = parse_options(text, temperature=self.settings.temperature, length=self.settings.length)
+            model = self.service.model_named(options.model)
+        except OptionError as exc:
+            return replies.bad_options(str(exc), prefix)
+        except UnknownModel:
+            return replies.bad_options(replies.unknown_model(options.model or "", self.service.names), prefix)
+        return Reply(replies.format_model_card(model_card(model), self.service.stats()))
 
     def stats(self, *, is_owner: bool, transport: dict[str, Any] | None = None) -> Reply:
         """`bard stats` (owners only): request counters, generation times, uptime, the model; plus what the
@@ -146,12 +168,16 @@ class Bard:
         return Reply(replies.format_stats(snapshot, transport or {}))
 
     async def reload(self, *, is_owner: bool) -> Reply:
-        """`bard reload` (owners only): serve the model now in the model directory; a bad one is refused."""
+        """`bard reload` (owners only): serve the model now in the model directory, or the models now in the models
+        folder; a bad one is refused and what served before goes on serving."""
         if not is_owner:
             return replies.NOT_OWNER
         if not self.accepting:
             return replies.LEAVING
         try:
+            if self.settings.models_dir is not None:
+                report = await self.service.reload_folder(self.settings.models_dir, self.settings.default_model)
+                return replies.reloaded_folder(report)
             loaded = await self.service.reload(self.settings.model_dir)
         except ModelError as exc:
             log.warning("reload refused: %s", exc)
@@ -168,10 +194,13 @@ class Bard:
         word = match.group(1).lower() if match else ""
         if word == "help":
             return self.help(prefix)
+        rest = text.strip()[len(word) :]
         if word == "info":
-            return self.info()
+            return self.info(rest, prefix)
         if word == "speakers":
-            return self.speakers(text.strip()[len(word) :])
+            return self.speakers(rest, prefix)
+        if word == "models":
+            return self.models()
         if word == "reload":
             return await self.reload(is_owner=is_owner)
         if word == "stats":

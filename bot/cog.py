@@ -40,13 +40,17 @@ class BardCog(commands.Cog, name="Bard"):
     # ------------------------------------------------------------------ commands
 
     @commands.hybrid_group(name="bard", fallback="write", case_insensitive=True)
-    @app_commands.describe(seed="Your opening words, after any options: -t 0.5 -n 300 To be")
-    async def bard_group(self, ctx: commands.Context[Any], *, seed: str = "") -> None:
+    @app_commands.describe(
+        seed="Your opening words, after any options: -t 0.5 -n 300 Hamlet: To be",
+        model="Which bard (see /bard models); the default if left out",
+    )
+    async def bard_group(self, ctx: commands.Context[Any], *, seed: str = "", model: str | None = None) -> None:
         """Continue your line as a Shakespearean monologue (options: bard help)."""
+        # `model` comes from the slash command's option; a prefix command names it in the text (-m NAME).
         with self.bard.in_flight():
             reply = await self.bard.write(
                 ctx.author.id,
-                seed,
+                with_model(seed, model),
                 prefix=ctx.clean_prefix,
                 is_owner=await self._is_owner(ctx),
                 while_generating=ctx.typing,
@@ -58,16 +62,32 @@ class BardCog(commands.Cog, name="Bard"):
         """How to ask the bard: options, their ranges and examples."""
         await self._send(ctx, self.bard.help(ctx.clean_prefix))
 
+    @bard_group.autocomplete("model")
+    async def _model_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return model_choices(self.bard.service.names, current)
+
     @bard_group.command(name="info")
-    async def info_command(self, ctx: commands.Context[Any]) -> None:
+    @app_commands.describe(model="Which bard (see /bard models); the default if left out")
+    async def info_command(self, ctx: commands.Context[Any], model: str | None = None) -> None:
         """The model card: corpus, size, validation loss, when it was trained."""
-        await self._send(ctx, self.bard.info())
+        await self._send(ctx, self.bard.info(with_model("", model), ctx.clean_prefix))
+
+    @info_command.autocomplete("model")
+    async def _info_model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return model_choices(self.bard.service.names, current)
+
+    @bard_group.command(name="models")
+    async def models_command(self, ctx: commands.Context[Any]) -> None:
+        """The bards served here, each with a line from its card; -m NAME picks one."""
+        await self._send(ctx, self.bard.models())
 
     @bard_group.command(name="speakers")
     @app_commands.describe(name="Only speakers whose name contains this, e.g. ham")
     async def speakers_command(self, ctx: commands.Context[Any], *, name: str = "") -> None:
         """The speakers the bard knows best; name one before your seed: Hamlet: To be."""
-        await self._send(ctx, self.bard.speakers(name))
+        await self._send(ctx, self.bard.speakers(name, ctx.clean_prefix))
 
     @bard_group.command(name="reload")
     async def reload_command(self, ctx: commands.Context[Any]) -> None:
@@ -145,6 +165,18 @@ class BardCog(commands.Cog, name="Bard"):
             log.warning("could not send the error reply", exc_info=True)
 
 
+def with_model(text: str, model: str | None) -> str:
+    """The command text with a slash command's model option in front, as `-m NAME` (the text's own options,
+    after it, have the last word)."""
+    return text if not model else f"-m {model.strip()} {text}"
+
+
+def model_choices(names: list[str], current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete: the served models whose name contains what was typed so far (Discord shows 25 at most)."""
+    typed = current.strip().lower()
+    return [app_commands.Choice(name=n, value=n) for n in names if typed in n.lower()][:25]
+
+
 def transport_facts(bot: discord.Client) -> dict[str, Any]:
     """What `!bard stats` tells about the connection: guilds (the sharding threshold), shards, gateway latency."""
     facts: dict[str, Any] = {"guilds": f"{len(bot.guilds):,}"}
@@ -177,7 +209,7 @@ async def setup(bot: commands.Bot) -> None:
             await service.close()
             await release()
         raise
-    log.info("bard loaded into %s: serving %s", type(bot).__name__, service.model.name)
+    log.info("bard loaded into %s: serving %s", type(bot).__name__, service.describe())
 
 
 async def _service_of_its_own(settings: Settings) -> tuple[GenerationService, Callable[[], Awaitable[None]]]:

@@ -66,7 +66,7 @@ async def run_console(
     await bard.service.start()
     if banner:
         print(
-            f"bard console: serving {bard.service.model.name}. Type `{prefix}bard To be` or `{prefix}bard help`;"
+            f"bard console: serving {bard.service.describe()}. Type `{prefix}bard To be` or `{prefix}bard help`;"
             " end of input (Ctrl-D) quits.",
             file=stderr,
             flush=True,

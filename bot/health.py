@@ -69,7 +69,7 @@ class HealthCheck:
     def model(self) -> Check:
         if not self.service.serving:
             return Check(False, "not serving (not started yet, or shutting down)")
-        return Check(True, f"serving {self.service.model.name}")
+        return Check(True, f"serving {self.service.describe()}")
 
     async def generation(self) -> Check:
         if self._probe is None or self._probe.done():

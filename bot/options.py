@@ -26,6 +26,7 @@ class Options:
     top_k: int = 0
     top_p: float = 1.0
     free: bool = False  # free text: no speaker, any words (the monologue's rules off)
+    model: str | None = None  # which model (a models folder's subdirectory); None: the default
 
 
 # option spelling -> (field, kind, low, high, low_is_open)
@@ -36,7 +37,9 @@ _SPECS: dict[str, tuple[str, type, float, float, bool]] = {
     "top-p": ("top_p", float, 0.0, 1.0, True),
 }
 _FLAGS = {"free": "free"}  # options without a value: spelling -> field
-_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free"}
+_NAMES = {"model": "model"}  # options whose value is a name: spelling -> field
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free", "m": "model"}
 _OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
 _END_OF_OPTIONS = re.compile(r"\s*--(?=\s|$)")
 _VALUE = re.compile(r"\s*(\S+)")
@@ -58,10 +61,9 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
             break
         spelling, inline_value = match.group(1), match.group(2)
         name = spelling[2:] if spelling.startswith("--") else _SHORT.get(spelling[1:], "")
-        if name not in (*_SPECS, *_FLAGS) or (spelling.startswith("--") and len(name) == 1):
-            raise OptionError(
-                f"unknown option {quote(spelling)} (options: -t, -n, -k, -p, -f; `--` before a seed starting with -)"
-            )
+        if name not in (*_SPECS, *_FLAGS, *_NAMES) or (spelling.startswith("--") and len(name) == 1):
+            known = "-t, -n, -k, -p, -f, -m; `--` before a seed starting with -"
+            raise OptionError(f"unknown option {quote(spelling)} (options: {known})")
         pos = match.end()
         if name in _FLAGS:
             if inline_value is not None:
@@ -73,6 +75,11 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
             if not value:
                 raise OptionError(f"option {quote(spelling)} needs a value")
             inline_value, pos = value.group(1), value.end()
+        if name in _NAMES:
+            if not _NAME.fullmatch(inline_value):
+                raise OptionError(f"option {quote(spelling)} needs a model's name, not {quote(inline_value)}")
+            values[_NAMES[name]] = inline_value
+            continue
         field, kind, low, high, low_open = _SPECS[name]
         values[field] = _number(spelling, inline_value, kind, low, high, low_open)
     seed = text[pos:].strip()

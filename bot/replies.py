@@ -7,13 +7,16 @@ so nothing a user types (or the model writes) can break the layout or reach some
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.limits import MAX_LENGTH, MESSAGE_LIMIT
 from bot.markdown import escape_markdown, fit, fit_lines
 from model_store.playscript import SPEAKER_LINE
+
+if TYPE_CHECKING:
+    from bot.service import ReloadReport
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,26 @@ def format_speakers(found: list[tuple[str, int]], total: int, contains: str) -> 
     return fit_lines([f"**Speakers{what}**, by speeches (of {total:,}; name one: `Hamlet: To be`):", names])
 
 
+def unknown_model(name: str, names: list[str]) -> str:
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return f"no model named “{escape_markdown(name, inline=True)}” (models: {escape_markdown(shown, inline=True)})"
+
+
+def format_models(cards: list[tuple[str, Mapping[str, Any]]], default: str) -> str:
+    """`!bard models`: each model by name (the one `-m` takes), with a line from its card."""
+
+    def line(name: str, card: Mapping[str, Any]) -> str:
+        loss = card.get("val_loss")
+        facts = [f"validation loss {loss:.3f}" if isinstance(loss, int | float) else "", str(card.get("corpus", ""))]
+        summary = " · ".join(f for f in facts if f)
+        summary = summary if len(summary) <= 150 else summary[:149] + "…"
+        mark = " (default)" if name == default else ""
+        return f"**{escape_markdown(name, inline=True)}**{mark}: {escape_markdown(summary, inline=True)}"
+
+    head = f"**Models** ({len(cards)}; pick one with `-m NAME`, e.g. `-m {escape_markdown(default, inline=True)}`):"
+    return fit_lines([head, *(line(name, card) for name, card in cards)])
+
+
 def format_model_card(card: Mapping[str, Any], stats: Mapping[str, int] | None = None) -> str:
     """`!bard info`: the model card, then the serving counters."""
 
@@ -143,6 +166,7 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
             f"`{p}bard <seed>` continues your line as one speech, e.g. `{p}bard To be, or not to be`",
             f"`{p}bard Hamlet: <seed>` has Hamlet speak it (any name: `{p}bard speakers ham` lists the known ones)",
             f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
+            f"`{p}bard models` the bards served here; `-m NAME` before the seed picks one",
             f"Options go before the seed: `{p}bard -t 0.5 -n 300 To be`",
             f"`-t`, `--temperature` 0–2, default {temperature:g}: 0 picks the likeliest letter, higher is wilder",
             f"`-n`, `--length` 1–{MAX_LENGTH} characters to add, default {length}",
@@ -177,6 +201,24 @@ def timed_out(seconds: float) -> Reply:
 def reloaded(name: str, val_loss: Any) -> Reply:
     loss = f"{val_loss:.3f}" if isinstance(val_loss, int | float) else "unknown"
     return Reply(f"🔁 Now serving **{escape_markdown(name, inline=True)}** (validation loss {loss}).")
+
+
+def reloaded_folder(report: ReloadReport) -> Reply:
+    """`!bard reload` of a models folder: what is served now, and what changed or failed."""
+
+    def names(items: Sequence[str]) -> str:
+        return escape_markdown(", ".join(items), inline=True)
+
+    lines = [
+        f"🔁 Now serving {len(report.serving)} model(s): {names(report.serving)} (default {names([report.default])})."
+    ]
+    for label, items in (("Added", report.added), ("Reloaded", report.replaced), ("Removed", report.removed)):
+        if items:
+            lines.append(f"{label}: {names(items)}.")
+    for name, why in report.failed.items():
+        short = why if len(why) <= 200 else why[:199] + "…"
+        lines.append(f"⚠️ Refused {names([name])}: {escape_markdown(short, inline=True)}")
+    return Reply(fit_lines(lines), ok=not report.failed)
 
 
 def reload_refused(problem: str) -> Reply:

@@ -2,8 +2,9 @@
 
 Requests wait in a queue (up to a bound: past it the caller is told at once that the bard is
 busy); a single batcher task takes everything queued, up to max_batch, and runs it as one
-Engine.generate_batch call in the dedicated executor: twenty requests cost a few times one, not twenty.
-This module knows numpy and model_store, never discord.
+Engine.generate_batch call per model in the dedicated executor: twenty requests cost a few times one,
+not twenty. The service serves one model, or every model of a models folder (BARD_MODELS_DIR) by name,
+with a default; all share the one thread. This module knows numpy and model_store, never discord.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import asyncio
 import logging
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model_store import store
+from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, Generation, GenerationRequest
-from model_store.store import LoadedModel
+from model_store.store import LoadedModel, ModelError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -44,9 +46,26 @@ class ServiceClosed(Exception):
     """The service is shutting down and takes no more requests."""
 
 
+class UnknownModel(ValueError):
+    """A request named a model the service does not serve."""
+
+
+@dataclass(frozen=True)
+class ReloadReport:
+    """What a reload of a models folder changed."""
+
+    serving: tuple[str, ...]
+    default: str
+    added: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why (a model that served before still does)
+
+
 @dataclass
 class _Job:
     request: GenerationRequest
+    model: str  # the name of the model that serves it
     future: asyncio.Future[Generation]
     submitted: float  # event-loop time: the timeout counts from here
     probe: bool = False  # the health check's: not counted as a user's request
@@ -84,18 +103,23 @@ class PendingGeneration:
 
 
 class GenerationService:
-    """Serves generation requests from one model in batches, in a dedicated executor."""
+    """Serves generation requests from one model or several, by name, in batches, in a dedicated executor."""
 
     def __init__(
         self,
-        model: LoadedModel,
+        models: LoadedModel | Mapping[str, LoadedModel],
         executor: Executor,
         *,
+        default: str | None = None,
         queue_bound: int = 32,
         max_batch: int = 32,
         timeout: float = 60.0,
     ) -> None:
-        self.engine = Engine(model)
+        models = {models.name: models} if isinstance(models, LoadedModel) else dict(models)
+        if not models:
+            raise ModelError("no model to serve")
+        self.engines = {name: Engine(model) for name, model in models.items()}
+        self.default = choose_default(list(self.engines), default)
         self.executor = executor
         self.queue_bound = queue_bound
         self.max_batch = max_batch
@@ -108,8 +132,37 @@ class GenerationService:
         self._closed = False
 
     @property
+    def engine(self) -> Engine:
+        """The default model's engine."""
+        return self.engines[self.default]
+
+    @property
     def model(self) -> LoadedModel:
+        """The default model."""
         return self.engine.model
+
+    def describe(self) -> str:
+        """What is served, for logs and banners: "shakespeare", or "alpha, beta (default alpha)"."""
+        if len(self.engines) == 1:
+            return self.model.name
+        return f"{', '.join(self.names)} (default {self.default})"
+
+    @property
+    def names(self) -> list[str]:
+        """The models served, by name."""
+        return sorted(self.engines)
+
+    def model_named(self, name: str | None) -> LoadedModel:
+        """The model of that name (None: the default); raises UnknownModel."""
+        return self._engine_named(name).model
+
+    def _engine_named(self, name: str | None) -> Engine:
+        if name is None:
+            return self.engine
+        engine = self.engines.get(name)
+        if engine is None:
+            raise UnknownModel(f"no model named {name!r} here (models: {', '.join(sorted(self.engines))})")
+        return engine
 
     @property
     def pending(self) -> int:
@@ -141,7 +194,8 @@ class GenerationService:
         # with 1 ms slices). Shorter slices cost the inference thread a little throughput, the loop nothing.
         if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        await self._warm_up(self.engine)
+        for engine in self.engines.values():
+            await self._warm_up(engine)
         self._batcher = asyncio.create_task(self._run_batches(), name="bard-batcher")
 
     async def _warm_up(self, engine: Engine) -> None:
@@ -149,9 +203,9 @@ class GenerationService:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, engine.generate_batch, [request])
 
-    def speakers(self, limit: int, contains: str = "") -> tuple[list[tuple[str, int]], int]:
+    def speakers(self, limit: int, contains: str = "", model: str | None = None) -> tuple[list[tuple[str, int]], int]:
         """(the `limit` speakers with most speeches whose name contains `contains`, how many the model knows)."""
-        known = self.engine.speakers
+        known = self._engine_named(model).speakers
         return (known.best(limit, contains), len(known.counts)) if known is not None else ([], 0)
 
     def submit(
@@ -163,12 +217,16 @@ class GenerationService:
         top_k: int = 0,
         top_p: float = 1.0,
         monologue: bool = True,
+        model: str | None = None,
     ) -> PendingGeneration:
-        """Queue one request. Raises ValueError (bad values), Busy (queue full) or ServiceClosed, at once."""
+        """Queue one request for a model (None: the default). Raises ValueError (bad values, UnknownModel), Busy
+        (queue full) or ServiceClosed, at once."""
         if self._closed:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:
             raise RuntimeError("GenerationService.start() was not awaited")
+        name = self.default if model is None else model
+        self._engine_named(name)
         request = GenerationRequest(
             seed,
             max_chars=max_chars,
@@ -182,7 +240,7 @@ class GenerationService:
             self.counters["busy"] += 1
             raise Busy(f"{self._pending} requests are already waiting")
         loop = asyncio.get_running_loop()
-        job = _Job(request, loop.create_future(), loop.time())
+        job = _Job(request, name, loop.create_future(), loop.time())
         self._pending += 1
         self._queue.put_nowait(job)
         return PendingGeneration(self, job)
@@ -199,7 +257,7 @@ class GenerationService:
             raise RuntimeError("GenerationService.start() was not awaited")
         loop = asyncio.get_running_loop()
         request = GenerationRequest("", max_chars=PROBE_CHARS, temperature=0.0, rng=np.random.default_rng(0))
-        job = _Job(request, loop.create_future(), loop.time(), probe=True)
+        job = _Job(request, self.default, loop.create_future(), loop.time(), probe=True)
         self._pending += 1
         self._queue.put_nowait(job)
         try:
@@ -223,8 +281,15 @@ class GenerationService:
                     started = asyncio.get_running_loop().time()
                     for job in live:
                         job.started = started
-                    # Requests in flight finish on the engine they started with, even if a reload swaps it now.
-                    await self._generate(self.engine, live)
+                    # One batch per model; requests in flight finish on the engine they started with, even if a
+                    # reload swaps it now. A model removed since a request was queued fails that request.
+                    engines = dict(self.engines)
+                    for name in dict.fromkeys(j.model for j in live):
+                        group = [j for j in live if j.model == name]
+                        if name in engines:
+                            await self._generate(engines[name], group)
+                        else:
+                            _fail(group, UnknownModel(f"the model {name!r} was removed"))
             except asyncio.CancelledError:  # closing: nobody will finish these
                 _fail(jobs, ServiceClosed("the bard is shutting down"))
                 raise
@@ -262,14 +327,52 @@ class GenerationService:
                 job.future.set_result(result)
 
     async def reload(self, model_dir: Path) -> LoadedModel:
-        """Load, verify and warm up the model in model_dir, then serve it. On any failure the old model stays."""
+        """Load, verify and warm up the model in model_dir, then serve it (alone). On any failure the old one stays."""
         async with self._reload_lock:
             loaded = await asyncio.to_thread(store.load_settled, model_dir)  # ModelError: refused
             engine = await asyncio.to_thread(Engine, loaded)
             await self._warm_up(engine)  # a model that cannot generate is refused too
-            old, self.engine = self.engine, engine
-            log.info("reloaded: now serving %s (was %s)", loaded.name, old.model.name)
+            old = self.model.name
+            self.engines, self.default = {loaded.name: engine}, loaded.name
+            log.info("reloaded: now serving %s (was %s)", loaded.name, old)
             return loaded
+
+    async def reload_folder(self, folder: Path, default: str | None = None) -> ReloadReport:
+        """Serve the models now in a models folder: added ones are loaded, replaced ones reloaded (a model is
+        replaced when its files' checksums change), removed ones dropped. A model that fails to load or to generate
+        is reported and left out, and one that served before goes on serving. Raises ModelError when nothing at all
+        would be served."""
+        async with self._reload_lock:
+            loaded, failed = await asyncio.to_thread(store.load_folder, folder)
+            engines: dict[str, Engine] = {}
+            added, replaced = [], []
+            for name, model in loaded.items():
+                current = self.engines.get(name)
+                if current is not None and current.model.manifest["files"] == model.manifest["files"]:
+                    engines[name] = current
+                    continue
+                try:
+                    engine = await asyncio.to_thread(Engine, model)
+                    await self._warm_up(engine)
+                except Exception as exc:  # a model that cannot generate is refused, as one that cannot load
+                    failed[name] = f"{type(exc).__name__}: {exc}"
+                    continue
+                engines[name] = engine
+                (added if current is None else replaced).append(name)
+            kept = {name: self.engines[name] for name in failed if name in self.engines}
+            engines |= kept
+            if not engines:
+                reasons = "; ".join(f"{name}: {why}" for name, why in failed.items()) or "it holds no model"
+                raise ModelError(f"nothing in {folder} can be served ({reasons})")
+            removed = sorted(set(self.engines) - set(engines))
+            keep_default = self.default if self.default in engines else None
+            self.engines, self.default = engines, choose_default(list(engines), default or keep_default)
+            log.info("reloaded %s: serving %s; default %s", folder, ", ".join(sorted(engines)), self.default)
+            for name, why in failed.items():
+                log.warning("model %s not (re)loaded: %s", name, why)
+            return ReloadReport(
+                tuple(sorted(engines)), self.default, tuple(added), tuple(replaced), tuple(removed), failed
+            )
 
     async def close(self) -> None:
         """Stop taking requests; requests still queued fail with ServiceClosed. Idempotent."""
@@ -296,9 +399,34 @@ def inference_executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="bard-inference")
 
 
+def choose_default(names: list[str], wanted: str | None) -> str:
+    """The default model: the one wanted, else the bundled model's name if served, else the first by name."""
+    if wanted is not None:
+        if wanted not in names:
+            raise ModelError(
+                f"the default model {wanted!r} is not among the models served ({', '.join(sorted(names))})"
+            )
+        return wanted
+    return DEFAULT_MODEL_DIR.name if DEFAULT_MODEL_DIR.name in names else sorted(names)[0]
+
+
 def create_service(settings: Settings, executor: Executor, model: LoadedModel | None = None) -> GenerationService:
-    """Load and verify the configured model (unless given) and build the service; raises store.ModelError."""
-    loaded = model if model is not None else store.load(settings.model_dir)
+    """Load and verify the configured model, or every model of the models folder (unless a model is given), and
+    build the service; raises store.ModelError. In a folder, models that fail to load are logged and left out."""
+    if model is not None or settings.models_dir is None:
+        models: LoadedModel | dict[str, LoadedModel] = model if model is not None else store.load(settings.model_dir)
+    else:
+        models, failed = store.load_folder(settings.models_dir)
+        for name, why in failed.items():
+            log.warning("model %s left out: %s", name, why)
+        if not models:
+            reasons = "; ".join(f"{name}: {why}" for name, why in failed.items()) or "it holds no model"
+            raise ModelError(f"no model in {settings.models_dir} can be served ({reasons})")
     return GenerationService(
-        loaded, executor, queue_bound=settings.queue_bound, max_batch=settings.max_batch, timeout=settings.timeout
+        models,
+        executor,
+        default=settings.default_model,
+        queue_bound=settings.queue_bound,
+        max_batch=settings.max_batch,
+        timeout=settings.timeout,
     )

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
 
     token: SecretStr | None = None
     model_dir: Path = DEFAULT_MODEL_DIR
+    models_dir: Path | None = None  # a folder of models, all served by name (then model_dir is not used)
+    default_model: str | None = Field(None, min_length=1)  # in models_dir: served when none is named
     prefix: str = Field("!", min_length=1, max_length=10)
     temperature: float = Field(0.8, ge=0, le=2, allow_inf_nan=False)
     length: int = Field(400, ge=1, le=MAX_LENGTH)
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
     shard_count: int | None = Field(None, ge=1, le=10_000)
     shard_ids: ShardIds = ()
 
-    @field_validator("token", "log_salt", "shard_count", mode="before")
+    @field_validator("token", "log_salt", "shard_count", "models_dir", "default_model", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         # BARD_TOKEN= (as in .env.example) means "no token": console mode; likewise for the other optional ones.
@@ -99,6 +101,12 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("must not repeat a shard")
         return tuple(sorted(value))
+
+    @model_validator(mode="after")
+    def _default_model_needs_a_folder(self) -> Settings:
+        if self.default_model is not None and self.models_dir is None:
+            raise ValueError("BARD_DEFAULT_MODEL needs BARD_MODELS_DIR (the folder of models it names one of)")
+        return self
 
     @model_validator(mode="after")
     def _shards_fit_the_count(self) -> Settings:

@@ -332,6 +332,26 @@ def load_settled(model_dir: Path) -> LoadedModel:
         attempt += 1
 
 
+def load_folder(folder: Path) -> tuple[dict[str, LoadedModel], dict[str, str]]:
+    """Every model in a folder of models, by subdirectory name: (loaded, {name: why it failed}) for the others.
+
+    Hidden entries (an export's staging and old directories) and plain files are not models and are passed over.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"models folder {folder} does not exist")
+    loaded: dict[str, LoadedModel] = {}
+    failed: dict[str, str] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        try:
+            loaded[path.name] = load_settled(path)
+        except ModelError as exc:
+            failed[path.name] = str(exc)
+    return loaded, failed
+
+
 def _identity(path: Path) -> tuple[int, int, int] | None:
     """Which directory `path` names now (through a symlink): a replaced one is a new inode, made later."""
     try:

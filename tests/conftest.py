@@ -108,14 +108,17 @@ def make_tiny_model(
     embedding_dim: int = 8,
     seed: int = 0,
     manifest: dict[str, Any] | None = None,
+    speech: bool = False,
 ) -> Path:
     """Export an untrained model made from numpy alone (no model.keras): what serving needs, without TensorFlow.
+    With `speech`, it carries the text's lexicon and speakers, so that it writes monologues.
 
     Random weights drawn as Keras initialises them (embedding uniform in ±0.05, Glorot-uniform kernels, orthogonal
     recurrent kernels, zero biases but the forget gates' at 1), so that its untrained output behaves like a
     Keras-built model's; same seed, same weights.
     """
     from model_store import store
+    from model_store.playscript import lexicon_and_speakers
     from model_store.vocab import Vocab
 
     vocab = Vocab.from_text(text)
@@ -133,7 +136,8 @@ def make_tiny_model(
     weights = {name: w.astype(np.float32) for name, w in weights.items()}
     count = sum(w.size for w in weights.values())
     facts = tiny_manifest(out.name, arch, count, **(manifest or {}))
-    return store.export(out, weights=weights, vocab=vocab, manifest=facts)
+    lexicon, speakers = lexicon_and_speakers(text) if speech else (None, None)
+    return store.export(out, weights=weights, vocab=vocab, manifest=facts, lexicon=lexicon, speakers=speakers)
 
 
 def make_keras_model(
@@ -178,6 +182,12 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -
     gc.collect()
     gc.freeze()
     return path
+
+
+@pytest.fixture(scope="session")
+def monologue_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> Path:
+    """The tiny model with its script's lexicon and speakers: it writes monologues. Read-only."""
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "monologue", script_text, seed=1, speech=True)
 
 
 @pytest.fixture(scope="session")

@@ -210,6 +210,13 @@ class FakeDiscord:
 
     async def slash(self, options: list[dict[str, Any]], *, user_id: int) -> str:
         """A user runs /bard <options>; returns the interaction token."""
+        return await self._interaction(2, options, user_id=user_id)
+
+    async def autocomplete(self, options: list[dict[str, Any]], *, user_id: int) -> str:
+        """A user types in an option of /bard (the one marked "focused": True); returns the interaction token."""
+        return await self._interaction(4, options, user_id=user_id)
+
+    async def _interaction(self, kind: int, options: list[dict[str, Any]], *, user_id: int) -> str:
         interaction_id = self._new_id()
         token = f"interaction-{interaction_id}"
         member = {"user": self.user(user_id), "roles": [], "joined_at": _now(), "permissions": ALL_PERMISSIONS}
@@ -218,7 +225,7 @@ class FakeDiscord:
             {
                 "id": str(interaction_id),
                 "application_id": str(self.BOT_ID),
-                "type": 2,
+                "type": kind,
                 "token": token,
                 "version": 1,
                 "guild_id": str(self.GUILD_ID),

@@ -269,7 +269,7 @@ async def test_slash_commands_are_synced_only_on_request(fake: FakeDiscord, tiny
     assert put.path == f"/applications/{fake.BOT_ID}/commands"
     (command,) = put.json
     assert command["name"] == "bard"
-    assert {o["name"] for o in command["options"]} == {"write", "help", "info", "speakers", "reload", "stats"}
+    assert {o["name"] for o in command["options"]} == {"write", "help", "info", "speakers", "models", "reload", "stats"}
 
 
 # --------------------------------------------------------------------------- shutdown, plugin, console
@@ -314,7 +314,7 @@ async def test_the_cog_loads_into_a_plain_bot_as_an_extension(fake: FakeDiscord,
         await host.load_extension("bot.cog")
         group = host.get_command("bard")
         assert isinstance(group, commands.Group)
-        assert {c.name for c in group.commands} == {"help", "info", "speakers", "reload", "stats"}
+        assert {c.name for c in group.commands} == {"help", "info", "speakers", "models", "reload", "stats"}
         cog = host.get_cog("Bard")
         task = await start(host)
         reply = await ask(fake, "?bard -t 0 -n 40 To be")  # greedy: random text can open with a "NAME:" line

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +10,12 @@ import pytest
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import words
-from model_store.playscript import is_stage_direction, lexicon_and_speakers, names_a_speaker
+from model_store.playscript import is_stage_direction, names_a_speaker
 
 
 @pytest.fixture(scope="module")
-def monologue_dir(tiny_model_dir: Path, script_text: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model, with the lexicon and speakers of the script it was made from."""
-    path = tmp_path_factory.mktemp("monologue") / "tiny"
-    shutil.copytree(tiny_model_dir, path)
-    lexicon, speakers = lexicon_and_speakers(script_text)
-    return store.add_speech_data(path, lexicon=lexicon, speakers=speakers)
-
-
-@pytest.fixture(scope="module")
-def engine(monologue_dir: Path) -> Engine:
-    return Engine(store.load(monologue_dir))
+def engine(monologue_model_dir: Path) -> Engine:
+    return Engine(store.load(monologue_model_dir))
 
 
 def monologue(engine: Engine, seed: str, rng_seed: int, **options) -> object:

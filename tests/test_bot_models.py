@@ -1,0 +1,158 @@
+"""Several bards at once: a models folder served by name, -m, `bard models`, autocomplete, reload, bad models."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from conftest import SCRIPT, make_tiny_model
+from discord_helpers import ask, running, settings_for
+from fake_discord import FakeDiscord
+
+from bot import replies
+from bot.bard import Bard
+from bot.cog import model_choices, with_model
+from bot.console import run_console
+from bot.service import create_service, inference_executor
+from bot.settings import Settings
+from model_store import store
+
+FAUSTUS = """FAUSTUS:
+Was this the face that launch'd a thousand ships,
+And burnt the topless towers of Ilium?
+Sweet Helen, make me immortal with a kiss.
+
+MEPHISTOPHELES:
+Why, this is hell, nor am I out of it.
+
+"""
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Path:
+    """A models folder: alpha (the script's speakers), beta (Faustus's), and a damaged one."""
+    folder = tmp_path / "models"
+    make_tiny_model(folder / "alpha", SCRIPT * 6, seed=1, speech=True)
+    make_tiny_model(folder / "beta", FAUSTUS * 12, seed=2, speech=True)
+    shutil.copytree(folder / "alpha", folder / "broken")
+    (folder / "broken" / "weights.npz").write_bytes(b"not numpy")
+    (folder / ".alpha.partial-x1").mkdir()  # an export's staging directory is not a model
+    return folder
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def bard(models: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Bard]:
+    settings = Settings(models_dir=models, cooldown=0, length=60)
+    with caplog.at_level(logging.WARNING, logger="bot.service"):
+        bard = Bard(settings, create_service(settings, inference_executor()))
+    assert "model broken left out" in caplog.text and "weights.npz does not match" in caplog.text
+    await bard.service.start()
+    yield bard
+    await bard.close(0)
+    bard.service.executor.shutdown(wait=True)
+
+
+async def test_every_good_model_of_the_folder_is_served_by_name(bard: Bard):
+    assert bard.service.names == ["alpha", "beta"] and bard.service.default == "alpha"  # no shakespeare: the first
+    beta = await bard.write(1, "-m beta -t 1 Was this", prefix="!")
+    assert beta.text.startswith(("**FAUSTUS**", "**MEPHISTOPHELES**")), beta.text
+    alpha = await bard.write(1, "-t 1 To be", prefix="!")
+    assert alpha.text.startswith(("**HAMLET**", "**HORATIO**", "**OTHELLO**")), alpha.text
+    named = await bard.write(1, "-m beta Faustus: Was this", prefix="!")
+    assert named.text.startswith("**FAUSTUS**\n>>> Was this")
+
+
+async def test_an_unknown_model_gets_one_line_naming_those_served(bard: Bard):
+    reply = await bard.write(1, "-m gamma To be", prefix="!")
+    assert reply == replies.bad_options("no model named “gamma” (models: alpha, beta)", "!")
+    assert (await bard.dispatch("speakers -m gamma", author_id=1, prefix="!")).text == reply.text
+    bad_name = await bard.write(1, "-m ../etc To be", prefix="!")
+    assert bad_name == replies.bad_options("option “-m” needs a model's name, not “../etc”", "!")
+
+
+async def test_models_speakers_and_info_name_each_model(bard: Bard):
+    listed = (await bard.dispatch("models", author_id=1, prefix="!")).text
+    assert listed.splitlines()[1:] == [
+        "**alpha** (default): validation loss 4.100 · test script",
+        "**beta**: validation loss 4.100 · test script",
+    ]
+    speakers = (await bard.dispatch("speakers -m beta", author_id=1, prefix="!")).text
+    assert "FAUSTUS (12)" in speakers and "HAMLET" not in speakers
+    assert "**beta** · model card" in (await bard.dispatch("info -m beta", author_id=1, prefix="!")).text
+
+
+def test_autocomplete_offers_the_models_that_match():
+    names = ["alpha", "beta", "marlowe", *(f"m{i}" for i in range(30))]
+    assert [c.value for c in model_choices(names, "AL")] == ["alpha"]
+    assert [c.value for c in model_choices(names, "mar")] == ["marlowe"]
+    assert len(model_choices(names, "")) == 25  # Discord's most
+    assert with_model("To be", "beta") == "-m beta To be" and with_model("To be", None) == "To be"
+
+
+async def test_reload_adds_replaces_removes_and_refuses_without_harm(bard: Bard, models: Path):
+    shutil.rmtree(models / "beta")
+    make_tiny_model(models / "gamma", FAUSTUS * 12, seed=3, speech=True)
+    shutil.rmtree(models / "alpha")
+    make_tiny_model(models / "alpha", SCRIPT * 6, seed=4, speech=True, manifest={"val_loss": 3.5})  # replaced
+    reply = await bard.reload(is_owner=True)
+    assert reply.text.splitlines()[:4] == [
+        "🔁 Now serving 2 model(s): alpha, gamma (default alpha).",
+        "Added: gamma.",
+        "Reloaded: alpha.",
+        "Removed: beta.",
+    ]
+    assert reply.text.splitlines()[4].startswith("⚠️ Refused broken: ") and not reply.ok
+    assert bard.service.model_named("alpha").manifest["val_loss"] == 3.5
+    assert (await bard.write(1, "-m beta To be", prefix="!")).text.startswith("⚠️ no model named “beta”")
+    # A model that served and is now damaged goes on serving, as it was.
+    (models / "gamma" / "vocab.json").write_text("{}")
+    reply = await bard.reload(is_owner=True)
+    assert "Now serving 2 model(s): alpha, gamma" in reply.text and "Refused gamma" in reply.text
+    assert (await bard.write(1, "-m gamma Faustus: Sweet", prefix="!")).text.startswith("**FAUSTUS**")
+
+
+async def test_a_folder_where_nothing_loads_stops_start_up(tmp_path: Path):
+    (tmp_path / "models" / "empty").mkdir(parents=True)
+    settings = Settings(models_dir=tmp_path / "models")
+    with pytest.raises(store.ModelError, match=r"no model in .* can be served .*empty: .* has no manifest.json"):
+        create_service(settings, inference_executor())
+    with pytest.raises(store.ModelError, match="the default model 'zeta' is not among"):
+        make_tiny_model(tmp_path / "models" / "alpha", SCRIPT * 6)
+        create_service(Settings(models_dir=tmp_path / "models", default_model="zeta"), inference_executor())
+
+
+async def test_two_models_on_the_fake_discord_with_the_slash_option_and_autocomplete(fake: FakeDiscord, models):
+    async with running(fake, settings_for(fake, models, models_dir=models)):
+        reply = await ask(fake, "!bard -m beta Faustus: Sweet Helen")
+        assert reply.json["content"].startswith("**FAUSTUS**\n>>> Sweet Helen")
+        options = [
+            {"name": "seed", "type": 3, "value": "Mephistopheles: Why"},
+            {"name": "model", "type": 3, "value": "beta"},
+        ]
+        token = await fake.slash([{"name": "write", "type": 1, "options": options}], user_id=7)
+        followup = await fake.wait_for(
+            lambda: next((c for c in fake.calls if c.matches("POST", rf"/webhooks/{fake.BOT_ID}/{token}")), None)
+        )
+        assert followup.json["content"].startswith("**MEPHISTOPHELES**\n>>> Why")
+        typed = [{"name": "seed", "type": 3, "value": ""}, {"name": "model", "type": 3, "value": "be", "focused": True}]
+        token = await fake.autocomplete([{"name": "write", "type": 1, "options": typed}], user_id=7)
+        answer = await fake.wait_for(lambda: next((c for c in fake.calls if token in c.path), None))
+    assert answer.json == {"type": 8, "data": {"choices": [{"name": "beta", "value": "beta"}]}}
+
+
+async def test_two_models_in_console_mode(models: Path):
+    settings = Settings(models_dir=models, cooldown=0, length=60)
+    bard = Bard(settings, create_service(settings, inference_executor()))
+    out, err = io.StringIO(), io.StringIO()
+    commands = "!bard models\n!bard -m beta Faustus: Was this\n!bard Horatio: My lord\n"
+    assert await run_console(bard, stdin=io.StringIO(commands), stdout=out, stderr=err) == 0
+    bard.service.executor.shutdown(wait=True)
+    listed, beta, alpha = out.getvalue().strip().split("\n\n")
+    assert "**alpha** (default)" in listed and "**beta**" in listed
+    assert beta.startswith("**FAUSTUS**\n>>> Was this") and alpha.startswith("**HORATIO**\n>>> My lord")
+    assert "serving alpha" in err.getvalue()
