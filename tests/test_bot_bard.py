@@ -13,6 +13,8 @@ from discord_helpers import Gate
 
 from bot import replies
 from bot.bard import Bard
+from bot.service import create_service, inference_executor
+from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -164,3 +166,21 @@ async def test_close_with_nothing_in_flight_does_not_wait(
     await bard.close(grace=3600)  # would hang the test if the finished command were still counted
     assert not bard.service.serving
     assert not [r for r in caplog.records if r.name == "bot.bard"]
+
+
+async def test_speakers_lists_the_model_speakers_with_and_without_a_filter(monologue_model_dir):
+    settings = Settings(model_dir=monologue_model_dir, cooldown=0)
+    bard = Bard(settings, create_service(settings, inference_executor()))
+    try:
+        everyone = (await bard.dispatch("speakers", author_id=1, prefix="!")).text
+        assert everyone.splitlines() == [
+            "**Speakers**, by speeches (of 3; name one: `Hamlet: To be`):",
+            "HAMLET (12) · HORATIO (6) · OTHELLO (6)",
+        ]
+        some = (await bard.dispatch("speakers ho", author_id=1, prefix="!")).text
+        assert some.splitlines()[1] == "HORATIO (6)" and "matching “ho”" in some
+        none = (await bard.dispatch("speakers lear", author_id=1, prefix="!")).text
+        assert none == "No speaker matching “lear” among the model's 3."
+    finally:
+        await bard.close(0)
+        bard.service.executor.shutdown(wait=True)

@@ -101,3 +101,17 @@ def test_free_text_is_byte_identical_to_before():
         request = GenerationRequest(seed, max_chars=300, rng=np.random.default_rng(rng_seed), monologue=False)
         g = engine.generate_batch([request])[0]
         assert (g.text, g.stop_reason) == (text, reason)
+
+
+def test_the_words_and_the_speechs_bans_together_never_leave_nothing(engine):
+    """Random walks through monologues, picking only what the combined masks allow, from random seeds."""
+    rng = np.random.default_rng(5)
+    chars = engine.vocab.chars
+    for _ in range(150):
+        seed = "".join(rng.choice(list(chars), size=rng.integers(0, 20)))
+        rule = engine._plan(GenerationRequest(seed, max_chars=80, rng=rng), engine.clean(seed))[3]
+        while True:
+            allowed = np.flatnonzero(~engine._banned([rule])[0])
+            assert len(allowed) > 0 and 0 not in allowed
+            if rule.feed(chars[rng.choice(allowed) - 1]):
+                break
