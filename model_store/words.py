@@ -23,13 +23,19 @@ from model_store.lexicon import Lexicon, WordRules
 LOWER, CAPITAL, NAME, UPPER = range(4)
 # States that are not inside a known word.
 START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN, FREE = range(6)
-_SPECIAL = 6
+SPECIAL = 6
 _APOSTROPHE = 26  # trie symbol after a-z
 _SENTENCE_END = frozenset(".!?\n")
 _AFTER_SENTENCE = frozenset(" \"')]")  # what may follow a sentence's end before the next one starts
 
 
-def _symbol(char: str) -> int:
+def case_bits(entry: list[int], min_count: int) -> int:
+    """Bit c set: the word may be written in case c."""
+    rules = WordRules.of(entry, min_count)
+    return 1 << CAPITAL | rules.lower << LOWER | rules.title_anywhere << NAME | rules.upper << UPPER
+
+
+def trie_symbol(char: str) -> int:
     """Trie symbol of a letter or apostrophe (any case), or -1."""
     if char == "'":
         return _APOSTROPHE
@@ -50,12 +56,11 @@ class WordMasks:
         for word, entry in lexicon.counts.items():
             if entry[0] < lexicon.min_count:
                 continue
-            rules = WordRules.of(entry, lexicon.min_count)
-            bits = 1 << CAPITAL | rules.lower << LOWER | rules.title_anywhere << NAME | rules.upper << UPPER
+            bits = case_bits(entry, lexicon.min_count)
             node = 0
             below[0] |= bits
             for char in word:
-                symbol = _symbol(char)
+                symbol = trie_symbol(char)
                 nxt = self.children[node].get(symbol)
                 if nxt is None:
                     nxt = self.children[node][symbol] = len(self.children)
@@ -70,22 +75,22 @@ class WordMasks:
 
         # Vocabulary ids by role. Id 0 (unknown) is banned by the sampler already.
         self.vocab_size = len(chars) + 1
-        self.symbol_of = {c: _symbol(c) for c in chars}
+        self.symbol_of = {c: trie_symbol(c) for c in chars}
         self.lower_ids = np.full(27, -1)
         self.upper_ids = np.full(27, -1)
         for i, c in enumerate(chars, start=1):
-            s = _symbol(c)
+            s = trie_symbol(c)
             if s >= 0:
                 (self.upper_ids if c.isupper() else self.lower_ids)[s] = i
                 if c == "'":
                     self.upper_ids[s] = i
-        self.separator_ids = [i for i, c in enumerate(chars, start=1) if _symbol(c) < 0 and c != "-"]
+        self.separator_ids = [i for i, c in enumerate(chars, start=1) if trie_symbol(c) < 0 and c != "-"]
         self.hyphen_id = chars.index("-") + 1 if "-" in chars else -1
 
         # Every (node, case) with a word of that case below it is a state; then the masks, one row per state.
         self.state_of: dict[tuple[int, int], int] = {}
-        self.state_node: list[int] = [0] * _SPECIAL
-        self.state_case: list[int] = [LOWER] * _SPECIAL
+        self.state_node: list[int] = [0] * SPECIAL
+        self.state_case: list[int] = [LOWER] * SPECIAL
         for node in range(len(self.children)):
             for case in (LOWER, CAPITAL, NAME, UPPER):
                 if node and below[node] >> case & 1:
@@ -149,7 +154,7 @@ class WordMasks:
     def advance(self, state: int, char: str) -> int:
         """The state after one more character."""
         symbol = self.symbol_of.get(char, -1)
-        if state >= _SPECIAL:
+        if state >= SPECIAL:
             if symbol >= 0:
                 node = self.state_node[state]
                 child = self.children[node].get(symbol)
