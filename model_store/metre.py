@@ -112,10 +112,17 @@ class Metre:
         return cls(readings)
 
 
-def scan(line_readings: list[list[str]]) -> tuple[set[int], bool]:
-    """For a line's words (their readings): (the syllable counts it can have, whether it scans)."""
-    counts, starts = {0}, 1
+def scan(line_readings: list[list[str]]) -> tuple[set[int], str | None]:
+    """For a line's words (their readings): the syllable counts it can have, and, if it scans, how (its words'
+    stresses in a row, "x" for a monosyllable, which fits either beat); None if it does not."""
+    counts = {0}
+    ways = {0: ""}  # position reached -> one way to reach it
     for readings in line_readings:
         counts = {n + len(r) for n in counts for r in readings}
-        starts = after(readings, starts) if starts else 0
-    return counts, bool(starts & LINE_ENDS)
+        ways = {
+            start + len(r): way + (r if len(r) > 1 else "x" * len(r))
+            for start, way in ways.items()
+            for r in readings
+            if fits(r, start)
+        }
+    return counts, ways.get(LINE, ways.get(LONGEST))
