@@ -83,6 +83,7 @@ class Bard:
                 top_k=options.top_k,
                 top_p=options.top_p,
                 monologue=s.monologue and not options.free,
+                verse=s.verse and not options.prose,
             )
         except Busy:
             record(author_id, "busy", seed_chars=seed_chars)

@@ -26,6 +26,7 @@ class Options:
     top_k: int = 0
     top_p: float = 1.0
     free: bool = False  # free text: no speaker, any words (the monologue's rules off)
+    prose: bool = False  # a monologue in prose: the metre off
 
 
 # option spelling -> (field, kind, low, high, low_is_open)
@@ -35,8 +36,8 @@ _SPECS: dict[str, tuple[str, type, float, float, bool]] = {
     "top-k": ("top_k", int, 0, 1000, False),
     "top-p": ("top_p", float, 0.0, 1.0, True),
 }
-_FLAGS = {"free": "free"}  # options without a value: spelling -> field
-_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free"}
+_FLAGS = {"free": "free", "prose": "prose"}  # options without a value: spelling -> field
+_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free", "r": "prose"}
 _OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
 _END_OF_OPTIONS = re.compile(r"\s*--(?=\s|$)")
 _VALUE = re.compile(r"\s*(\S+)")
@@ -60,7 +61,8 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
         name = spelling[2:] if spelling.startswith("--") else _SHORT.get(spelling[1:], "")
         if name not in (*_SPECS, *_FLAGS) or (spelling.startswith("--") and len(name) == 1):
             raise OptionError(
-                f"unknown option {quote(spelling)} (options: -t, -n, -k, -p, -f; `--` before a seed starting with -)"
+                f"unknown option {quote(spelling)} "
+                "(options: -t, -n, -k, -p, -f, -r; `--` before a seed starting with -)"
             )
         pos = match.end()
         if name in _FLAGS:

@@ -163,6 +163,7 @@ class GenerationService:
         top_k: int = 0,
         top_p: float = 1.0,
         monologue: bool = True,
+        verse: bool = True,
     ) -> PendingGeneration:
         """Queue one request. Raises ValueError (bad values), Busy (queue full) or ServiceClosed, at once."""
         if self._closed:
@@ -177,6 +178,7 @@ class GenerationService:
             top_p=top_p,
             rng=np.random.default_rng(),
             monologue=monologue,
+            verse=verse,
         )
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1
