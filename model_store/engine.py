@@ -7,6 +7,8 @@ one batch: each keeps its own options and random generator and gets the text it 
 A request is a monologue by default (when the model carries a lexicon and its speakers): one speech by
 one speaker, named in the seed ("Hamlet: To be") or chosen by how likely the model finds each of its
 well-known speakers to speak next, in real words only (model_store/monologue.py, model_store/words.py).
+A monologue is in blank verse when the model carries its metre (verse=False: prose): lines of 10 or 11
+syllables that scan as iambic pentameter (model_store/metre.py, model_store/verse.py).
 The rules are masks on the model's own distribution, so it still chooses among what they allow. With
 monologue=False the engine writes free text, as the model would alone.
 (Sampling is row by row; only the matrix products of a batch may round differently in the last bit
