@@ -84,6 +84,7 @@ class Bard:
                 top_p=options.top_p,
                 monologue=s.monologue and not options.free,
                 model=options.model,
+                verse=s.verse and not options.prose,
             )
         except UnknownModel:
             record(author_id, "bad_options", seed_chars=seed_chars)

@@ -27,6 +27,7 @@ class Options:
     top_p: float = 1.0
     free: bool = False  # free text: no speaker, any words (the monologue's rules off)
     model: str | None = None  # which model (a models folder's subdirectory); None: the default
+    prose: bool = False  # a monologue in prose: the metre off
 
 
 # option spelling -> (field, kind, low, high, low_is_open)
@@ -36,10 +37,10 @@ _SPECS: dict[str, tuple[str, type, float, float, bool]] = {
     "top-k": ("top_k", int, 0, 1000, False),
     "top-p": ("top_p", float, 0.0, 1.0, True),
 }
-_FLAGS = {"free": "free"}  # options without a value: spelling -> field
+_FLAGS = {"free": "free", "prose": "prose"}  # options without a value: spelling -> field
 _NAMES = {"model": "model"}  # options whose value is a name: spelling -> field
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free", "m": "model"}
+_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free", "r": "prose", "m": "model"}
 _OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
 _END_OF_OPTIONS = re.compile(r"\s*--(?=\s|$)")
 _VALUE = re.compile(r"\s*(\S+)")
@@ -62,7 +63,7 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
         spelling, inline_value = match.group(1), match.group(2)
         name = spelling[2:] if spelling.startswith("--") else _SHORT.get(spelling[1:], "")
         if name not in (*_SPECS, *_FLAGS, *_NAMES) or (spelling.startswith("--") and len(name) == 1):
-            known = "-t, -n, -k, -p, -f, -m; `--` before a seed starting with -"
+            known = "-t, -n, -k, -p, -f, -r, -m; `--` before a seed starting with -"
             raise OptionError(f"unknown option {quote(spelling)} (options: {known})")
         pos = match.end()
         if name in _FLAGS:

@@ -162,7 +162,7 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
     p = prefix.replace("`", "'")
     return fit_lines(
         [
-            "**The bard** writes Shakespearean monologues, one character at a time.",
+            "**The bard** writes Shakespearean monologues in blank verse (iambic pentameter), one character at a time.",
             f"`{p}bard <seed>` continues your line as one speech, e.g. `{p}bard To be, or not to be`",
             f"`{p}bard Hamlet: <seed>` has Hamlet speak it (any name: `{p}bard speakers ham` lists the known ones)",
             f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
@@ -172,6 +172,7 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
             f"`-n`, `--length` 1–{MAX_LENGTH} characters to add, default {length}",
             "`-k`, `--top-k` sample only from the k likeliest letters (0 = off, the default)",
             "`-p`, `--top-p` sample from the likeliest letters that together make up p (0–1; 1 = off)",
+            "`-r`, `--prose` a monologue in prose: lines of any length, no metre",
             "`-f`, `--free` free text: any speaker may follow, and the bard may invent words",
             "`--` ends the options, for a seed that starts with -",
             "The same as a slash command: `/bard write seed: -t 0.5 To be`",

@@ -218,6 +218,7 @@ class GenerationService:
         top_p: float = 1.0,
         monologue: bool = True,
         model: str | None = None,
+        verse: bool = True,
     ) -> PendingGeneration:
         """Queue one request for a model (None: the default). Raises ValueError (bad values, UnknownModel), Busy
         (queue full) or ServiceClosed, at once."""
@@ -235,6 +236,7 @@ class GenerationService:
             top_p=top_p,
             rng=np.random.default_rng(),
             monologue=monologue,
+            verse=verse,
         )
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1

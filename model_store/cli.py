@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         help="free text: no one speech by one speaker, and invented words allowed (default: a monologue; "
         "name its speaker in the seed, 'Hamlet: To be')",
     )
+    p.add_argument(
+        "--prose", action="store_true", help="a monologue in prose (default: blank verse, on a model with its metre)"
+    )
     return p
 
 
@@ -38,7 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rng = np.random.default_rng(args.rng_seed)
         request = GenerationRequest(
-            args.seed, args.length, args.temperature, args.top_k, args.top_p, rng, monologue=not args.free
+            args.seed,
+            args.length,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+            rng,
+            monologue=not args.free,
+            verse=not args.prose,
         )
         engine = Engine(load(args.model))
     except (ValueError, ModelError) as exc:

@@ -7,6 +7,8 @@ one batch: each keeps its own options and random generator and gets the text it 
 A request is a monologue by default (when the model carries a lexicon and its speakers): one speech by
 one speaker, named in the seed ("Hamlet: To be") or chosen by how likely the model finds each of its
 well-known speakers to speak next, in real words only (model_store/monologue.py, model_store/words.py).
+A monologue is in blank verse when the model carries its metre (verse=False: prose): lines of 10 or 11
+syllables that scan as iambic pentameter (model_store/metre.py, model_store/verse.py).
 The rules are masks on the model's own distribution, so it still chooses among what they allow. With
 monologue=False the engine writes free text, as the model would alone.
 (Sampling is row by row; only the matrix products of a batch may round differently in the last bit
@@ -27,6 +29,7 @@ from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopRule
 from model_store.store import LoadedModel
+from model_store.verse import VerseMasks
 from model_store.words import WordMasks
 
 Rule = MonologueRule | StopRule
@@ -45,6 +48,7 @@ class GenerationRequest:
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     min_chars: int | None = None  # a speech may end the text from here; default MIN_SHARE of max_chars
     monologue: bool = True  # one speech by one speaker in real words; False: free text (also on older models)
+    verse: bool = True  # a monologue in blank verse (on models with metre data); False: prose
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= 100_000:
@@ -65,6 +69,7 @@ class Generation:
     stop_reason: StopReason
     speaker: str | None = None  # who speaks the monologue; None for free text
     sampled: int = 0  # characters generated, those cut off at the end included (the work it took)
+    metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
 
 
 class LSTMState:
@@ -133,6 +138,7 @@ class Engine:
         # Monologues need the model's speakers (its lexicon too, for real words).
         self.speakers = model.speakers
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
+        self.verse = VerseMasks(self.words, model.metre) if self.words is not None and model.metre else None
         self.structure = structure_masks(self.vocab.chars)
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
@@ -270,6 +276,7 @@ class Engine:
                 min_chars=min_chars,
                 speaker_names=self.speaker_names,
                 words=self.words,
+                verse=self.verse if request.verse else None,
             )
             return speech, speech, speaker, rule
         context = self._context(cleaned.text)
@@ -286,11 +293,12 @@ class Engine:
         top_p: float = 1.0,
         rng: np.random.Generator | None = None,
         monologue: bool = True,
+        verse: bool = True,
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         """Continue one seed. on_text, if given, receives the text in pieces as soon as each is final."""
         rng = rng if rng is not None else np.random.default_rng()
-        request = GenerationRequest(seed, max_chars, temperature, top_k, top_p, rng, monologue=monologue)
+        request = GenerationRequest(seed, max_chars, temperature, top_k, top_p, rng, monologue=monologue, verse=verse)
         return self.generate_batch([request], on_text=on_text)[0]
 
     def generate_batch(
@@ -343,7 +351,7 @@ class Engine:
                 monologues = [monologues[row] for row in keep]
             logits = self.step(ids, state)
         return [
-            Generation(shown, rule.text, c.changes, rule.reason or "length", speaker, len(rule.chars))
+            Generation(shown, rule.text, c.changes, rule.reason or "length", speaker, len(rule.chars), _fallbacks(rule))
             for c, (shown, _, speaker, rule) in zip(cleaned, plans, strict=True)
         ]
 
@@ -366,7 +374,19 @@ class Engine:
         else:
             banned = np.zeros((len(rows), self.vocab.size), bool)
             banned[:, 0] = True
+        verse = [row for row, rule in enumerate(rows) if rule.verse is not None and rule.verse.bans is not None]
+        if verse:
+            banned[verse] = [rows[row].verse.bans for row in verse]  # the words' bans and the metre's
         flags = [rule.bans for rule in rows]
         if any(flags):
             banned |= self.structure[flags]
+        if verse:
+            for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:
+                # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
+                rows[row].verse.fall_back()
+                banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]
         return banned
+
+
+def _fallbacks(rule: Rule) -> int:
+    return rule.verse.fallbacks if rule.verse is not None else 0

@@ -5,7 +5,8 @@ stage direction ("[Exit]"), turn a line into a speaker line ("OTHELLO:") or a he
 (a blank line) before min_chars or after a line that does not end a sentence; otherwise a blank line
 ends it. From 80% of max_chars it ends at
 the first sentence end; a text that reaches max_chars is cut back to its last sentence end when that
-keeps half of max_chars, else to its last whole word. The bans are flags into a small table of masks
+keeps half of max_chars, else to its last whole word. In verse (a `VerseMasks` given, model_store/verse.py)
+only a sentence that ends a line counts, and a cut falls at a line's end. The bans are flags into a small table of masks
 (`structure_masks`), so the engine applies them to a whole batch at once, with the words' masks.
 """
 
@@ -15,7 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from model_store.words import FREE, WordMasks
+from model_store.verse import VerseLine, VerseMasks
+from model_store.words import FREE, START, WordMasks
 
 StopReason = Literal["speech end", "sentence end", "length"]
 
@@ -62,12 +64,20 @@ class MonologueRule:
         min_chars: int,
         speaker_names: frozenset[str],
         words: WordMasks | None,
+        verse: VerseMasks | None = None,
     ) -> None:
         self.max_chars, self.min_chars = max_chars, min_chars
         self.soft_limit = max(min_chars, int(max_chars * SOFT_LIMIT))
         self.speaker_names = speaker_names  # lower case
         self.words = words
         self.word_state = words.start_state(speech) if words is not None else FREE
+        self.verse: VerseLine | None = None  # in verse, the place in the line; None: prose
+        if verse is not None:
+            self.verse = line = VerseLine(verse)
+            state = START
+            for char in speech:
+                before, state = state, verse.words.advance(state, char)
+                line.feed(char, before, state)
         self.chars: list[str] = []
         self.reason: StopReason | None = None
         self._final: int | None = None
@@ -76,6 +86,7 @@ class MonologueRule:
         self._line: str | None = line if self._may_be_a_name(line) else None  # while it could be a name
         self._seed_ends_sentence = speech.rstrip().rstrip("'\")]").endswith((".", "!", "?"))
         self._word_end = 0  # the end of the last whole word: a cut here is never mid-word
+        self._line_end = 0  # the end of the last whole line written (verse is cut there)
         self._sentence_end = 0  # the end of the last sentence, closers included
         self.bans = self._bans()
 
@@ -88,7 +99,11 @@ class MonologueRule:
         """How many leading characters are certain to be kept (for streaming)."""
         if self._final is not None:
             return self._final
-        return max(self._sentence_end, min(self._word_end, int(self.max_chars * KEEP_SHARE)))
+        return max(self._sentence_end, min(self._cut_point(), int(self.max_chars * KEEP_SHARE)))
+
+    def _cut_point(self) -> int:
+        """Where a text cut at max_chars ends when it cannot end a sentence: a word's end, or in verse a line's."""
+        return self._line_end if self.verse is not None and self._line_end else self._word_end
 
     def feed(self, char: str) -> bool:
         """Add one generated character; True when the speech is complete."""
@@ -96,17 +111,22 @@ class MonologueRule:
         chars.append(char)
         n = len(chars)
         if self.words is not None:
-            self.word_state = self.words.advance(self.word_state, char)
+            before = self.word_state
+            self.word_state = self.words.advance(before, char)
+            if self.verse is not None:
+                self.verse.feed(char, before, self.word_state)
         if char.isspace():
             if n >= 2 and not chars[n - 2].isspace():
                 self._word_end = n - 1
-                if self._ends_sentence(n - 1):
+                # In verse a speech ends with a line, so only a sentence that ends a line ends it.
+                if self._ends_sentence(n - 1) and (self.verse is None or char == "\n"):
                     self._sentence_end = n - 1
                     if n > self.soft_limit:
                         return self._stop(n - 1, "sentence end")
             if char == "\n":
                 if self._blank_line:  # a blank line: the speech is over
                     return self._stop(n - 1, "speech end")
+                self._line_end = n - 1
                 self._blank_line, self._line = True, ""
         else:
             self._blank_line = False
@@ -115,10 +135,10 @@ class MonologueRule:
             if char not in _NAME_CHARS or len(self._line) > 40 or not self._line[0].isupper():
                 self._line = None
         if n >= self.max_chars:
-            if self._ends_sentence(n):
+            if self._ends_sentence(n) and self.verse is None:
                 return self._stop(n, "length")
             enough = self.max_chars * KEEP_SHARE
-            return self._stop(self._sentence_end if self._sentence_end >= enough else self._word_end, "length")
+            return self._stop(self._sentence_end if self._sentence_end >= enough else self._cut_point(), "length")
         self.bans = self._bans() if self._blank_line or self._line else 0
         return False
 

@@ -18,6 +18,7 @@ class StopRule:
     # Free text bans nothing: in a batch with monologues, its rows take the masks' "anything goes" row.
     word_state = FREE
     bans = 0
+    verse = None
 
     def __init__(self, context: str, *, max_chars: int, min_chars: int) -> None:
         self.max_chars = max_chars

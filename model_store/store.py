@@ -9,6 +9,8 @@ A model directory holds:
                  without it a monologue's words are not held to real words
   speakers.json  the speakers of the training plays with their numbers of speeches; optional: without it
                  (and the lexicon) the model writes free text, not monologues
+  metre.json     the syllables and stress of the lexicon's words (model_store/metre.py); optional: without
+                 it a monologue is prose
   manifest.json  what produced the model, its losses, and the sha256 of every other file
 
 Export writes into a hidden sibling directory and renames it into place, so a reader sees
@@ -35,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from model_store.lexicon import Lexicon, LexiconError
+from model_store.metre import Metre, MetreError
 from model_store.speakers import Speakers, SpeakersError
 from model_store.vocab import Vocab, VocabError
 
@@ -44,9 +47,10 @@ WEIGHTS_FILE = "weights.npz"
 VOCAB_FILE = "vocab.json"
 LEXICON_FILE = "lexicon.json"
 SPEAKERS_FILE = "speakers.json"
+METRE_FILE = "metre.json"
 MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
-OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE)
+OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE)
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
 # The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
 EMBEDDING = "embedding"
@@ -73,6 +77,7 @@ class LoadedModel:
     weights: dict[str, np.ndarray]
     lexicon: Lexicon | None = None
     speakers: Speakers | None = None
+    metre: Metre | None = None
 
     @property
     def name(self) -> str:
@@ -124,6 +129,7 @@ def export(
     keras_model: KerasSavable | None = None,
     lexicon: Lexicon | None = None,
     speakers: Speakers | None = None,
+    metre: Metre | None = None,
     force: bool = False,
 ) -> Path:
     """Write a model directory atomically and return its path.
@@ -145,13 +151,14 @@ def export(
         np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()})
         (staging / WEIGHTS_FILE).write_bytes(buf.getvalue())
         (staging / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
-        _write_speech_data(staging, lexicon, speakers)
+        _write_speech_data(staging, lexicon, speakers, metre)
 
     return _write_model_dir(out_dir, full, write)
 
 
-def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers) -> Path:
-    """Give an exported model a (new) lexicon and speakers list, atomically, leaving its weights as they are."""
+def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers, metre: Metre | None = None) -> Path:
+    """Give an exported model a (new) lexicon, speakers list and metre (or none: the old one is dropped with
+    its lexicon), atomically, leaving its weights as they are."""
     model_dir = Path(model_dir)
     manifest, contents = read_verified(model_dir)
 
@@ -161,7 +168,7 @@ def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers) ->
 
     def write(staging: Path) -> None:
         for name, data in contents.items():
-            if name not in (LEXICON_FILE, SPEAKERS_FILE):
+            if name not in (LEXICON_FILE, SPEAKERS_FILE, METRE_FILE):
                 (staging / name).write_bytes(data)
         if MODEL_FILE in manifest["files"]:
             shutil.copy2(model_dir / MODEL_FILE, staging / MODEL_FILE)
@@ -169,18 +176,22 @@ def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers) ->
                 raise ModelError(f"{model_dir / MODEL_FILE} changed while it was copied")
         for name in documents:
             shutil.copy2(model_dir / name, staging / name)
-        _write_speech_data(staging, lexicon, speakers)
+        _write_speech_data(staging, lexicon, speakers, metre)
 
     fresh = {k: v for k, v in manifest.items() if k != "files"}
     fresh["speech_data_added"] = datetime.now(UTC).isoformat(timespec="seconds")
     return _write_model_dir(model_dir, fresh, write, documents=tuple(documents))
 
 
-def _write_speech_data(staging: Path, lexicon: Lexicon | None, speakers: Speakers | None) -> None:
+def _write_speech_data(
+    staging: Path, lexicon: Lexicon | None, speakers: Speakers | None, metre: Metre | None = None
+) -> None:
     if lexicon is not None:
         (staging / LEXICON_FILE).write_text(lexicon.to_json(), encoding="utf-8")
     if speakers is not None:
         (staging / SPEAKERS_FILE).write_text(speakers.to_json(), encoding="utf-8")
+    if metre is not None:
+        (staging / METRE_FILE).write_text(metre.to_json(), encoding="utf-8")
 
 
 def _write_model_dir(
@@ -305,9 +316,10 @@ def load(model_dir: Path) -> LoadedModel:
     try:
         lexicon = Lexicon.from_json(contents[LEXICON_FILE]) if LEXICON_FILE in contents else None
         speakers = Speakers.from_json(contents[SPEAKERS_FILE]) if SPEAKERS_FILE in contents else None
-    except (LexiconError, SpeakersError) as exc:
+        metre = Metre.from_json(contents[METRE_FILE]) if METRE_FILE in contents else None
+    except (LexiconError, SpeakersError, MetreError) as exc:
         raise ModelError(f"{model_dir}: {exc}") from None
-    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers)
+    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre)
 
 
 def load_settled(model_dir: Path) -> LoadedModel:

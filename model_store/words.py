@@ -25,14 +25,20 @@ from model_store.lexicon import Lexicon, WordRules
 LOWER, CAPITAL, NAME, UPPER = range(4)
 # States that are not inside a known word.
 START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN, FREE = range(6)
-_SPECIAL = 6
+SPECIAL = 6
 _APOSTROPHE = 26  # trie symbol after a-z
 _SYMBOLS = 27
 _SENTENCE_END = frozenset(".!?\n")
 _AFTER_SENTENCE = frozenset(" \"')]")  # what may follow a sentence's end before the next one starts
 
 
-def _symbol(char: str) -> int:
+def case_bits(entry: list[int], min_count: int) -> int:
+    """Bit c set: the word may be written in case c."""
+    rules = WordRules.of(entry, min_count)
+    return 1 << CAPITAL | rules.lower << LOWER | rules.title_anywhere << NAME | rules.upper << UPPER
+
+
+def trie_symbol(char: str) -> int:
     """Trie symbol of a letter or apostrophe (any case), or -1."""
     if char == "'":
         return _APOSTROPHE
@@ -48,18 +54,18 @@ class WordMasks:
     """
 
     def __init__(self, lexicon: Lexicon, chars: tuple[str, ...]) -> None:
+        self.lexicon = lexicon
         # The trie: child[node * 27 + symbol] is a node or -1; below / ends say which cases of words lie below a
         # node / end at it (bit flags by case).
         child, depth, below, ends = array("i", [-1] * _SYMBOLS), array("H", [0]), bytearray(1), bytearray(1)
         for word, entry in lexicon.counts.items():
             if entry[0] < lexicon.min_count:
                 continue
-            rules = WordRules.of(entry, lexicon.min_count)
-            bits = 1 << CAPITAL | rules.lower << LOWER | rules.title_anywhere << NAME | rules.upper << UPPER
+            bits = case_bits(entry, lexicon.min_count)
             node = 0
             below[0] |= bits
             for char in word:
-                slot = node * _SYMBOLS + _symbol(char)
+                slot = node * _SYMBOLS + trie_symbol(char)
                 if child[slot] < 0:
                     child[slot] = len(depth)
                     child.extend([-1] * _SYMBOLS)
@@ -72,14 +78,14 @@ class WordMasks:
         self.child, self.depth, self.below, self.ends = child, depth, bytes(below), bytes(ends)
 
         # Vocabulary ids by role. Id 0 (unknown) is banned by the sampler already; -1: not in the vocabulary.
-        self.symbol_of = {c: _symbol(c) for c in chars}
+        self.symbol_of = {c: trie_symbol(c) for c in chars}
         lower_ids, upper_ids = np.full(_SYMBOLS + 1, -1), np.full(_SYMBOLS + 1, -1)  # the last: "no letter"
         for i, c in enumerate(chars, start=1):
-            if (s := _symbol(c)) >= 0:
+            if (s := trie_symbol(c)) >= 0:
                 (upper_ids if c.isupper() else lower_ids)[s] = i
                 if c == "'":
                     upper_ids[s] = i
-        separators = [i for i, c in enumerate(chars, start=1) if _symbol(c) < 0 and c != "-"]
+        separators = [i for i, c in enumerate(chars, start=1) if trie_symbol(c) < 0 and c != "-"]
         hyphen = [chars.index("-") + 1] if "-" in chars else []
 
         # Every (node, case) with a word of that case below it is a state, numbered after the special ones.
@@ -87,15 +93,15 @@ class WordMasks:
         below_np = np.frombuffer(self.below, np.uint8)
         has = (below_np[:, None] >> np.arange(4)) & 1  # (nodes, case)
         has[0] = 0  # the root is START / BETWEEN, not a state of its own
-        state_index = np.where(has.ravel(), np.cumsum(has.ravel()) - 1 + _SPECIAL, FREE).astype(np.int32)
+        state_index = np.where(has.ravel(), np.cumsum(has.ravel()) - 1 + SPECIAL, FREE).astype(np.int32)
         self.state_index = array("i", state_index.tobytes())  # state of (node, case) at node * 4 + case
         flat = np.flatnonzero(has.ravel())
         self.state_node = array("i", (flat // 4).astype(np.int32).tobytes())
         self.state_case = array("i", (flat % 4).astype(np.int32).tobytes())
-        self.state_node[0:0] = array("i", [0] * _SPECIAL)
-        self.state_case[0:0] = array("i", [LOWER] * _SPECIAL)
+        self.state_node[0:0] = array("i", [0] * SPECIAL)
+        self.state_case[0:0] = array("i", [LOWER] * SPECIAL)
 
-        allowed = np.zeros((_SPECIAL + len(flat), len(chars) + 1), bool)
+        allowed = np.zeros((SPECIAL + len(flat), len(chars) + 1), bool)
         children = np.frombuffer(child, np.int32).reshape(nodes, _SYMBOLS)
         quote = child[_APOSTROPHE]  # the node after an opening apostrophe ("'tis"), or -1
         letter_ids = {case: upper_ids if case == UPPER else lower_ids for case in (LOWER, CAPITAL, NAME, UPPER)}
@@ -138,7 +144,7 @@ class WordMasks:
         node_of, case_of = np.frombuffer(self.state_node, np.int32), np.frombuffer(self.state_case, np.int32)
         for case in (LOWER, CAPITAL, NAME, UPPER):
             rows = np.flatnonzero(case_of == case)
-            rows = rows[rows >= _SPECIAL]
+            rows = rows[rows >= SPECIAL]
             allow(rows, node_of[rows], case, letter_ids[case])
             if case in (CAPITAL, NAME):  # the second letter of a capitalised word may go on in capitals
                 allow(rows, node_of[rows], UPPER, upper_ids, extra=np.frombuffer(depth, np.uint16)[node_of[rows]] == 1)
@@ -149,6 +155,15 @@ class WordMasks:
         allowed[~allowed[:, 1:].any(axis=1)] = True
         self.banned = np.logical_not(allowed, out=allowed)
         self.banned[:, 0] = True
+
+    @property
+    def nodes(self) -> int:
+        """How many nodes the trie has (the root is 0)."""
+        return len(self.depth)
+
+    def child_of(self, node: int, symbol: int) -> int:
+        """The trie node after `symbol` (trie_symbol) from `node`, or -1."""
+        return self.child[node * _SYMBOLS + symbol]
 
     # ------------------------------------------------------------------ moving between states
 
@@ -162,7 +177,7 @@ class WordMasks:
     def advance(self, state: int, char: str) -> int:
         """The state after one more character."""
         symbol = self.symbol_of.get(char, -1)
-        if state >= _SPECIAL:
+        if state >= SPECIAL:
             node, case = self.state_node[state], self.state_case[state]
             if symbol >= 0:
                 nxt = self.child[node * _SYMBOLS + symbol]

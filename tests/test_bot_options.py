@@ -76,3 +76,10 @@ def test_option_values_in_errors_are_escaped_and_shortened() -> None:
         parse("-t **" + "9" * 100)
     message = str(err.value)
     assert "\\*\\*" in message and "9" * 40 not in message
+
+
+def test_prose_and_free_are_flags() -> None:
+    assert parse("-r To be") == Options("To be", 0.8, 400, prose=True)
+    assert parse("--prose -f To be") == Options("To be", 0.8, 400, free=True, prose=True)
+    with pytest.raises(OptionError, match="takes no value"):
+        parse("--prose=yes To be")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from model_store import DEFAULT_MODEL_DIR, store
-from model_store.engine import Engine
+from model_store.engine import Engine, GenerationRequest
+from model_store.lexicon import words
+from model_store.metre import scan
 
 
 def test_shipped_model_matches_its_manifest():
@@ -35,3 +39,16 @@ def test_shipped_model_writes_words():
     assert len(words) > 10
     # A trained model writes mostly real words: most are short and alphabetic.
     assert np.mean([w.strip(",.;:!?'-").isalpha() for w in words]) > 0.8
+
+
+def test_shipped_model_prose_is_as_before_the_metre_and_verse_scans():
+    # Digests of the prose monologues the shipped model wrote before verse existed (same seeds, same options).
+    engine = Engine(store.load(DEFAULT_MODEL_DIR))
+    before = {("", 0): "985cd6a6bf167adf", ("To be, or not to be", 1): "9aaf4c47f36213db"}
+    for (seed, rng_seed), digest in before.items():
+        g = engine.generate_batch([GenerationRequest(seed, rng=np.random.default_rng(rng_seed), verse=False)])[0]
+        assert hashlib.sha256(g.text.encode()).hexdigest()[:16] == digest
+    g = engine.generate("", rng=np.random.default_rng(0))
+    for line in g.text.split("\n"):
+        counts, pattern = scan([engine.model.metre.of(w) for w in words(line.replace("-", " "))])
+        assert counts & {10, 11} and pattern is not None, line

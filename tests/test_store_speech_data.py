@@ -10,6 +10,7 @@ import pytest
 from model_store import store
 from model_store.playscript import lexicon_and_speakers
 from model_store.store import ModelError
+from training.metre_data import metre_of
 
 
 @pytest.fixture
@@ -53,4 +54,32 @@ def test_a_damaged_speakers_file_with_a_matching_checksum_is_refused(with_speech
     manifest["files"]["speakers.json"] = store.sha256_bytes((path / "speakers.json").read_bytes())
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="non-empty speeches"):
+        store.load(path)
+
+
+@pytest.fixture
+def with_metre(with_speech_data):
+    path, lexicon, speakers = with_speech_data
+    metre = metre_of(lexicon)
+    store.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=metre)
+    return path, metre
+
+
+def test_the_metre_travels_with_the_export_checksummed(with_metre):
+    path, metre = with_metre
+    model = store.load(path)
+    assert model.metre.readings == metre.readings and "metre.json" in model.manifest["files"]
+    assert set(metre.readings) == {w for w in model.lexicon.counts if w in model.lexicon}  # every word it may use
+    lexicon, speakers = model.lexicon, model.speakers
+    store.add_speech_data(path, lexicon=lexicon, speakers=speakers)  # a new lexicon without metre drops the old
+    assert store.load(path).metre is None
+
+
+def test_a_damaged_metre_file_with_a_matching_checksum_is_refused(with_metre):
+    path, _ = with_metre
+    (path / "metre.json").write_text('{"readings": {"heaven": ["1x"]}}')
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["metre.json"] = store.sha256_bytes((path / "metre.json").read_bytes())
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="metre entry 'heaven' must hold readings"):
         store.load(path)

@@ -74,7 +74,9 @@ def write_card(model_dir: Path, compare: Path | None) -> Path:
 
 A character-level LSTM that writes Shakespearean play-script text: {hp["layers"]} stacked LSTM layers of
 {hp["units"]} units over a {hp["embedding_dim"]}-dimensional character embedding, {m["parameter_count"]:,}
-parameters, vocabulary of {hp["vocab_size"]} characters (id 0: unknown).
+parameters, vocabulary of {hp["vocab_size"]} characters (id 0: unknown). By default the bard writes
+monologues (one speech by one speaker, in words of its plays) in blank verse: lines of ten syllables,
+unstressed then stressed, held to by masks on the model's own odds (the export's metre.json; prose on request).
 
 ## Data
 

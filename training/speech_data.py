@@ -1,11 +1,12 @@
-"""What a model needs to write monologues, read from its training text: its lexicon and its speakers.
+"""What a model needs to write monologues, read from its training text: its lexicon, its speakers, and the
+syllables and stress of the lexicon's words (its metre, from the CMU pronouncing dictionary) for verse.
 
 `bard-train` exports them with every model. For a model exported without them (before they existed),
 
     python -m training.speech_data model_store/shakespeare
 
 rebuilds the model's training text from its manifest (the bundled plays and files it names), checks it is
-the text the model was trained on (its sha256), and adds the two files to the export atomically.
+the text the model was trained on (its sha256), and adds the three files to the export atomically.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ from pathlib import Path
 
 from model_store import store
 from model_store.lexicon import Lexicon
+from model_store.metre import Metre
 from model_store.playscript import lexicon_and_speakers
 from model_store.speakers import Speakers
 from model_store.store import ModelError
 from training.corpus import CorpusError, Source, build_corpus, bundled_plays, read_text_sources, select_plays
+from training.metre_data import metre_of
 
 
-def speech_data(text: str, base: store.LoadedModel | None = None) -> tuple[Lexicon, Speakers]:
-    """The lexicon and speakers of a play-script text, added to a fine-tuned base model's own."""
+def speech_data(text: str, base: store.LoadedModel | None = None) -> tuple[Lexicon, Speakers, Metre]:
+    """The lexicon and speakers of a play-script text, added to a fine-tuned base model's own; the lexicon's metre."""
     lexicon, speakers = lexicon_and_speakers(text)
     if base is not None and base.lexicon is not None:
         lexicon = base.lexicon.merged(lexicon)
     if base is not None and base.speakers is not None:
         speakers = base.speakers.merged(speakers)
-    return lexicon, speakers
+    return lexicon, speakers, metre_of(lexicon)
 
 
 def sources_of(manifest: dict) -> list[Source]:
@@ -59,14 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         if corpus.sha256 != manifest["corpus"].get("sha256"):
             raise CorpusError("its training text differs from the one the model was trained on (sha256)")
         base = store.load(args.base) if args.base else None
-        lexicon, speakers = speech_data(corpus.train_text, base)
-        store.add_speech_data(args.model, lexicon=lexicon, speakers=speakers)
+        lexicon, speakers, metre = speech_data(corpus.train_text, base)
+        store.add_speech_data(args.model, lexicon=lexicon, speakers=speakers, metre=metre)
     except (ModelError, CorpusError, KeyError, OSError) as exc:
         print(f"speech_data: error: {args.model}: {exc}", file=sys.stderr)
         return 2
     kept = sum(1 for word in lexicon.counts if word in lexicon)
     seen, speaking = len(lexicon.counts), len(speakers.counts)
-    print(f"{args.model}: lexicon of {kept:,} words (of {seen:,} seen), {speaking:,} speakers")
+    print(f"{args.model}: lexicon of {kept:,} words (of {seen:,} seen), {speaking:,} speakers, metre of {kept:,} words")
     return 0
 
 

@@ -27,6 +27,7 @@ import tensorflow as tf
 from model_store import store
 from model_store.engine import Engine
 from model_store.lexicon import Lexicon
+from model_store.metre import Metre
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
@@ -479,13 +480,13 @@ def export_model(
     vocab: Vocab,
     manifest: dict[str, Any],
     *,
-    speech: tuple[Lexicon, Speakers],
+    speech: tuple[Lexicon, Speakers, Metre],
     force: bool,
     paths: RunPaths,
 ) -> Path:
-    """Write the export through model_store, with the lexicon and speakers monologues need; a failed write
+    """Write the export through model_store, with the lexicon, speakers and metre monologues need; a failed write
     (a full disk) leaves any old export as it was."""
-    lexicon, speakers = speech
+    lexicon, speakers, metre = speech
     try:
         return store.export(
             out,
@@ -495,6 +496,7 @@ def export_model(
             manifest=manifest,
             lexicon=lexicon,
             speakers=speakers,
+            metre=metre,
             force=force,
         )
     except ModelError as exc:
