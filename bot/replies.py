@@ -37,6 +37,10 @@ def split_speaker(full: str) -> tuple[str | None, str]:
     return None, full
 
 
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip().rstrip("'\")]").endswith((".", "!", "?"))
+
+
 def format_monologue(
     seed: str,
     text: str,
@@ -48,12 +52,12 @@ def format_monologue(
 ) -> str:
     """The reply for a generation: who speaks, then the speech (seed + continuation) in a block quote.
 
-    A monologue names its speaker; free text shows the speaker line it opened with, if any.
+    A monologue names its speaker; free text from an empty seed shows the speaker line it opened with, if any.
     """
-    if speaker is None:
-        speaker, verse = split_speaker(seed + text)
-    else:
-        verse = seed + text
+    verse = seed + text
+    if speaker is None and not seed.strip():
+        # Free text from nothing opens with its speaker line; after a seed, a line ending in a colon is the seed's.
+        speaker, verse = split_speaker(text)
     if speaker is not None:
         header = f"**{escape_markdown(speaker, inline=True)}**"
     else:
@@ -66,8 +70,11 @@ def format_monologue(
         )
     head = "\n".join(lines) + "\n>>> "  # '>>> ' quotes everything after it, blank lines included
     verse = verse.strip()
-    body = fit(verse, limit - len(head), unfinished=stop_reason == "length") if verse.strip() else "…"
-    return head + (body or "…")
+    if not verse:
+        return head + "…"
+    # An ellipsis says the text stopped short: not where a cut at the length limit fell on a sentence's end.
+    unfinished = stop_reason == "length" and not _ends_sentence(verse)
+    return head + (fit(verse, limit - len(head), unfinished=unfinished) or "…")
 
 
 # --------------------------------------------------------------------------- other replies

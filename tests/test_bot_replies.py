@@ -176,3 +176,18 @@ def test_friendly_replies_are_one_line() -> None:
         assert "\n" not in reply.text and not reply.ok
     assert replies.cooldown(2.1).text.endswith("in 3 s.")
     assert "See `!bard help`" in replies.bad_options("bad", "!").text
+
+
+def test_free_text_after_a_seed_never_takes_its_first_line_for_a_speaker():
+    # The seed starts the line: "To beYgA:" is the seed's line running on, not a speaker (an untrained model's text).
+    text = format_monologue("To be", "YgA:\nmore words", stop_reason="length")
+    assert text.startswith("*The bard continues:*\n>>> To beYgA:\nmore words")
+    opened = format_monologue("", "HAMLET:\nTo be.", stop_reason="speech end")
+    assert opened == "**HAMLET**\n>>> To be."
+    named = format_monologue("To be", ", or not.", speaker="HAMLET", stop_reason="speech end")
+    assert named == "**HAMLET**\n>>> To be, or not."
+
+
+def test_a_text_cut_back_to_a_sentence_end_gets_no_ellipsis():
+    assert format_monologue("To be", ", or not to be.", stop_reason="length").endswith("to be.")
+    assert format_monologue("To be", ", or not to be", stop_reason="length").endswith("to be" + ELLIPSIS)
