@@ -20,11 +20,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from model_store import store
 from model_store.monologue import MonologueRule, StopReason, structure_masks
+from model_store.playscript import speeches
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopRule
@@ -33,7 +35,21 @@ from model_store.verse import VerseMasks
 from model_store.words import WordMasks
 
 Rule = MonologueRule | StopRule
+
+
+class Plan(NamedTuple):
+    """What one request is fed, and how it ends."""
+
+    shown: str  # the seed as the reply shows it (cleaned; without the speaker it named)
+    context: str  # fed to the model after the history and the speaker's opening
+    speaker: str | None  # who speaks the monologue; None for free text
+    rule: Rule
+    history: str = ""  # the exchange before this speech (monologues), cleaned
+
+
 SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
+HISTORY_CHARS = 3000  # of an exchange before a monologue, the model is fed this much (its end)
+ANSWER_CANDIDATES = 48  # who may answer an exchange: the speakers likeliest to open a speech, and its own
 OPENINGS_KEPT = 256  # speakers whose primed opening is kept (about 20 KB each for the shipped model)
 MIN_SHARE = 0.7  # of max_chars: a monologue may not end before this, unless min_chars says otherwise
 
@@ -49,6 +65,7 @@ class GenerationRequest:
     min_chars: int | None = None  # a speech may end the text from here; default MIN_SHARE of max_chars
     monologue: bool = True  # one speech by one speaker in real words; False: free text (also on older models)
     verse: bool = True  # a monologue in blank verse (on models with metre data); False: prose
+    history: str = ""  # monologues: the exchange before this speech, in play-script form ("HAMLET:\n...")
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= 100_000:
@@ -260,15 +277,21 @@ class Engine:
         lead = "\n\n" if seed == "" else "\n"
         return "".join(c for c in lead if c in self.vocab) + seed
 
-    def _plan(self, request: GenerationRequest, cleaned: CleanSeed) -> tuple[str, str, str | None, Rule]:
-        """(seed as shown, context fed to the model after the speaker's opening, speaker, stop rule) for one request.
+    def _plan(self, request: GenerationRequest, cleaned: CleanSeed) -> Plan:
+        """What one request is fed and how it ends.
 
-        A monologue's speaker is the one its seed names, or one drawn by the model's own odds.
+        A monologue's speaker is the one its seed names, or one drawn by the model's own odds: of opening a speech,
+        or, after an exchange (history), of answering its last speaker (who does not answer himself).
         """
         if request.monologue and self.speakers is not None:
             named, speech = self.speakers.split_seed(cleaned.text)
-            draw = request.rng.random() if named is None else 0.0
-            speaker = named or self.candidates[int(np.searchsorted(self.speaker_cdf, draw, side="right"))]
+            history = clean_seed(request.history, self.vocab, max_chars=HISTORY_CHARS).text.strip("\n")
+            if named is not None:
+                speaker = named
+            elif history:
+                speaker = self._answerer(history, request.rng)
+            else:
+                speaker = self.candidates[int(np.searchsorted(self.speaker_cdf, request.rng.random(), side="right"))]
             min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
             rule: Rule = MonologueRule(
                 speech,
@@ -278,10 +301,22 @@ class Engine:
                 words=self.words,
                 verse=self.verse if request.verse else None,
             )
-            return speech, speech, speaker, rule
+            return Plan(speech, speech, speaker, rule, history)
         context = self._context(cleaned.text)
         min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
-        return cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars)
+        return Plan(cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars))
+
+    def _answerer(self, history: str, rng: np.random.Generator) -> str:
+        """Who answers the exchange's last speech, drawn by the model's odds of each speaking next: among the well-known
+        speakers most likely to open a speech and those in the exchange, never its last speaker."""
+        assert self.speakers is not None
+        said = [speech.speaker for speech in speeches(history)]
+        last = said[-1] if said else None
+        likely = [self.candidates[i] for i in np.argsort(-np.diff(self.speaker_cdf, prepend=0.0))[:ANSWER_CANDIDATES]]
+        names = [n for n in dict.fromkeys([*said, *likely]) if n != last]
+        logp = self.continuation_logprobs(history + SPEECH_BREAK, [f"{name}:\n" for name in names])
+        odds = np.cumsum(np.exp(logp - logp.max()))
+        return names[int(np.searchsorted(odds / odds[-1], rng.random(), side="right"))]
 
     def generate(
         self,
@@ -314,11 +349,11 @@ class Engine:
             return []
         cleaned = [self.clean(r.seed) for r in requests]
         plans = [self._plan(r, c) for r, c in zip(requests, cleaned, strict=True)]
-        rules = [rule for _, _, _, rule in plans]
+        rules = [plan.rule for plan in plans]
         monologues = [isinstance(rule, MonologueRule) for rule in rules]
         if on_start is not None:
-            on_start(plans[0][2], plans[0][0])
-        primed = [self._prime_context(ctx, speaker) for _, ctx, speaker, _ in plans]
+            on_start(plans[0].speaker, plans[0].shown)
+        primed = [self._prime_context(plan) for plan in plans]
         state = LSTMState.stack([st for _, st in primed])
         logits = np.stack([lg for lg, _ in primed])
 
@@ -352,11 +387,15 @@ class Engine:
             logits = self.step(ids, state)
         return [
             Generation(shown, rule.text, c.changes, rule.reason or "length", speaker, len(rule.chars), _fallbacks(rule))
-            for c, (shown, _, speaker, rule) in zip(cleaned, plans, strict=True)
+            for c, (shown, _, speaker, rule, _) in zip(cleaned, plans, strict=True)
         ]
 
-    def _prime_context(self, context: str, speaker: str | None) -> tuple[np.ndarray, LSTMState]:
-        """(logits for the next character, state) after the speaker's opening (if any) and the context."""
+    def _prime_context(self, plan: Plan) -> tuple[np.ndarray, LSTMState]:
+        """(logits for the next character, state) after the history, the speaker's opening (if any) and the context."""
+        context, speaker = plan.context, plan.speaker
+        if plan.history:  # an exchange before the speech: primed whole, as no kept opening can stand for it
+            all_logits, state = self.prime(self.vocab.encode(f"{plan.history}{SPEECH_BREAK}{speaker}:\n{context}"))
+            return all_logits[-1], state
         if speaker is not None:
             logits, state = self._opening(speaker)
         else:

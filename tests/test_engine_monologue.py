@@ -109,9 +109,23 @@ def test_the_words_and_the_speechs_bans_together_never_leave_nothing(engine):
     chars = engine.vocab.chars
     for _ in range(150):
         seed = "".join(rng.choice(list(chars), size=rng.integers(0, 20)))
-        rule = engine._plan(GenerationRequest(seed, max_chars=80, rng=rng), engine.clean(seed))[3]
+        rule = engine._plan(GenerationRequest(seed, max_chars=80, rng=rng), engine.clean(seed)).rule
         while True:
             allowed = np.flatnonzero(~engine._banned([rule])[0])
             assert len(allowed) > 0 and 0 not in allowed
             if rule.feed(chars[rng.choice(allowed) - 1]):
                 break
+
+
+def test_an_answer_after_an_exchange_is_by_another_speaker(engine):
+    history = "HAMLET:\nTo be, or not to be, that is the question.\n\nHORATIO:\nMy lord, the king your father."
+    for rng_seed in range(8):
+        request = GenerationRequest(
+            "", max_chars=80, temperature=1.0, rng=np.random.default_rng(rng_seed), history=history
+        )
+        g = engine.generate_batch([request])[0]
+        assert g.speaker in engine.speakers.counts and g.speaker != "HORATIO"
+    named = GenerationRequest("Hamlet: Season", max_chars=40, rng=np.random.default_rng(0), history=history)
+    alone = GenerationRequest("Hamlet: Season", max_chars=40, rng=np.random.default_rng(0))
+    assert engine.generate_batch([named])[0].speaker == "HAMLET"
+    assert engine.generate_batch([named])[0] != engine.generate_batch([alone])[0]  # the exchange is fed first
