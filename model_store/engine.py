@@ -1,8 +1,7 @@
-"""Stateful character sampling from an exported model, in numpy (no TensorFlow).
+"""Stateful character sampling from an exported model, in numpy (no TensorFlow; the network: model_store/lstm.py).
 
-The seed is fed once to build each LSTM layer's state; after that every new character costs
-one step of the recurrence, never a re-run over past characters. Several requests can share
-one batch: each keeps its own options and random generator and gets the text it would alone.
+Several requests can share one batch: each keeps its own options and random generator and gets the
+text it would alone.
 
 A request is a monologue by default (when the model carries a lexicon and its speakers): one speech by
 one speaker, named in the seed ("Hamlet: To be") or chosen by how likely the model finds each of its
@@ -24,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from model_store import store
+from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.monologue import MonologueRule, StopReason, structure_masks
 from model_store.playscript import speeches
 from model_store.sampling import BatchSampler
@@ -89,69 +88,13 @@ class Generation:
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
 
 
-class LSTMState:
-    """Every layer's hidden state h, cell state c and recurrent projection r = h @ U, for a batch of streams.
-
-    r is kept because a step computes it together with the next layer's input (see Engine.step).
-    """
-
-    def __init__(self, h: list[np.ndarray], c: list[np.ndarray], r: list[np.ndarray]) -> None:
-        self.h, self.c, self.r = h, c, r
-
-    def copy(self) -> LSTMState:
-        return LSTMState(*([x.copy() for x in part] for part in (self.h, self.c, self.r)))
-
-    def take(self, rows: np.ndarray | list[int]) -> LSTMState:
-        return LSTMState(*([x[rows] for x in part] for part in (self.h, self.c, self.r)))
-
-    @staticmethod
-    def stack(states: Sequence[LSTMState]) -> LSTMState:
-        def rows(part: str) -> list[np.ndarray]:
-            return [np.concatenate(layer) for layer in zip(*(getattr(s, part) for s in states), strict=True)]
-
-        return LSTMState(rows("h"), rows("c"), rows("r"))
-
-
-class Engine:
+class Engine(LSTMNetwork):
     """Generates text from a loaded model. Thread-safe: it holds no per-request state."""
 
     def __init__(self, model: LoadedModel, *, max_seed_chars: int = 1000) -> None:
+        super().__init__(model)
         self.model = model
-        self.vocab = model.vocab
         self.max_seed_chars = max_seed_chars
-        arch = model.arch
-        self.layers, self.units = arch["layers"], arch["units"]
-        w = model.weights
-        h = self.units
-        # Keras orders gates (i, f, g, o); (i, f, o, g) puts the three sigmoids side by side. Their columns
-        # are halved, as sigmoid(x) = 0.5 * tanh(x / 2) + 0.5: then one tanh covers all four gates. Halving
-        # is exact in floating point, so this changes no result, only the number of calls per step.
-        perm = np.concatenate([np.arange(0, 2 * h), np.arange(3 * h, 4 * h), np.arange(2 * h, 3 * h)])
-        scale = np.concatenate([np.full(3 * h, 0.5, np.float32), np.ones(h, np.float32)])
-
-        def gates(a: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(a[..., perm] * scale, dtype=np.float32)
-
-        # Layer 0's input is one character: its input projection (plus bias) is a table lookup.
-        names = [store.lstm_weight_names(i) for i in range(self.layers)]  # (kernel, recurrent, bias) per layer
-        self.input_table = gates(w[store.EMBEDDING] @ w[names[0][0]] + w[names[0][2]])
-        self.biases = [gates(w[bias]) for _, _, bias in names]
-        self.dense_bias = np.ascontiguousarray(w[store.DENSE_BIAS], dtype=np.float32)
-        # A layer's new h feeds two products: the layer above's input (or the logits, for the top layer)
-        # now, and its own recurrence at the next step. One matrix [out | U] per layer does both, so a step
-        # is one product per layer: the same weights read as by separate products, in fewer BLAS calls.
-        outputs = [gates(w[kernel]) for kernel, _, _ in names[1:]] + [w[store.DENSE_KERNEL]]
-        self.fused = [
-            np.ascontiguousarray(np.concatenate([out, gates(w[recurrent])], axis=1), np.float32)
-            for out, (_, recurrent, _) in zip(outputs, names, strict=True)
-        ]
-        self.out_width = [out.shape[1] for out in outputs]
-        # Views into the fused matrices, for prime(): each layer's input kernel W (layers above the first),
-        # its recurrent kernel U, and the dense kernel.
-        self.kernels = {i: self.fused[i - 1][:, : 4 * h] for i in range(1, self.layers)}
-        self.recurrent = [m[:, width:] for m, width in zip(self.fused, self.out_width, strict=True)]
-        self.dense_kernel = self.fused[-1][:, : self.out_width[-1]]
-
         # Monologues need the model's speakers (its lexicon too, for real words).
         self.speakers = model.speakers
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
@@ -187,84 +130,6 @@ class Engine:
         return self.speakers is not None
 
     # ------------------------------------------------------------------ the recurrence
-
-    def zero_state(self, batch: int) -> LSTMState:
-        def zeros(width: int) -> list[np.ndarray]:
-            return [np.zeros((batch, width), np.float32) for _ in range(self.layers)]
-
-        return LSTMState(zeros(self.units), zeros(self.units), zeros(4 * self.units))
-
-    def _cell(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """LSTM cell update from pre-activations z; updates c in place and returns the new h."""
-        u = self.units
-        np.tanh(z, out=z)
-        s = z[:, : 3 * u]  # the i, f, o gates: tanh(x / 2) -> sigmoid(x)
-        s *= 0.5
-        s += 0.5
-        c *= z[:, u : 2 * u]
-        c += z[:, :u] * z[:, 3 * u :]
-        return z[:, 2 * u : 3 * u] * np.tanh(c)
-
-    def step(self, ids: np.ndarray, state: LSTMState) -> np.ndarray:
-        """Advance every stream by one character; updates state in place, returns logits (B, V)."""
-        x = self.input_table[ids]  # layer 0's input projection
-        for i in range(self.layers):
-            z = x + state.r[i]
-            if i:
-                z += self.biases[i]
-            h = state.h[i] = self._cell(z, state.c[i])
-            both = h @ self.fused[i]
-            x, state.r[i] = both[:, : self.out_width[i]], both[:, self.out_width[i] :]
-        return x + self.dense_bias
-
-    def prime(self, ids: np.ndarray, start: LSTMState | None = None) -> tuple[np.ndarray, LSTMState]:
-        """Feed a whole sequence to one stream, from `start` (left as it is) or the zero state: returns
-        (logits at every position (T, V), final state).
-
-        Works layer by layer, so each layer's input projection is one matrix product over all steps.
-        """
-        state = self.zero_state(1) if start is None else start.copy()
-        hs = np.empty((len(ids), self.units), np.float32)
-        for i in range(self.layers):
-            # Input projections for all steps at once: a lookup for layer 0, one product above it.
-            xs = self.input_table[ids] if i == 0 else hs @ self.kernels[i] + self.biases[i]
-            hs = np.empty_like(hs)
-            h, c, rec = state.h[i], state.c[i], self.recurrent[i]
-            for t in range(len(ids)):
-                z = xs[t : t + 1] + h @ rec
-                h = self._cell(z, c)
-                hs[t] = h[0]
-            state.h[i], state.r[i] = h, h @ rec
-        return hs @ self.dense_kernel + self.dense_bias, state
-
-    def continuation_logprobs(self, context: str, continuations: Sequence[str], batch: int = 64) -> np.ndarray:
-        """log P(continuation | context) under the model, for each continuation, `batch` at a time."""
-        logits, state = self.prime(self.vocab.encode(context))
-        return np.concatenate(
-            [
-                self._scores(logits[-1:], state, continuations[i : i + batch])
-                for i in range(0, len(continuations), batch)
-            ]
-        )
-
-    def _scores(self, logits: np.ndarray, state: LSTMState, continuations: Sequence[str]) -> np.ndarray:
-        ids = [self.vocab.encode(c) for c in continuations]
-        longest = max(len(x) for x in ids)
-        padded = np.zeros((len(ids), longest), np.int32)
-        for row, x in enumerate(ids):
-            padded[row, : len(x)] = x
-        state = LSTMState.stack([state] * len(ids))
-        step_logits = np.repeat(logits, len(ids), axis=0)
-        total = np.zeros(len(ids))
-        for t in range(longest):
-            z = step_logits.astype(np.float64)
-            z -= z.max(axis=1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-            live = np.array([t < len(x) for x in ids])
-            total[live] += logp[live, padded[live, t]]
-            if t + 1 < longest:
-                step_logits = self.step(padded[:, t], state)
-        return total
 
     # ------------------------------------------------------------------ generation
 
