@@ -27,12 +27,14 @@ NO_BLANK = 2  # "\n" on an empty line: the speech would end before min_chars
 NO_COLON = 4  # ":" after a line that is only a speaker's name
 NO_NUMERAL = 8  # a numeral after "Act " or "Scene " at a line's start
 NO_HEADING_END = 16  # ending a line, or a sentence, that is only "Prologue", "Epilogue" or "Induction"
+NO_OPEN_END = 32  # verse near the limit: a full line ends a sentence (no "\n", "," ";" ":" before it does)
 _BANNED_CHARS = {
     NO_BRACKET: "[",
     NO_BLANK: "\n",
     NO_COLON: ":",
     NO_NUMERAL: "IVXLC0123456789",
     NO_HEADING_END: "\n.:!",
+    NO_OPEN_END: "\n,;:",
 }
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-")
 _SENTENCE_END = frozenset(".!?")
@@ -40,13 +42,14 @@ _CLOSERS = frozenset("'\")]")
 _HEADING_WORDS = frozenset({"prologue", "epilogue", "induction"})
 _NUMBERED_HEADINGS = frozenset({"act ", "scene "})
 SOFT_LIMIT = 0.8  # of max_chars: from here the text ends at the first sentence end
+CLOSING_SHARE = 0.9  # of max_chars: from here a verse line that may end must end a sentence
 KEEP_SHARE = 0.35  # of max_chars: a text cut at the limit goes back to its last sentence end if that keeps this
 
 
 def structure_masks(chars: tuple[str, ...]) -> np.ndarray:
-    """(32, vocabulary size) booleans: row f bans what the flags f ban."""
-    table = np.zeros((32, len(chars) + 1), bool)
-    for flags in range(32):
+    """(64, vocabulary size) booleans: row f bans what the flags f ban."""
+    table = np.zeros((2 * NO_OPEN_END, len(chars) + 1), bool)
+    for flags in range(len(table)):
         for flag, banned in _BANNED_CHARS.items():
             if flags & flag:
                 table[flags, [i for i, c in enumerate(chars, start=1) if c in banned]] = True
@@ -139,18 +142,28 @@ class MonologueRule:
                 return self._stop(n, "length")
             enough = self.max_chars * KEEP_SHARE
             return self._stop(self._sentence_end if self._sentence_end >= enough else self._cut_point(), "length")
-        self.bans = self._bans() if self._blank_line or self._line else 0
+        closing = self._closing_verse(n)
+        self.bans = self._bans(closing) if self._blank_line or self._line or closing else 0
         return False
 
-    def _bans(self) -> int:
+    def _closing_verse(self, n: int) -> bool:
+        """Verse near the limit: a line that may end now must end a sentence (the reply ends with both)."""
+        return (
+            self.verse is not None
+            and n > self.max_chars * CLOSING_SHARE
+            and not self._ends_sentence(n)
+            and self.verse.may_end_line(self.word_state)
+        )
+
+    def _bans(self, closing: bool = False) -> int:
+        n = len(self.chars)
         if self._blank_line:
-            n = len(self.chars)
             # A speech ends at a sentence's end, after min_chars: before, its blank line is banned.
             ended = self._sentence_end == n - 1 or (n == 0 and self._seed_ends_sentence)
             return NO_BRACKET | (NO_BLANK if n < self.min_chars or not ended else 0)
         line = self._line
         if not line:
-            return 0
+            return NO_OPEN_END if closing else 0
         lowered = line.lower()
         flags = 0
         if lowered in self.speaker_names or (len(line) > 1 and line.isupper()):
@@ -159,7 +172,7 @@ class MonologueRule:
             flags |= NO_NUMERAL
         if lowered in _HEADING_WORDS:
             flags |= NO_HEADING_END
-        return flags
+        return flags | (NO_OPEN_END if closing else 0)
 
     @staticmethod
     def _may_be_a_name(line: str) -> bool:

@@ -121,6 +121,14 @@ class VerseLine:
         self.fallbacks = 0
         self.bans: np.ndarray | None = masks.row(state, self.starts, self.flags)
 
+    def may_end_line(self, state: int) -> bool:
+        """Whether the line may end after what was written so far (its last word, in word state `state`, done)."""
+        masks = self.masks
+        if state >= SPECIAL:
+            node = masks.words.state_node[state]
+            return node in masks.readings and bool(masks.word_ends(node, self.starts) & LINE_ENDS)
+        return bool(self.starts & LINE_ENDS) and not self.word
+
     def feed(self, char: str, before: int, state: int) -> None:
         """One more character; `before` and `state` are the word states before and after it."""
         masks = self.masks
