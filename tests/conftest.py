@@ -215,3 +215,11 @@ async def make_bard(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Any]]:
     for bard in made:
         await bard.close(0)
         bard.service.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def estimated_metre(lexicon: Any) -> Any:
+    """Metre data for a lexicon's words from the rule-based estimate alone (the CMU dictionary, which bard-train
+    uses, is in the train extra): enough for the verse masks' tests, on a serving-only install too."""
+    from model_store.metre import Metre, estimate
+
+    return Metre({word: estimate(word) for word in lexicon.counts if word in lexicon})

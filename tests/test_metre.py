@@ -9,6 +9,7 @@ from model_store.metre import Metre, MetreError, after, estimate, fits, scan
 from training.metre_data import readings
 
 
+@pytest.mark.training  # the CMU dictionary is in the train extra
 @pytest.mark.parametrize(
     ("word", "expected"),
     [
@@ -35,6 +36,7 @@ def test_the_estimate_for_archaic_and_elided_forms(word, expected):
     assert estimate(word) == expected
 
 
+@pytest.mark.training  # the CMU dictionary is in the train extra
 def test_words_the_dictionary_lacks_get_the_estimate():
     assert readings("o'er") == estimate("o'er") == ["1"]
     assert readings("beauteous") == estimate("beauteous")
@@ -51,6 +53,7 @@ def test_fits_follows_the_template():
     assert after(["1", "10"], 1 << 4) == 1 << 5  # "heaven" at 4: only the elided reading fits
 
 
+@pytest.mark.training  # the CMU dictionary is in the train extra
 def test_scan_finds_a_way_through_the_readings():
     line = "But soft, what light through yonder window breaks"
     counts, pattern = scan([readings(w.lower()) for w in line.split()])

@@ -6,11 +6,11 @@ import json
 import shutil
 
 import pytest
+from conftest import estimated_metre
 
 from model_store import store
 from model_store.playscript import lexicon_and_speakers
 from model_store.store import ModelError
-from training.metre_data import metre_of
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_a_damaged_speakers_file_with_a_matching_checksum_is_refused(with_speech
 @pytest.fixture
 def with_metre(with_speech_data):
     path, lexicon, speakers = with_speech_data
-    metre = metre_of(lexicon)
+    metre = estimated_metre(lexicon)
     store.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=metre)
     return path, metre
 
