@@ -11,13 +11,16 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any
 
-from bot import replies
+from bot import replies, scene
+from bot.markdown import quote
 from bot.options import OptionError, Options, parse_options
 from bot.replies import Reply
+from bot.scene import Said, Session, Spoken
 from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed, UnknownModel
 from bot.settings import Settings
 from bot.stats import Outcome, RequestStats
@@ -26,6 +29,7 @@ from model_store.store import ModelError, model_card
 log = logging.getLogger(__name__)
 
 SPEAKERS_LISTED = 30  # `bard speakers` lists this many at most
+ANSWERERS = 25  # Answer's menu offers this many speakers at most (Discord's limit on a select's options)
 _FIRST_WORD = re.compile(r"\s*(\S+)")
 
 # What the transport shows while a generation runs (Discord: the typing indicator).
@@ -57,34 +61,167 @@ class Bard:
         prefix: str,
         is_owner: bool = False,
         while_generating: IndicatorFactory | None = None,
+        speaker: str | None = None,
+        note: str = "",
     ) -> Reply:
-        """`bard [options] <seed>`: a monologue, or a one-line reason why not; each request is logged and counted."""
-        record = self.requests.record
+        """`bard [options] <seed>`: a monologue, or a one-line reason why not; each request is logged and counted.
+
+        speaker: who speaks it (the slash command's option; in text, `Name:` opens the seed); note: a line of small
+        print for the reply (the context menu's "from a message by ...")."""
         if not self.accepting:
-            record(author_id, "closed")
+            self.requests.record(author_id, "closed")
             return replies.LEAVING
         s = self.settings
         try:
             options = parse_options(text, temperature=s.temperature, length=s.length)
         except OptionError as exc:
-            record(author_id, "bad_options")
+            self.requests.record(author_id, "bad_options")
             return replies.bad_options(str(exc), prefix)
-        seed_chars = len(options.seed)
+        seed = options.seed
+        if speaker is not None and speaker.strip():
+            name = scene.speaker_name(speaker)
+            if name is None:
+                self.requests.record(author_id, "bad_options")
+                return replies.bad_options(f"{quote(speaker)} is not a speaker's name", prefix)
+            seed = f"{name}: {seed}"
+        return await self._perform(
+            author_id,
+            options,
+            seed,
+            prefix=prefix,
+            is_owner=is_owner,
+            while_generating=while_generating,
+            note=note,
+        )
+
+    async def act(
+        self,
+        author_id: int,
+        action: str,
+        said: Said,
+        earlier: Sequence[Spoken] = (),
+        *,
+        prefix: str,
+        speaker: str | None = None,
+        is_owner: bool = False,
+        while_generating: IndicatorFactory | None = None,
+    ) -> Reply:
+        """A monologue's buttons (and the console's `bard continue|another|answer`): `said` is the monologue,
+        `earlier` the speeches before it (oldest first; Discord: the replies it answers).
+
+        continue: the same speaker goes on from where the speech ended (primed with the speech so far);
+        another: a new monologue from the same seed, speaker and options (after the same exchange, if any);
+        answer: another speaker (`speaker`, or one the model chooses) answers, primed with the whole exchange."""
+        if not self.accepting:
+            self.requests.record(author_id, "closed")
+            return replies.LEAVING
+        spoken, options = said.spoken, said.options
+        if action == "another" and spoken.goes_on:  # another continuation of the speech it went on with
+            before = scene.exchange(earlier)
+            if before and before[-1].speaker == spoken.speaker:
+                action, earlier, spoken = "continue", (), before[-1]
+                options = replace(options, seed="")
+        if action == "continue":
+            if not spoken.text and spoken.speaker is None:
+                return replies.NOTHING_TO_CONTINUE
+            whole = scene.exchange([*earlier, spoken]) if spoken.speaker is not None else [spoken]
+            last = whole[-1]
+            seed = scene.tail(last.text)
+            seed = f"{last.speaker}: {seed}" if last.speaker is not None else seed
+            history = scene.playscript(whole[:-1])
+            return await self._perform(
+                author_id,
+                replace(options, seed=""),
+                seed,
+                history=history,
+                goes_on=True,
+                prefix=prefix,
+                is_owner=is_owner,
+                while_generating=while_generating,
+            )
+        if action == "another":
+            seed = f"{spoken.speaker}: {options.seed}" if spoken.speaker is not None else options.seed
+            history = scene.playscript(scene.exchange(earlier)) if spoken.speaker is not None else ""
+            return await self._perform(
+                author_id,
+                options,
+                seed,
+                history=history,
+                prefix=prefix,
+                is_owner=is_owner,
+                while_generating=while_generating,
+            )
+        if action != "answer":
+            raise ValueError(f"unknown action {action!r}")
+        if spoken.speaker is None:
+            return replies.NO_SPEAKER
+        seed = ""
+        if speaker is not None and speaker.strip():
+            name = scene.speaker_name(speaker)
+            if name is None:
+                return replies.bad_options(f"{quote(speaker)} is not a speaker's name", prefix)
+            if name.lower() == spoken.speaker.lower():
+                return replies.same_speaker(spoken.speaker)
+            seed = f"{name}:"
+        history = scene.playscript(scene.exchange([*earlier, spoken]))
+        return await self._perform(
+            author_id,
+            replace(options, seed="", free=False),
+            seed,
+            history=history,
+            prefix=prefix,
+            is_owner=is_owner,
+            while_generating=while_generating,
+        )
+
+    def answerers(self, said: Said, earlier: Sequence[Spoken] = ()) -> list[str]:
+        """Who may answer a monologue, for Answer's menu: the scene's other speakers, then the model's best known
+        (the speakers with most speeches), never the one who just spoke; 25 at most (Discord's limit)."""
+        speaker = said.spoken.speaker
+        if speaker is None:
+            return []
+        try:
+            known, _ = self.service.speakers(ANSWERERS, model=said.options.model)
+        except UnknownModel:
+            return []
+        names = [s.speaker for s in earlier if s.speaker is not None] + [name for name, _ in known]
+        return [n for n in dict.fromkeys(names) if n.lower() != speaker.lower()][:ANSWERERS]
+
+    async def _perform(
+        self,
+        author_id: int,
+        options: Options,
+        seed: str,
+        *,
+        prefix: str,
+        history: str = "",
+        goes_on: bool = False,
+        note: str = "",
+        is_owner: bool = False,
+        while_generating: IndicatorFactory | None = None,
+    ) -> Reply:
+        """Generate from `seed` (which may name the speaker) with `options` (their seed is not used), after the
+        cooldown and through the service's queue; the reply carries the monologue's facts for its buttons."""
+        record = self.requests.record
+        s = self.settings
+        seed_chars = len(seed)
         now = self._clock()
         wait = self._cooldown_left(author_id, now)
         if wait > 0 and not is_owner:
             record(author_id, "cooldown", seed_chars=seed_chars)
             return replies.cooldown(wait)
+        model = options.model or self.service.default  # named in the buttons: a later default does not change them
         try:
             pending = self.service.submit(
-                options.seed,
+                seed,
                 temperature=options.temperature,
                 max_chars=options.length,
                 top_k=options.top_k,
                 top_p=options.top_p,
                 monologue=s.monologue and not options.free,
-                model=options.model,
+                model=model,
                 verse=s.verse and not options.prose,
+                history=history,
             )
         except UnknownModel:
             record(author_id, "bad_options", seed_chars=seed_chars)
@@ -114,20 +251,34 @@ class Bard:
         except ServiceClosed:
             done("closed")
             return replies.LEAVING
+        except UnknownModel:  # removed by a reload while this one waited
+            done("error")
+            return replies.model_gone(model)
         except Exception:
             done("error")
             log.exception("generation failed for user %s (options %s)", self._user(author_id), _describe(options))
             return replies.FAILED
         done("ok", len(generation.text))
-        return Reply(
-            replies.format_monologue(
-                generation.seed,
-                generation.text,
-                seed_changes=generation.seed_changes,
-                stop_reason=generation.stop_reason,
-                speaker=generation.speaker,
+        facts = replace(options, model=model)
+        if goes_on:
+            text = replies.format_continuation(
+                generation.text, speaker=generation.speaker, stop_reason=generation.stop_reason
             )
+            spoken = Spoken(generation.speaker, generation.text.strip(), goes_on=True)
+            return Reply(text, said=Said(spoken, replace(facts, seed="")))
+        text = replies.format_monologue(
+            generation.seed,
+            generation.text,
+            seed_changes=generation.seed_changes,
+            stop_reason=generation.stop_reason,
+            speaker=generation.speaker,
+            note=note,
         )
+        shown = scene.read_reply(text)  # the speech as the buttons will read it back from the message
+        if shown is None:
+            return Reply(text)
+        seed_shown = generation.seed.lstrip()[: len(shown.text)]  # the reply shows (seed + text).strip()
+        return Reply(text, said=Said(shown, replace(facts, seed=seed_shown)))
 
     def help(self, prefix: str) -> Reply:
         """`bard help`."""
@@ -189,13 +340,34 @@ class Bard:
         card = model_card(loaded)
         return replies.reloaded(card["name"], card["val_loss"])
 
-    async def dispatch(self, text: str, *, author_id: int, prefix: str, is_owner: bool = False) -> Reply:
-        """Route the text after `bard` as discord.py routes the command group (for the console)."""
+    async def dispatch(
+        self, text: str, *, author_id: int, prefix: str, is_owner: bool = False, session: Session | None = None
+    ) -> Reply:
+        """Route the text after `bard` as discord.py routes the command group (for the console). With a session,
+        `continue`, `another` and `answer [speaker]` act on its last monologue (Discord's buttons), and each
+        monologue is recorded in it."""
         match = _FIRST_WORD.match(text)
         word = match.group(1).lower() if match else ""
         if word == "help":
             return self.help(prefix)
         rest = text.strip()[len(word) :]
+        if session is not None:
+            if word in ("continue", "another", "answer"):
+                if session.last is None:
+                    return replies.NO_MONOLOGUE
+                speaker = rest.strip() or None
+                reply = await self.act(
+                    author_id, word, session.last, session.earlier, prefix=prefix, speaker=speaker, is_owner=is_owner
+                )
+            else:
+                reply = await self._dispatch(word, rest, text, author_id=author_id, prefix=prefix, is_owner=is_owner)
+                word = "write"
+            if reply.said is not None:
+                session.record(word, reply.said)
+            return reply
+        return await self._dispatch(word, rest, text, author_id=author_id, prefix=prefix, is_owner=is_owner)
+
+    async def _dispatch(self, word: str, rest: str, text: str, *, author_id: int, prefix: str, is_owner: bool) -> Reply:
         if word == "info":
             return self.info(rest, prefix)
         if word == "speakers":

@@ -5,25 +5,32 @@ bot does, `await bot.load_extension("bot.cog")` (see setup for what it takes fro
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import math
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
+from bot import replies, scene
 from bot.bard import Bard
+from bot.limits import MAX_SEED_CHARS
+from bot.options import OptionError, parse_options
 from bot.replies import Reply
-from bot.service import GenerationService, create_service, inference_executor
+from bot.scene import Said, Spoken
+from bot.service import GenerationService, UnknownModel, create_service, inference_executor
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 # Nobody is ever pinged, whatever the host bot allows and whatever the seed or the model says.
 NO_MENTIONS = discord.AllowedMentions.none()
+BUTTONS_LAST = datetime.timedelta(days=14)  # a press on an older monologue is told to ask anew
+CONTEXT_MENU = "Continue as the bard"
 
 
 class ChannelNotAllowed(commands.CheckFailure):
@@ -33,20 +40,33 @@ class ChannelNotAllowed(commands.CheckFailure):
 class BardCog(commands.Cog, name="Bard"):
     """Shakespearean monologues from a character-level LSTM."""
 
-    def __init__(self, bard: Bard, *, on_unload: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, bot: commands.Bot, bard: Bard, *, on_unload: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        self.bot = bot
         self.bard = bard
         self._on_unload = on_unload
+        self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU, callback=self.continue_message)
+
+    async def cog_load(self) -> None:
+        # Presses are recognised by their custom id, whatever message they are on: buttons survive restarts.
+        self.bot.add_dynamic_items(BardButton, AnswerMenu)
+        self.bot.tree.add_command(self.context_menu)
 
     # ------------------------------------------------------------------ commands
 
     @commands.hybrid_group(name="bard", fallback="write", case_insensitive=True)
     @app_commands.describe(
-        seed="Your opening words, after any options: -t 0.5 -n 300 Hamlet: To be",
+        seed="Your opening words, after any options: -t 0.5 -n 300 To be",
         model="Which bard (see /bard models); the default if left out",
+        speaker="Who speaks (see /bard speakers); the bard chooses if left out",
     )
-    async def bard_group(self, ctx: commands.Context[Any], *, seed: str = "", model: str | None = None) -> None:
+    async def bard_group(
+        self, ctx: commands.Context[Any], *, seed: str = "", model: str | None = None, speaker: str | None = None
+    ) -> None:
         """Continue your line as a Shakespearean monologue (options: bard help)."""
-        # `model` comes from the slash command's option; a prefix command names it in the text (-m NAME).
+        # `model` and `speaker` come from the slash command's options; a prefix command names them in the text
+        # (-m NAME, Hamlet: To be).
         with self.bard.in_flight():
             reply = await self.bard.write(
                 ctx.author.id,
@@ -54,6 +74,7 @@ class BardCog(commands.Cog, name="Bard"):
                 prefix=ctx.clean_prefix,
                 is_owner=await self._is_owner(ctx),
                 while_generating=ctx.typing,
+                speaker=speaker,
             )
             await self._send(ctx, reply)
 
@@ -65,6 +86,15 @@ class BardCog(commands.Cog, name="Bard"):
     @bard_group.autocomplete("model")
     async def _model_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return model_choices(self.bard.service.names, current)
+
+    @bard_group.autocomplete("speaker")
+    async def _speaker_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        model = getattr(interaction.namespace, "model", None) or None  # the model picked so far, if any
+        try:
+            found, _ = self.bard.service.speakers(25, current.strip(), model=model)
+        except UnknownModel:  # a model typed but not (yet) a served one's name: the default's speakers
+            found, _ = self.bard.service.speakers(25, current.strip())
+        return [app_commands.Choice(name=name[:100], value=name[:100]) for name, _ in found]
 
     @bard_group.command(name="info")
     @app_commands.describe(model="Which bard (see /bard models); the default if left out")
@@ -107,15 +137,181 @@ class BardCog(commands.Cog, name="Bard"):
         is_owner = await self._is_owner(ctx)
         await self._send(ctx, self.bard.stats(is_owner=is_owner, transport=transport_facts(ctx.bot)))
 
+    # ------------------------------------------------------------------ components and the context menu
+
+    async def continue_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Continue this message's text as a monologue."""
+        if not self._allowed(interaction.channel):
+            await interaction.response.send_message(replies.WRONG_CHANNEL.text, ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)  # answered within 3 s, whatever the queue holds
+        with self.bard.in_flight():
+            text = scene.tail(message.content.strip(), MAX_SEED_CHARS)
+            if not text:
+                reply = replies.NOTHING_TO_CONTINUE
+            else:
+                reply = await self.bard.write(
+                    interaction.user.id,
+                    f"-- {text}",  # the message's text is all seed, even if it starts with -
+                    prefix="/",
+                    is_owner=await self._user_is_owner(interaction.user),
+                    note=f"from a message by {message.author.display_name}",  # named, not mentioned
+                )
+            view = self._view(reply.said, ()) if reply.said is not None else None
+            await interaction.followup.send(
+                reply.text, ephemeral=not reply.ok, allowed_mentions=NO_MENTIONS, suppress_embeds=True, **_with(view)
+            )
+
+    async def press(self, interaction: discord.Interaction, match: re.Match[str], speaker: str | None = None) -> None:
+        """A monologue's button or Answer menu: deferred at once, then a new monologue replying to it (or a
+        short ephemeral note why not). Everything it needs comes from the message and the component's id."""
+        await interaction.response.defer()  # within Discord's 3 s, even with the queue full; nothing shows
+        with self.bard.in_flight():
+            message = interaction.message
+            reply = self._refusal(interaction, match)
+            if reply is None and message is not None:
+                reply = await self._act(interaction, message, scene.ACTIONS[match["action"]], match, speaker)
+            if reply is not None:
+                await self._followup_quietly(interaction, reply)
+
+    def _refusal(self, interaction: discord.Interaction, match: re.Match[str]) -> Reply | None:
+        """Why a press cannot be answered, checked before anything is generated; None when it can."""
+        message = interaction.message
+        if not self.bard.settings.components:
+            return replies.COMPONENTS_OFF
+        if not self._allowed(interaction.channel):
+            return replies.WRONG_CHANNEL
+        if message is None or scene.read_reply(message.content) is None:
+            return replies.NOT_A_MONOLOGUE
+        if discord.utils.utcnow() - message.created_at > BUTTONS_LAST:
+            return replies.TOO_OLD
+        if match["model"] not in self.bard.service.names:
+            return replies.model_gone(match["model"])
+        return None
+
+    async def _act(
+        self,
+        interaction: discord.Interaction,
+        message: discord.Message,
+        action: str,
+        match: re.Match[str],
+        speaker: str | None,
+    ) -> Reply | None:
+        """Generate for a press and send the new monologue; returns a refusal to send instead, or None if sent."""
+        s = self.bard.settings
+        spoken = scene.read_reply(message.content)
+        try:
+            options = parse_options(scene.options_text(match), temperature=s.temperature, length=s.length)
+        except OptionError:
+            return replies.NOT_A_MONOLOGUE
+        assert spoken is not None  # checked in _refusal
+        said = scene.recovered(spoken, options, int(match["seed"]))
+        earlier = await self._earlier(message)
+        reply = await self.bard.act(
+            interaction.user.id,
+            action,
+            said,
+            earlier,
+            prefix="/",
+            speaker=speaker,
+            is_owner=await self._user_is_owner(interaction.user),
+            while_generating=getattr(interaction.channel, "typing", None),
+        )
+        if reply.said is None:
+            return reply
+        # Continue and Answer reply to the pressed monologue, so that a scene is a chain of replies; Another stands
+        # in for it, so it replies to what the pressed one replied to.
+        if action == "another":
+            parent, before = message.reference, earlier
+        else:
+            parent, before = message.to_reference(fail_if_not_exists=False), [*earlier, said.spoken]
+        reference = None
+        if parent is not None and parent.message_id is not None:
+            reference = discord.MessageReference(
+                message_id=parent.message_id,
+                channel_id=parent.channel_id,
+                guild_id=parent.guild_id,
+                fail_if_not_exists=False,
+            )
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            return replies.FAILED
+        try:
+            await channel.send(
+                reply.text,
+                reference=reference,  # type: ignore[arg-type]
+                allowed_mentions=NO_MENTIONS,
+                suppress_embeds=True,
+                **_with(self._view(reply.said, before)),
+            )
+        except discord.HTTPException:
+            log.warning("could not send the monologue for a press", exc_info=True)
+            return replies.FAILED
+        return None
+
+    async def _earlier(self, message: discord.Message) -> list[Spoken]:
+        """The speeches before a monologue, oldest first: the bard's monologues it replies to, one after another
+        (EXCHANGE_SPEECHES at most); the chain ends at anything else (a user's command, a deleted message)."""
+        found: list[Spoken] = []
+        reference, me = message.reference, self.bot.user
+        while reference is not None and reference.message_id is not None and len(found) < scene.EXCHANGE_SPEECHES:
+            parent = reference.resolved if isinstance(reference.resolved, discord.Message) else None
+            if parent is None:
+                try:
+                    parent = await message.channel.fetch_message(reference.message_id)
+                except discord.HTTPException:
+                    break
+            spoken = scene.read_reply(parent.content) if me is not None and parent.author.id == me.id else None
+            if spoken is None:
+                break
+            found.append(spoken)
+            reference = parent.reference
+        return found[::-1]
+
+    def _view(self, said: Said, earlier: Sequence[Spoken]) -> discord.ui.View | None:
+        """The components under a monologue: Continue, Another, Answer, and a menu of who may answer."""
+        if not self.bard.settings.components:
+            return None
+        ids = {action: scene.custom_id(action, said) for action in ("c", "a", "w", "s")}
+        if None in ids.values():  # a model name too long for Discord's 100 characters: a plain reply
+            return None
+        view = discord.ui.View(timeout=None)
+        view.add_item(BardButton(str(ids["c"]), "Continue", discord.ButtonStyle.primary))
+        view.add_item(BardButton(str(ids["a"]), "Another", discord.ButtonStyle.secondary))
+        if said.spoken.speaker is not None:
+            view.add_item(BardButton(str(ids["w"]), "Answer", discord.ButtonStyle.secondary))
+            names = self.bard.answerers(said, earlier)
+            if names:
+                view.add_item(AnswerMenu(str(ids["s"]), names))
+        # Presses reach the dynamic items whatever the message; a stored view would answer them a second time
+        # and be kept in memory for ever, so it is finished before it is sent.
+        view.stop()
+        return view
+
+    async def _followup_quietly(self, interaction: discord.Interaction, reply: Reply) -> None:
+        try:
+            await interaction.followup.send(reply.text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("could not send the note for a press", exc_info=True)
+
+    def _allowed(self, channel: Any) -> bool:
+        allowed = self.bard.settings.allowed_channels
+        # A thread is allowed where its parent channel is.
+        return not allowed or getattr(channel, "id", None) in allowed or getattr(channel, "parent_id", None) in allowed
+
+    async def _user_is_owner(self, user: discord.abc.User) -> bool:
+        if user.id in self.bard.settings.owner_ids:
+            return True
+        try:
+            return await self.bot.is_owner(user)
+        except discord.HTTPException:
+            log.warning("could not fetch the application owner", exc_info=True)
+            return False
+
     # ------------------------------------------------------------------ plumbing
 
     async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
-        allowed = self.bard.settings.allowed_channels
-        if not allowed:
-            return True
-        channel = ctx.channel
-        # A thread is allowed where its parent channel is.
-        if channel.id in allowed or getattr(channel, "parent_id", None) in allowed:
+        if self._allowed(ctx.channel):
             return True
         raise ChannelNotAllowed()
 
@@ -135,22 +331,19 @@ class BardCog(commands.Cog, name="Bard"):
         await self._send_quietly(ctx, reply)
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(BardButton, AnswerMenu)
+        self.bot.tree.remove_command(self.context_menu.name, type=self.context_menu.type)
         await self.bard.close(self.bard.settings.shutdown_grace)
         if self._on_unload is not None:
             await self._on_unload()
 
     async def _is_owner(self, ctx: commands.Context[Any]) -> bool:
-        if ctx.author.id in self.bard.settings.owner_ids:
-            return True
-        try:
-            return await ctx.bot.is_owner(ctx.author)
-        except discord.HTTPException:  # the application's owner could not be fetched: not an owner, for now
-            log.warning("could not fetch the application owner", exc_info=True)
-            return False
+        return await self._user_is_owner(ctx.author)
 
-    @staticmethod
-    async def _send(ctx: commands.Context[Any], reply: Reply) -> None:
+    async def _send(self, ctx: commands.Context[Any], reply: Reply) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS, "suppress_embeds": True}
+        if reply.said is not None:
+            kwargs |= _with(self._view(reply.said, ()))
         if ctx.interaction is None:
             # A reply, so each user sees which monologue is theirs; fine if their message is gone by now.
             kwargs["reference"] = ctx.message.to_reference(fail_if_not_exists=False)
@@ -163,6 +356,51 @@ class BardCog(commands.Cog, name="Bard"):
             await self._send(ctx, reply)
         except discord.HTTPException:
             log.warning("could not send the error reply", exc_info=True)
+
+
+class BardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=scene.BUTTON_ID):
+    """Continue, Another or Answer under a monologue; its custom id holds the model and options (bot/scene.py)."""
+
+    def __init__(self, custom_id: str, label: str = "", style: discord.ButtonStyle = discord.ButtonStyle.secondary):
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> BardButton:
+        return cls(item.custom_id or match.string, item.label or "", item.style)
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        match = self.template.fullmatch(self.custom_id)
+        cog = interaction.client.get_cog("Bard") if isinstance(interaction.client, commands.Bot) else None
+        if match is not None and cog is not None:
+            await cog.press(interaction, match)  # type: ignore[attr-defined]
+
+
+class AnswerMenu(discord.ui.DynamicItem[discord.ui.Select[Any]], template=scene.SELECT_ID):
+    """Answer as…: the speakers who may answer a monologue."""
+
+    def __init__(self, custom_id: str, names: Sequence[str] = ()):
+        options = [discord.SelectOption(label=name[:100], value=name[:100]) for name in names]
+        super().__init__(discord.ui.Select(custom_id=custom_id, placeholder="Answer as…", options=options))
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction, item: discord.ui.Select[Any], match: re.Match[str], /
+    ) -> AnswerMenu:
+        return cls(item.custom_id or match.string)
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        match = self.template.fullmatch(self.custom_id)
+        values = (interaction.data or {}).get("values") or []
+        cog = interaction.client.get_cog("Bard") if isinstance(interaction.client, commands.Bot) else None
+        if match is not None and cog is not None:
+            await cog.press(interaction, match, speaker=str(values[0]) if values else None)  # type: ignore[attr-defined]
+
+
+def _with(view: discord.ui.View | None) -> dict[str, Any]:
+    """The send() keyword for a view, if there is one (none: a plain reply, as with BARD_COMPONENTS=false)."""
+    return {"view": view} if view is not None else {}
 
 
 def with_model(text: str, model: str | None) -> str:
@@ -203,7 +441,7 @@ async def setup(bot: commands.Bot) -> None:
     else:
         await service.start()  # warm-up, once: the first request does not pay for it
     try:
-        await bot.add_cog(BardCog(Bard(settings, service), on_unload=release))
+        await bot.add_cog(BardCog(bot, Bard(settings, service), on_unload=release))
     except BaseException:  # e.g. the host already has a `bard` command
         if release is not None:
             await service.close()

@@ -15,6 +15,7 @@ import threading
 from typing import TextIO
 
 from bot.bard import Bard
+from bot.scene import Session
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ async def run_console(
             file=stderr,
             flush=True,
         )
+    session = Session()  # the last monologue and the scene before it: `bard continue|another|answer` act on it
     lines = _start_reader(stdin if stdin is not None else sys.stdin, asyncio.get_running_loop())
     try:
         while (line := await lines.get()) is not None:
@@ -81,7 +83,9 @@ async def run_console(
                 print(f"(not a bard command: try `{prefix}bard To be` or `{prefix}bard help`)", file=stderr, flush=True)
                 continue
             with bard.in_flight():
-                reply = await bard.dispatch(text, author_id=CONSOLE_USER_ID, prefix=prefix, is_owner=True)
+                reply = await bard.dispatch(
+                    text, author_id=CONSOLE_USER_ID, prefix=prefix, is_owner=True, session=session
+                )
             print(reply.text + "\n", file=stdout, flush=True)
     finally:
         await bard.close(bard.settings.shutdown_grace)

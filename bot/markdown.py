@@ -31,6 +31,14 @@ def escape_markdown(text: str, *, inline: bool = False) -> str:
     return text.replace("@", "@\u200b")
 
 
+_ESCAPED = re.compile(r"\\([\\*_~`|<>\[\]#+\-.)])")
+
+
+def unescape_markdown(text: str) -> str:
+    """The raw text that escape_markdown escaped (the bard reads its own replies back)."""
+    return _ESCAPED.sub(r"\1", text).replace("@\u200b", "@")
+
+
 def quote(raw: str, limit: int = 30) -> str:
     """A user-typed fragment for an error message: shortened, escaped, in quotes."""
     short = raw if len(raw) <= limit else raw[: limit - 1] + "…"

@@ -16,6 +16,7 @@ from bot.markdown import escape_markdown, fit, fit_lines
 from model_store.playscript import SPEAKER_LINE
 
 if TYPE_CHECKING:
+    from bot.scene import Said
     from bot.service import ReloadReport
 
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 class Reply:
     text: str
     ok: bool = True  # False for refusals and errors (sent ephemeral to a slash command)
+    said: Said | None = None  # a monologue: what its buttons need (bot/scene.py)
 
 
 # --------------------------------------------------------------------------- monologues
@@ -48,11 +50,13 @@ def format_monologue(
     seed_changes: tuple[str, ...] = (),
     stop_reason: str = "",
     speaker: str | None = None,
+    note: str = "",
     limit: int = MESSAGE_LIMIT,
 ) -> str:
     """The reply for a generation: who speaks, then the speech (seed + continuation) in a block quote.
 
     A monologue names its speaker; free text from an empty seed shows the speaker line it opened with, if any.
+    A note (e.g. whose message the seed came from) goes in small print under the header.
     """
     verse = seed + text
     if speaker is None and not seed.strip():
@@ -63,6 +67,8 @@ def format_monologue(
     else:
         header = "*The bard continues:*" if seed.strip() else "*The bard begins:*"
     lines = [header]
+    if note:
+        lines.append("-# " + escape_markdown(note if len(note) <= 200 else note[:199] + "…", inline=True))
     if seed_changes:
         notes = "; ".join(seed_changes)
         lines.append(
@@ -73,6 +79,17 @@ def format_monologue(
     if not verse:
         return head + "…"
     # An ellipsis says the text stopped short: not where a cut at the length limit fell on a sentence's end.
+    unfinished = stop_reason == "length" and not _ends_sentence(verse)
+    return head + (fit(verse, limit - len(head), unfinished=unfinished) or "…")
+
+
+def format_continuation(text: str, *, speaker: str | None, stop_reason: str = "", limit: int = MESSAGE_LIMIT) -> str:
+    """The reply for Continue: the same speaker goes on (only the new text; the message before holds the rest)."""
+    name = f"**{escape_markdown(speaker, inline=True)}**" if speaker is not None else "*The bard"
+    head = (f"{name} *goes on:*" if speaker is not None else f"{name} goes on:*") + "\n>>> "
+    verse = text.strip()
+    if not verse:
+        return head + "…"
     unfinished = stop_reason == "length" and not _ends_sentence(verse)
     return head + (fit(verse, limit - len(head), unfinished=unfinished) or "…")
 
@@ -200,6 +217,21 @@ FAILED = Reply("🥀 Alas, the bard stumbled over that one. Try again.", ok=Fals
 LEAVING = Reply("🚪 The bard is leaving the stage; try again shortly.", ok=False)
 NOT_OWNER = Reply("🔒 Only the bard's owners may do that.", ok=False)
 WRONG_CHANNEL = Reply("🔇 The bard does not perform in this channel.", ok=False)
+NO_MONOLOGUE = Reply("📜 There is no monologue to go on from yet: ask for one first (`bard To be`).", ok=False)
+NOT_A_MONOLOGUE = Reply("📜 The bard cannot read that message as one of its monologues.", ok=False)
+NO_SPEAKER = Reply("📜 Free text has no speaker to answer: ask for a monologue (without `-f`).", ok=False)
+TOO_OLD = Reply("🕰️ These buttons are too old; ask the bard anew.", ok=False)
+COMPONENTS_OFF = Reply("🔕 The bard's buttons are switched off here; ask with the command instead.", ok=False)
+NOTHING_TO_CONTINUE = Reply("📜 That message has no text for the bard to continue.", ok=False)
+
+
+def model_gone(name: str) -> Reply:
+    name = escape_markdown(name, inline=True)
+    return Reply(f"🥀 The model “{name}” is no longer served here; ask the bard anew.", ok=False)
+
+
+def same_speaker(name: str) -> Reply:
+    return Reply(f"🎭 {escape_markdown(name, inline=True)} spoke last; pick someone else to answer.", ok=False)
 
 
 def timed_out(seconds: float) -> Reply:

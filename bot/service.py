@@ -219,9 +219,10 @@ class GenerationService:
         monologue: bool = True,
         model: str | None = None,
         verse: bool = True,
+        history: str = "",
     ) -> PendingGeneration:
-        """Queue one request for a model (None: the default). Raises ValueError (bad values, UnknownModel), Busy
-        (queue full) or ServiceClosed, at once."""
+        """Queue one request for a model (None: the default); a monologue may follow an exchange (history, in
+        play-script form). Raises ValueError (bad values, UnknownModel), Busy (queue full) or ServiceClosed, at once."""
         if self._closed:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:
@@ -237,6 +238,7 @@ class GenerationService:
             rng=np.random.default_rng(),
             monologue=monologue,
             verse=verse,
+            history=history,
         )
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1

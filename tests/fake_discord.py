@@ -66,6 +66,7 @@ class FakeDiscord:
         self.identify_payloads: list[dict[str, Any]] = []
         self.identified = asyncio.Event()
         self.fail_next_post: int | None = None  # an HTTP status the next message POST gets, once
+        self.messages: dict[int, dict[str, Any]] = {}  # every message posted, by users and the bot: id -> payload
         self._sockets: list[web.WebSocketResponse] = []
         self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}  # socket -> (shard id, shard count)
         self._changed = asyncio.Condition()
@@ -205,21 +206,70 @@ class FakeDiscord:
     async def send_message(self, content: str, *, author_id: int, channel_id: int | None = None) -> int:
         """A user posts `content`; returns the message id."""
         payload = self.message(content, author_id=author_id, channel_id=channel_id)
+        self.messages[int(payload["id"])] = payload
         await self.dispatch("MESSAGE_CREATE", payload)
         return int(payload["id"])
 
     async def slash(self, options: list[dict[str, Any]], *, user_id: int) -> str:
         """A user runs /bard <options>; returns the interaction token."""
-        return await self._interaction(2, options, user_id=user_id)
+        return await self._interaction(2, {"id": "700001", "name": "bard", "type": 1, "options": options}, user_id)
 
     async def autocomplete(self, options: list[dict[str, Any]], *, user_id: int) -> str:
         """A user types in an option of /bard (the one marked "focused": True); returns the interaction token."""
-        return await self._interaction(4, options, user_id=user_id)
+        return await self._interaction(4, {"id": "700001", "name": "bard", "type": 1, "options": options}, user_id)
 
-    async def _interaction(self, kind: int, options: list[dict[str, Any]], *, user_id: int) -> str:
+    async def press(
+        self,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int,
+        values: list[str] | None = None,
+        message: dict[str, Any] | None = None,
+        channel_id: int | None = None,
+    ) -> str:
+        """A user presses a component (a select when values are given) on a message (the stored one, unless a
+        payload is given); returns the interaction token."""
+        payload = message if message is not None else self.messages[message_id]
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": 2 if values is None else 3}
+        if values is not None:
+            data["values"] = values
+        return await self._interaction(3, data, user_id, message=payload, channel_id=channel_id)
+
+    async def message_command(self, name: str, target_id: int, *, user_id: int) -> str:
+        """A user runs a message context-menu command on a stored message; returns the interaction token."""
+        target = self.messages[target_id]
+        data = {
+            "id": "700002",
+            "name": name,
+            "type": 3,
+            "target_id": str(target_id),
+            "resolved": {"messages": {str(target_id): target}},
+        }
+        return await self._interaction(2, data, user_id)
+
+    def components_of(self, message_id: int) -> dict[str, dict[str, Any]]:
+        """A stored message's components by label (buttons) or placeholder (selects)."""
+        found = {}
+        for row in self.messages[message_id].get("components") or []:
+            for item in row["components"]:
+                found[item.get("label") or item.get("placeholder")] = item
+        return found
+
+    async def _interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        user_id: int,
+        *,
+        message: dict[str, Any] | None = None,
+        channel_id: int | None = None,
+    ) -> str:
         interaction_id = self._new_id()
         token = f"interaction-{interaction_id}"
         member = {"user": self.user(user_id), "roles": [], "joined_at": _now(), "permissions": ALL_PERMISSIONS}
+        channel_id = channel_id or self.CHANNEL_ID
+        extra = {"message": message} if message is not None else {}
         await self.dispatch(
             "INTERACTION_CREATE",
             {
@@ -229,8 +279,8 @@ class FakeDiscord:
                 "token": token,
                 "version": 1,
                 "guild_id": str(self.GUILD_ID),
-                "channel_id": str(self.CHANNEL_ID),
-                "channel": {"id": str(self.CHANNEL_ID), "type": 0, "name": "globe", "guild_id": str(self.GUILD_ID)},
+                "channel_id": str(channel_id),
+                "channel": {"id": str(channel_id), "type": 0, "name": "globe", "guild_id": str(self.GUILD_ID)},
                 "member": member | {"deaf": False, "mute": False, "flags": 0},
                 "app_permissions": ALL_PERMISSIONS,
                 "locale": "en-US",
@@ -239,10 +289,15 @@ class FakeDiscord:
                 "attachment_size_limit": 10 * 1024 * 1024,
                 "authorizing_integration_owners": {"0": str(self.GUILD_ID)},
                 "context": 0,
-                "data": {"id": "700001", "name": "bard", "type": 1, "options": options},
-            },
+                "data": data,
+            }
+            | extra,
         )
         return token
+
+    def interaction_calls(self, token: str) -> list[Call]:
+        """The bot's answers to one interaction: its callback, then follow-ups (webhook posts and edits)."""
+        return [c for c in self.calls if token in c.path]
 
     # ------------------------------------------------------------------ waiting and looking
 
@@ -319,8 +374,14 @@ class FakeDiscord:
                 status, self.fail_next_post = self.fail_next_post, None
                 return _json({"message": "fake failure", "code": 0}, status)
             return _json(self._sent_message(call.json or {}, int(m.group(1))))
+        if m := call.matches("GET", r"/channels/(\d+)/messages/(\d+)"):
+            found = self.messages.get(int(m.group(2)))
+            if found is None or found["channel_id"] != m.group(1):
+                return _json({"message": "Unknown Message", "code": 10008}, 404)
+            return _json(found)
         if call.matches("PUT", r"/applications/\d+/commands"):
-            return _json([c | {"id": str(self._new_id()), "application_id": str(self.BOT_ID)} for c in call.json])
+            made = {"id": str(self._new_id()), "application_id": str(self.BOT_ID), "version": "1"}
+            return _json([{"description": ""} | c | made for c in call.json])
         if call.matches("POST", r"/interactions/\d+/[\w-]+/callback"):
             kind = (call.json or {}).get("type")
             resource: dict[str, Any] = {"type": kind}
@@ -334,9 +395,12 @@ class FakeDiscord:
         return _json({"message": "404: Not Found", "code": 0}, 404)
 
     def _sent_message(self, body: dict[str, Any], channel_id: int) -> dict[str, Any]:
-        return {
+        """The message the bot's POST creates; kept, so that it can be fetched (and pressed) later."""
+        reference = body.get("message_reference")
+        message = {
             "id": str(self._new_id()),
             "channel_id": str(channel_id),
+            "guild_id": str(self.GUILD_ID),
             "author": self.bot_user,
             "content": body.get("content") or "",
             "timestamp": _now(),
@@ -348,9 +412,16 @@ class FakeDiscord:
             "attachments": [],
             "embeds": [],
             "pinned": False,
-            "type": 19 if body.get("message_reference") else 0,
+            "type": 19 if reference else 0,
             "flags": body.get("flags", 0),
+            "components": body.get("components") or [],
         }
+        if reference:
+            message["message_reference"] = {"channel_id": str(channel_id)} | {
+                k: str(v) for k, v in reference.items() if k in ("message_id", "guild_id")
+            }
+        self.messages[int(message["id"])] = message
+        return message
 
     # ------------------------------------------------------------------ gateway
 

@@ -267,8 +267,8 @@ async def test_slash_commands_are_synced_only_on_request(fake: FakeDiscord, tiny
         pass
     (put,) = [c for c in fake.calls if c.method == "PUT"]
     assert put.path == f"/applications/{fake.BOT_ID}/commands"
-    (command,) = put.json
-    assert command["name"] == "bard"
+    command, menu = put.json
+    assert (command["name"], menu["name"], menu["type"]) == ("bard", "Continue as the bard", 3)
     assert {o["name"] for o in command["options"]} == {"write", "help", "info", "speakers", "models", "reload", "stats"}
 
 
