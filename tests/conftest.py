@@ -80,6 +80,15 @@ It is the cause. Yet I'll not shed her blood.
 """
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collected_once() -> None:
+    """In the whole suite TensorFlow is imported while collecting (test_training), leaving a huge object graph; a
+    full garbage collection of it later would stall an event loop under test for ~0.2-0.5 s. Collect once, before
+    the first test, and move it all out of the collector's sight."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(scope="session")
 def script_text() -> str:
     return SCRIPT * 6
@@ -175,13 +184,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -
     """A tiny exported model (2 x 16 LSTM, numpy-made) shared by the whole session; treat it as read-only."""
     # Seed 1: its greedy and low-temperature continuations are words. With some seeds an untrained model repeats
     # one letter there, which the stop rule (never mid-word) cuts to nothing, and the engine's tests compare texts.
-    path = make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", script_text, seed=1)
-    # In the whole suite TensorFlow is imported while collecting (test_training), leaving a huge object graph; a
-    # full garbage collection of it later would stall an event loop under test for ~0.2 s. Collect once now and
-    # move it all out of the collector's sight.
-    gc.collect()
-    gc.freeze()
-    return path
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny", script_text, seed=1)
 
 
 @pytest.fixture(scope="session")
