@@ -223,6 +223,8 @@ def _play_span(blocks: list[Block], speakers: list[tuple[str, str, str] | None])
     for i in range(first - 1, max(first - 6, -1), -1):
         if is_heading(blocks[i].lines[0]):
             first = i
+            while first > 0 and is_heading(blocks[first - 1].lines[0]):  # ACT I over SCENE I
+                first -= 1
             break
     last = max(i for i, s in enumerate(speakers) if s)
     # The exit after the last speech belongs to the play.

@@ -157,14 +157,16 @@ def tei_to_script(data: bytes) -> tuple[str, Counter[str], str]:
     for e in root.iter():
         if _local(e.tag) in ("teiHeader", "front", "back"):
             dropped[{"teiHeader": "header"}.get(_local(e.tag), _local(e.tag) + " matter")] += len(_text_all(e))
+    for body in bodies:
+        for e in body.iter():
+            if _local(e.tag) in ("note", "app", "castList"):
+                dropped["cast list" if _local(e.tag) == "castList" else "notes"] += len(_text_all(e))
     out: list[str] = []
 
     def walk(e: ET.Element) -> None:
         for child in e:
             name = _local(child.tag)
             if name in SKIP:
-                if name in ("note", "app", "castList"):
-                    dropped["notes" if name != "castList" else "cast list"] += len(_text_all(child))
                 continue
             if name == "sp":
                 speech = _speech(child)
