@@ -35,14 +35,14 @@ NOTES_SECTION = re.compile(r"^\s*(FOOTNOTES|NOTES|ENDNOTES|GLOSSARY)[:.]?\s*$", 
 FOOTNOTE_PARAGRAPH = re.compile(r"^[ \t]*(<\d+>|\[\d+\]|\{\d+\})[ \t]+\S.*?(?=\n[ \t]*\n|\Z)", re.M | re.S)
 FOOTNOTE_MARK = re.compile(r"\s?(\[\d+[a-z]?\]|<\d+>|\{\d+\})")
 
-_NAME = r"[A-Z][A-Z'&-]*\.?(?: (?:OF |THE |DE |LA |LE )?[A-Z][A-Z'&-]*\.?){0,3}"
+_NAME = r"(?:[1-4] )?[A-Z][A-Z'&-]*\.?(?: (?:OF |THE |DE |LA |LE )?[A-Z][A-Z'&-]*\.?){0,3}"
 INLINE_SPEAKER = re.compile(rf"^\s*(?P<name>{_NAME})\s*(?P<dir>\[[^\]]*\]|\([^)]*\))?\s*[.:]\s+(?P<speech>\S.*)$")
 ALONE_CAPS = re.compile(rf"^\s*(?P<name>{_NAME})\s*(?P<dir>\[[^\]]*\]|\([^)]*\))?\s*[.:]?\s*$")
 ALONE_MIXED = re.compile(r"^\s*(?P<name>[A-Z][a-z]{1,12}(?: [A-Z][a-z]{1,12}){0,2})\.\s*$")
 ITALIC_DIRECTION = re.compile(r"^\s*_(?P<text>[^_]+)_\s*$")
 STAGE_WORDS = re.compile(
     r"^\s*(Enter|Re-enter|Reenter|Exit|Exeunt|Manet|Manent|Flourish|Alarum|Alarums|Sennet|Trumpets|Music|"
-    r"Thunder|Dies|Dumb show|They |He |She )\b",
+    r"Thunder|Dies|Dumb show)\b",
     re.I,
 )
 # Capitals at a block's start that are not speakers.
@@ -119,6 +119,16 @@ def strip_notes(text: str, dropped: Dropped) -> str:
     if section:
         dropped.add("notes", text[section.start() :])
         text = text[: section.start()]
+    # Footnotes gathered after the play, without a heading: their "lemma] comment" brackets do not balance,
+    # so the section is cut as a whole, from the first footnote of the dense run that ends the text.
+    starts = [m.start() for m in FOOTNOTE_START.finditer(text, len(text) // 2)]
+    dense = next(
+        (at for i, at in enumerate(starts) if sum(1 for x in starts[i + 1 :] if x - at < 3000) >= FOOTNOTES_DENSE),
+        None,
+    )
+    if dense is not None:
+        dropped.add("notes", text[dense:])
+        text = text[:dense]
     for pattern in (FOOTNOTE_BLOCK, FOOTNOTE_PARAGRAPH):
         for match in pattern.finditer(text):
             dropped.add("notes", match.group())
@@ -132,8 +142,15 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+ORDINALS = {"1": "FIRST", "2": "SECOND", "3": "THIRD", "4": "FOURTH"}
+FOOTNOTE_START = re.compile(r"^\[Footnote\b", re.M)
+FOOTNOTES_DENSE = 3  # footnotes gathered at the end: this many more within the next 3,000 characters
+
+
 def _clean_name(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip(" .:")
+    """ "FACE." -> "FACE", "1 NEI." -> "FIRST NEI" (the play-script format's names start with a letter)."""
+    name = re.sub(r"\s+", " ", name).strip(" .:")
+    return re.sub(r"^([1-4]) ", lambda m: ORDINALS[m.group(1)] + " ", name)
 
 
 def _is_caps_name(name: str) -> bool:
