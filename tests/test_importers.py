@@ -314,13 +314,13 @@ def test_empty_and_binary_files(tmp_path, content, message):
         convert(write(tmp_path, "x.txt", content))
 
 
-def test_numbered_speakers_verse_paragraphs_and_footnotes_gathered_after_the_play(tmp_path):
+def test_numbered_speakers_verse_paragraphs_mail_escapes_and_footnotes_gathered_after_the_play(tmp_path):
     play = (
         "ACT 5. SCENE 5.1.\n\n  1 NEI. Daily, sir.\n\n  2 NEI. And nightly, too.\n\n"
         "  LOVE. Peace, neighbours.\n  She shall feel gold, taste gold, hear gold.\n\n"
         "  She shall sleep gold; and here she comes.\n\n  1 NEI. Ay, some as brave as lords.\n\n"
         "  LOVE. Go, and be gone, and let us hear no more of it.\n\n"
-        "  2 NEI. We go, sir, we go; good night to your worship.\n\n"
+        "  2 NEI. We go, sir, we go;\n>From your worship we go.\n\n"
     )
     # Dyce-style notes ("lemma] comment") whose brackets do not balance, one quoting a speech.
     notes = "".join(f"[Footnote {n}: sleep gold] Old ed. reads:\n\nLOVE. Sleepe gold.]\n\n" for n in range(1, 5))
@@ -330,6 +330,6 @@ def test_numbered_speakers_verse_paragraphs_and_footnotes_gathered_after_the_pla
         "LOVE:\nPeace, neighbours.\nShe shall feel gold, taste gold, hear gold.\n"
         "She shall sleep gold; and here she comes.\n\nFIRST NEI:\nAy, some as brave as lords.\n\n"
         "LOVE:\nGo, and be gone, and let us hear no more of it.\n\n"
-        "SECOND NEI:\nWe go, sir, we go; good night to your worship.\n"
+        "SECOND NEI:\nWe go, sir, we go;\nFrom your worship we go.\n"
     )
     assert c.dropped["notes"] > 0

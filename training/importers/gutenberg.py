@@ -143,6 +143,7 @@ def _indent(line: str) -> int:
 
 
 ORDINALS = {"1": "FIRST", "2": "SECOND", "3": "THIRD", "4": "FOURTH"}
+MAIL_ESCAPED_FROM = re.compile(r"^>From\b", re.M)  # old etexts passed through mail, which escaped "From"
 FOOTNOTE_START = re.compile(r"^\[Footnote\b", re.M)
 FOOTNOTES_DENSE = 3  # footnotes gathered at the end: this many more within the next 3,000 characters
 
@@ -253,6 +254,7 @@ def _play_span(blocks: list[Block], speakers: list[tuple[str, str, str] | None])
 def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
     """The play in play-script form, and the characters dropped by kind (header, footer, notes, front, back)."""
     dropped = Dropped()
+    text = MAIL_ESCAPED_FROM.sub("From", text)
     body = strip_notes(strip_licence(text, dropped), dropped)
     blocks = _blocks(body.split("\n"))
     mixed = _mixed_names(blocks)
