@@ -39,7 +39,8 @@ def report(converted: Converted, vocab: Vocab | None) -> str:
     if vocab is not None:
         missing = Counter(c for c in text if c not in vocab)
         shown = "".join(sorted(missing))[:40]
-        out.append(f"  not in vocabulary: {sum(missing.values()):,} characters ({len(missing)} distinct: {shown!r})")
+        unknown = f"{sum(missing.values()):,} characters ({len(missing)} distinct: {shown!r})" if missing else "none"
+        out.append(f"  not in vocabulary: {unknown}")
     out += [f"  warning: {w}" for w in converted.warnings]
     out.append(f"  first {FIRST_LINES} lines:")
     out += [f"    | {line}" for line in lines[:FIRST_LINES]]
