@@ -22,10 +22,14 @@ MODERN_FOOTER = (
     "Updated editions will replace the previous one.\r\n"
 )
 # Inline "NAME. speech" in capitals, indented speech and continuation lines, directions indented deeper,
-# footnote markers in the verse, an editor's introduction before and a footnotes section after.
+# footnote markers in the verse, an editor's introduction and a prologue before, a footnotes section after.
 INLINE_CAPS = (
     "INTRODUCTION\r\n\r\nMarlowe was born at Canterbury in 1564, the son of a shoemaker. He went to\r\n"
     "Cambridge, and wrote for the stage.\r\n\r\n"
+    "          Enter MACHIAVEL.\r\n\r\n"
+    "     MACHIAVEL. Albeit the world think Machiavel is dead,\r\n"
+    "     Yet was his soul but flown beyond the Alps.\r\n"
+    "          [Exit.]\r\n\r\n"
     "ACT I.\r\n\r\n"
     "          BARABAS discovered in his counting-house.\r\n\r\n"
     "     BARABAS. So that of thus much that return was made; [17]\r\n"
@@ -141,6 +145,8 @@ def test_gutenberg_modern_inline_capitals_indented_directions_and_notes(tmp_path
     c = convert(write(tmp_path, "malta.txt", MODERN_HEADER + INLINE_CAPS + MODERN_FOOTER))
     assert c.format == "gutenberg"
     assert c.text == (
+        "[Enter MACHIAVEL.]\n\nMACHIAVEL:\nAlbeit the world think Machiavel is dead,\n"
+        "Yet was his soul but flown beyond the Alps.\n[Exit.]\n\n"
         "ACT I.\n\n[BARABAS discovered in his counting-house.]\n\n"
         "BARABAS:\nSo that of thus much that return was made;\nAnd of the third part of the Persian ships\n\n"
         "[Enter a MERCHANT.]\n\nBARABAS:\nHow now!\n\n"

@@ -5,8 +5,9 @@
    "End of (the) Project Gutenberg ...".
 2. Cut footnotes: "[Footnote 12: ...]" blocks, a "FOOTNOTES:" or "NOTES" section, markers such as [17], <17>, {17}.
 3. Find the play: it starts at the first run of speeches (four within forty lines, two speakers or more, each
-   speaking twice in the play), taken back to the act, scene or prologue heading just before it, and ends after
-   its last speech. What lies outside (introduction, cast list, notes, glossary) is front and back matter.
+   speaking twice in the play), taken back over the headings, directions and speeches just before it (ACT I,
+   a prologue), and ends after its last speech. What lies outside (introduction, cast list, notes, glossary)
+   is front and back matter.
 4. Read the speeches. A speaker is a name in capitals at a block's start followed by "." or ":" and the speech
    ("FACE. Get you" or "SIR EPI: Sir"), possibly with a direction ("FACE [ALOUD]. God be wi' you"), or a name
    alone on the first line of a block that goes on (capitals, or a short mixed-case name ending in "." such as
@@ -220,7 +221,16 @@ def _is_direction_line(line: str) -> bool:
     return bracketed or bool(ITALIC_DIRECTION.match(line)) or bool(STAGE_WORDS.match(stripped))
 
 
-def _play_span(blocks: list[Block], speakers: list[tuple[str, str, str] | None]) -> tuple[int, int] | None:
+def _is_direction_block(block: Block, base_indent: int) -> bool:
+    """A block of its own that is a stage direction: in brackets or italics, "Enter ...", or indented deeper than
+    the speeches and naming someone in capitals."""
+    first = block.lines[0]
+    return _is_direction_line(first) or (_indent(first) > base_indent + 2 and _names_someone(list(block.lines)))
+
+
+def _play_span(
+    blocks: list[Block], speakers: list[tuple[str, str, str] | None], base_indent: int
+) -> tuple[int, int] | None:
     """Indexes of the first and last block of the play: from the first run of speeches to the last speech."""
     starts = [(b.first, s[0]) for b, s in zip(blocks, speakers, strict=True) if s]
     # Names that speak once ("DRAMAS:" over a list in the introduction) do not open the play.
@@ -244,6 +254,13 @@ def _play_span(blocks: list[Block], speakers: list[tuple[str, str, str] | None])
             while first > 0 and is_heading(blocks[first - 1].lines[0]):  # ACT I over SCENE I
                 first -= 1
             break
+    # A prologue before the first run: speeches, directions and headings right before it belong to the play.
+    while first > 0 and (
+        speakers[first - 1]
+        or is_heading(blocks[first - 1].lines[0])
+        or _is_direction_block(blocks[first - 1], base_indent)
+    ):
+        first -= 1
     last = max(i for i, s in enumerate(speakers) if s)
     # The exit after the last speech belongs to the play.
     while last + 1 < len(blocks) and all(_is_direction_line(line) for line in blocks[last + 1].lines):
@@ -259,7 +276,9 @@ def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
     blocks = _blocks(body.split("\n"))
     mixed = _mixed_names(blocks)
     speakers = [_speaker_of(b, mixed) for b in blocks]
-    span = _play_span(blocks, speakers)
+    speech_indents = [_indent(b.lines[0]) for b, s in zip(blocks, speakers, strict=True) if s]
+    base_indent = statistics.median_low(speech_indents) if speech_indents else 0
+    span = _play_span(blocks, speakers, base_indent)
     if span is None:
         dropped.add("no play found", body)
         return "", dropped.counts
@@ -269,8 +288,6 @@ def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
     for b in blocks[last + 1 :]:
         dropped.add("back matter", "\n".join(b.lines))
     play_blocks, play_speakers = blocks[first : last + 1], speakers[first : last + 1]
-    speech_indents = [_indent(b.lines[0]) for b, s in zip(play_blocks, play_speakers, strict=True) if s]
-    base_indent = statistics.median_low(speech_indents) if speech_indents else 0
 
     out: list[str] = []
     current = ""  # the speaker whose speech a block without a name continues
@@ -292,7 +309,7 @@ def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
         elif is_heading(lines[0]):
             out.append("\n".join(line.strip() for line in lines))
             current, last_is_speech = "", False
-        elif _is_direction_line(lines[0]) or (_indent(lines[0]) > base_indent + 2 and _names_someone(lines)):
+        elif _is_direction_block(block, base_indent):
             out.append(_direction(" ".join(line.strip() for line in lines)))
             last_is_speech = False
         elif current:
