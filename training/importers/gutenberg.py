@@ -47,43 +47,13 @@ STAGE_WORDS = re.compile(
     re.I,
 )
 # Capitals at a block's start that are not speakers.
-NOT_SPEAKERS = frozenset(
-    [
-        "THE END",
-        "FINIS",
-        "END",
-        "DRAMATIS PERSONAE",
-        "PERSONS REPRESENTED",
-        "PERSONS OF THE PLAY",
-        "THE PERSONS",
-        "CONTENTS",
-        "PREFACE",
-        "INTRODUCTION",
-        "NOTES",
-        "FOOTNOTES",
-        "GLOSSARY",
-        "APPENDIX",
-        "INDEX",
-        "CHAPTER",
-        "BOOK",
-        "PART",
-        "VOLUME",
-        "ARGUMENT",
-        "THE ARGUMENT",
-        "SCENE",
-        "ACT",
-        "I",
-        "A",
-        "O",
-        "AND",
-        "BUT",
-        "THE",
-        "TO",
-        "NO",
-        "SO",
-        "SIR",
-    ]
-)
+# fmt: off
+NOT_SPEAKERS = frozenset({
+    "THE END", "FINIS", "END", "DRAMATIS PERSONAE", "PERSONS REPRESENTED", "PERSONS OF THE PLAY", "THE PERSONS",
+    "CONTENTS", "PREFACE", "INTRODUCTION", "NOTES", "FOOTNOTES", "GLOSSARY", "APPENDIX", "INDEX", "CHAPTER", "BOOK",
+    "PART", "VOLUME", "ARGUMENT", "THE ARGUMENT", "SCENE", "ACT", "I", "A", "O", "AND", "BUT", "THE", "TO", "NO", "SO",
+})
+# fmt: on
 MIXED_SPEAKER_MIN_BLOCKS = 3  # a mixed-case name alone ("Ber.") counts when it starts this many blocks
 RUN_SPEECHES, RUN_LINES = 4, 40  # the play starts at the first run of this many speeches, by two speakers or more
 
