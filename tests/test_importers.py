@@ -287,6 +287,7 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypa
         ("a.txt", "HAMLET:\nTo be.\n\nOPHELIA:\nGood my lord.\n", "script"),
         ("a.txt", FOLGER, "tei"),
         ("a.xml", DRACOR, "tei"),
+        ("a.xml", "\n<!-- converted from EEBO -->\n" + DRACOR, "tei"),
         ("a.md", "# Hamlet\n\n**HAMLET**  \nTo be.\n", "markdown"),
     ],
 )

@@ -42,9 +42,9 @@ _MARKDOWN_SPEAKER = re.compile(r"^(\*\*|__)[^*_\n]+\1\s*$", re.M)
 
 
 def detect(path: Path, data: bytes) -> str:
-    """The format of a file, from its content (its name only breaks a tie between Markdown and text)."""
+    """The format of a file, from its content (its name tells .xml and .md files from text that looks alike)."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<?xml") or head.startswith(b"<TEI") or head.startswith(b"<!DOCTYPE"):
+    if head.startswith(b"<") or path.suffix.lower() == ".xml":  # <?xml, <!DOCTYPE, <!-- ...>, <TEI>
         return "tei"
     text = data[:200_000].decode("utf-8", errors="replace")
     if _GUTENBERG.search(text[:20_000]):
