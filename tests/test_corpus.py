@@ -81,11 +81,12 @@ def test_unknown_play_or_group(name, group):
 
 
 def test_validation_is_the_tail_of_each_source(tmp_path):
-    (tmp_path / "a.txt").write_text("A" * 100)
-    (tmp_path / "b.txt").write_text("B" * 50)
+    a, b = "A:\n" + "a" * 97, "B:\n" + "b" * 47  # 100 and 50 characters
+    (tmp_path / "a.txt").write_text(a)
+    (tmp_path / "b.txt").write_text(b)
     corpus = build_corpus(read_text_sources([tmp_path]), 0.1)
-    assert corpus.train_text == "A" * 90 + "B" * 45
-    assert corpus.val_text == "A" * 10 + "B" * 5
+    assert corpus.train_text == a[:90] + b[:45]
+    assert corpus.val_text == a[90:] + b[45:]
     assert corpus.sha256 == build_corpus(read_text_sources([tmp_path]), 0.1).sha256
 
 
@@ -96,7 +97,7 @@ def test_validation_is_the_tail_of_each_source(tmp_path):
         (b"", "is empty"),
         (b"  \n", "is empty"),
         (b"\x00\x01binary", "binary"),
-        (b"caf\xe9", "not valid UTF-8"),
+        (b"caf\xe9", "no speeches found"),
     ],
 )
 def test_bad_text_files(tmp_path, content, message):
@@ -108,5 +109,5 @@ def test_bad_text_files(tmp_path, content, message):
 
 
 def test_folder_without_txt_files(tmp_path):
-    with pytest.raises(CorpusError, match=r"no \.txt files"):
+    with pytest.raises(CorpusError, match=r"no \.txt, \.xml, \.md files"):
         read_text_sources([tmp_path])

@@ -227,7 +227,7 @@ def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):
         (["--text", "{tmp}/missing.txt"], "no such file"),
         (["--text", "{tmp}/empty.txt"], "is empty"),
         (["--text", "{tmp}/binary.txt"], "binary"),
-        (["--text", "{tmp}/latin1.txt"], "not valid UTF-8"),
+        (["--text", "{tmp}/prose.txt"], "prose.txt: no speeches found"),
         (["--play", "othelo"], "unknown play 'othelo'"),
         (["--group", "sonnets"], "unknown play group"),
         (["--text", "{tmp}/short.txt"], "fewer than one sequence"),
@@ -244,8 +244,8 @@ def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):
 def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, capsys, script_text, extra, message):
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "binary.txt").write_bytes(b"\x7fELF\x00\x00\x01")
-    (tmp_path / "latin1.txt").write_bytes("caf\u00e9 au lait".encode("latin-1"))
-    (tmp_path / "short.txt").write_text("To be.")
+    (tmp_path / "prose.txt").write_text("It was a dark and stormy night.\n\nThe rain fell in torrents.\n")
+    (tmp_path / "short.txt").write_text("HAMLET:\nTo be.\n")
     (tmp_path / "ok.txt").write_text(script_text)
     (tmp_path / "existing").mkdir()
     args = [a.format(tmp=tmp_path) for a in extra]

@@ -10,8 +10,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from training.config import TrainConfig
+from training.importers import FORMATS
 
 EXAMPLES = """examples:
+  bard-train --text pg4081.txt --text volpone.xml --preview --write-converted converted/
   bard-train --play othello --epochs 20 --out model_store/othello
   bard-train --group tragedies --max-minutes 60 --out model_store/tragedies
   bard-train --text my_plays/ --init-from model_store/shakespeare --out model_store/mine
@@ -41,7 +43,22 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         type=Path,
         metavar="PATH",
-        help="a UTF-8 .txt file, or a folder of them, of your own (repeatable)",
+        help="a play of your own (play script, Project Gutenberg text, TEI XML, Markdown) or a folder of them "
+        "(repeatable)",
+    )
+    src.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="the format of the --text files: auto (chosen by content, the default), script, gutenberg, tei, markdown",
+    )
+    src.add_argument(
+        "--preview",
+        action="store_true",
+        help="convert the --text files and report what each became (speeches, speakers, what was dropped); no training",
+    )
+    src.add_argument(
+        "--write-converted", type=Path, metavar="DIR", help="also save each --text file's play-script text in DIR"
     )
     src.add_argument("--list-plays", action="store_true", help="list the bundled plays and exit")
 
@@ -85,12 +102,51 @@ def export_again(argv: list[str], run_dir: Path) -> str:
     return shlex.join(["bard-train", *args, "--export-only"])
 
 
+def preview(paths: list[Path], fmt: str, write_to: Path | None, init_from: Path | None) -> int:
+    """Report what each file becomes; write the converted texts only when every file converts."""
+    from model_store import DEFAULT_MODEL_DIR
+    from model_store.vocab import Vocab
+    from training.corpus import CorpusError, files_of
+    from training.importers import PlayImportError, convert
+    from training.preview import report, write_converted
+
+    if not paths:
+        print("bard-train: error: --preview needs --text files to convert", file=sys.stderr)
+        return 2
+    vocab_file = (init_from or DEFAULT_MODEL_DIR) / "vocab.json"
+    vocab = Vocab.from_json(vocab_file.read_text(encoding="utf-8")) if vocab_file.is_file() else None
+    try:
+        files = files_of(paths)
+    except CorpusError as exc:
+        print(f"bard-train: error: {exc}", file=sys.stderr)
+        return 2
+    converted, failed = [], 0
+    for f in files:
+        try:
+            converted.append(convert(f, fmt))
+        except PlayImportError as exc:
+            print(f"bard-train: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(report(converted[-1], vocab), end="\n\n")
+    if failed:
+        print(f"bard-train: {failed} of {len(files)} files cannot be used; nothing was written", file=sys.stderr)
+        return 2
+    if write_to is not None:
+        for path in write_converted(converted, write_to):
+            print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
-    from training.corpus import CorpusError, build_corpus, bundled_plays, read_text_sources, select_plays
+    from training.corpus import CorpusError, Source, build_corpus, bundled_plays, convert_files, select_plays
+    from training.preview import write_converted
 
+    if args.preview:
+        return preview(args.text, args.format, args.write_converted, args.init_from)
     try:
         if args.list_plays:
             print("\n".join(bundled_plays()))
@@ -103,8 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         use_plays = args.all_plays or args.play or args.group or not args.text
         every_play = args.all_plays or not (args.play or args.group)
         sources = select_plays(args.play, args.group, every_play) if use_plays else []
-        sources += read_text_sources(args.text)
+        converted = convert_files(args.text, args.format)
+        for c in converted:
+            for warning in c.warnings:
+                print(f"bard-train: warning: {warning}", file=sys.stderr)
+        sources += [Source(str(c.path), c.text) for c in converted]
         corpus = build_corpus(sources, config.val_fraction)
+        if args.write_converted is not None:
+            for path in write_converted(converted, args.write_converted):
+                print(f"wrote {path}")
     except (CorpusError, ValueError) as exc:
         print(f"bard-train: error: {exc}", file=sys.stderr)
         return 2

@@ -22,10 +22,12 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from model_store.typography import plain_typography
+from training.importers import SUFFIXES, Converted, PlayImportError, convert
 
 
 class CorpusError(ValueError):
@@ -165,19 +167,38 @@ def _read_utf8(path: Path) -> str:
     return text.replace("\r\n", "\n")
 
 
-def read_text_sources(paths: list[Path]) -> list[Source]:
-    """UTF-8 .txt files, or folders of them (searched recursively, in name order)."""
-    sources = []
-    for path in paths:
-        path = Path(path)
+def files_of(paths: list[Path]) -> list[Path]:
+    """The files named, and the .txt, .xml and .md files in the folders named (recursively, in name order)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-            if not files:
-                raise CorpusError(f"{path}: folder holds no .txt files")
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            if not found:
+                raise CorpusError(f"{path}: folder holds no {', '.join(SUFFIXES)} files")
+            files += found
         else:
-            files = [path]
-        sources += [Source(str(f), _read_utf8(f)) for f in files]
-    return sources
+            files.append(path)
+    return files
+
+
+def convert_files(paths: list[Path], fmt: str = "auto") -> list[Converted]:
+    """Every file as play-script text, or CorpusError naming the first file that cannot be converted."""
+    try:
+        return [convert(f, fmt) for f in files_of(paths)]
+    except PlayImportError as exc:
+        raise CorpusError(str(exc)) from None
+
+
+def read_text_sources(paths: list[Path], fmt: str = "auto") -> list[Source]:
+    """Play files (play script, Project Gutenberg, TEI, Markdown) or folders of them, as play-script sources.
+
+    Warnings (bytes that were not UTF-8) go to stderr, one line each, naming the file.
+    """
+    converted = convert_files(paths, fmt)
+    for c in converted:
+        for warning in c.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    return [Source(str(c.path), c.text) for c in converted]
 
 
 # --------------------------------------------------------------------------- the split

@@ -1,0 +1,342 @@
+"""Importers: Project Gutenberg text and TEI drama to play-script text, detection, bad input.
+
+Every fixture is a small excerpt written here in the source's format; nothing is read from the network.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from model_store.playscript import speeches
+from training.importers import PlayImportError, convert, detect
+from training.importers import reading as reading_module
+
+MODERN_HEADER = (
+    "The Project Gutenberg EBook of The Jew of Malta, by Christopher Marlowe\r\n\r\n"
+    "This eBook is for the use of anyone anywhere at no cost.\r\n\r\n"
+    "*** START OF THIS PROJECT GUTENBERG EBOOK THE JEW OF MALTA ***\r\n\r\n"
+)
+MODERN_FOOTER = (
+    "\r\n\r\nEnd of the Project Gutenberg EBook of The Jew of Malta\r\n\r\n"
+    "*** END OF THIS PROJECT GUTENBERG EBOOK THE JEW OF MALTA ***\r\n\r\n"
+    "Updated editions will replace the previous one.\r\n"
+)
+# Inline "NAME. speech" in capitals, indented speech and continuation lines, directions indented deeper,
+# footnote markers in the verse, an editor's introduction and a prologue before, a footnotes section after.
+INLINE_CAPS = (
+    "INTRODUCTION\r\n\r\nMarlowe was born at Canterbury in 1564, the son of a shoemaker. He went to\r\n"
+    "Cambridge, and wrote for the stage.\r\n\r\n"
+    "          Enter MACHIAVEL.\r\n\r\n"
+    "     MACHIAVEL. Albeit the world think Machiavel is dead,\r\n"
+    "     Yet was his soul but flown beyond the Alps.\r\n"
+    "          [Exit.]\r\n\r\n"
+    "ACT I.\r\n\r\n"
+    "          BARABAS discovered in his counting-house.\r\n\r\n"
+    "     BARABAS. So that of thus much that return was made; [17]\r\n"
+    "     And of the third part of the Persian ships\r\n\r\n"
+    "          Enter a MERCHANT.\r\n\r\n"
+    "                         How now!\r\n\r\n"
+    "     MERCHANT. Barabas, thy ships are safe,\r\n"
+    "     Riding in Malta-road.\r\n\r\n"
+    "     BARABAS. The ships are safe thou say'st?\r\n\r\n"
+    "     MERCHANT. They are.\r\n\r\n"
+    "     BARABAS [aside]. Why, then, go bid them come ashore.\r\n"
+    "          [Exit MERCHANT.]\r\n\r\n"
+    "     FIRST JEW. Tush, tell not me.\r\n\r\n"
+    "     BARABAS. Farewell.\r\n\r\n"
+    "FOOTNOTES:\r\n\r\n[17] Samnites: old ed. reads otherwise.\r\n"
+)
+SMALL_PRINT_HEADER = (
+    "**The Project Gutenberg Etext of Hamlet**\n\nPlease take a look at the important information.\n\n"
+    "***START**THE SMALL PRINT!**FOR PUBLIC DOMAIN ETEXTS**START***\nWhy is this statement here?\n"
+    "*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*\n\n"
+)
+# Names alone on their line: capitals, then abbreviated mixed case; "Swear." alone after a speaker is speech.
+ALONE_CAPS = (
+    "HAMLET\n\nACT I\n\nSCENE V. Another part of the platform.\n\n_Enter Ghost and Hamlet._\n\n"
+    "HAMLET.\nWhither wilt thou lead me? Speak, I'll go no further.\n\n"
+    "GHOST.\nMark me.\n\nHAMLET.\nI will.\n\nGHOST.\nSwear.\n\n"
+    "HAMLET.\nRest, rest, perturbed spirit. _They swear._\n\nGHOST.\n[Beneath.] Swear.\n\n"
+    "End of Project Gutenberg Etext of Hamlet\n"
+)
+ALONE_MIXED = (
+    "Ham.\nWhither wilt thou lead me?\n\nGhost.\nMark me.\n\nHam.\nI will.\n\n"
+    "Ghost.\nSwear.\n\nHam.\nRest, rest, perturbed spirit.\n\nGhost.\nSwear.\n\nHam.\nSo, gentlemen.\n"
+)
+# Abbreviated names with a colon, Ben Jonson style.
+COLON_ABBREVIATED = (
+    "VOLPONE; OR, THE FOX\n\nACT 1. SCENE 1.1.\n\n[A ROOM IN VOLPONE'S HOUSE.]\n\n"
+    "VOLP: Good morning to the day; and next, my gold!\n  Open the shrine, that I may see my saint.\n\n"
+    "MOS: And what he will, sir.\n\nVOLP: True, my beloved Mosca.\n\nMOS: No, sir, nor devour\n"
+    "  Soft prodigals.\n\nVOLP: Hold thee, Mosca.\n"
+)
+NOVEL = (
+    "The Project Gutenberg EBook of A Novel\n\n*** START OF THE PROJECT GUTENBERG EBOOK A NOVEL ***\n\n"
+    "CHAPTER I.\n\nIt was a truth universally acknowledged, that a single man in possession\n"
+    'of a good fortune must be in want of a wife.\n\n"My dear," said his lady to him one day, '
+    '"have you heard?"\n\nMr. Bennet replied that he had not.\n\n'
+    "*** END OF THE PROJECT GUTENBERG EBOOK A NOVEL ***\n"
+)
+
+FOLGER = """<?xml version="1.0" encoding="UTF-8"?>
+<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader><fileDesc><titleStmt><title>Hamlet</title></titleStmt>
+</fileDesc></teiHeader><text><front><div type="castList"><castList><castItem><role>HAMLET</role></castItem>
+</castList></div></front><body><div type="act" n="1"><head><w>ACT</w><c> </c><w>1</w></head>
+<div type="scene" n="1"><stage type="entrance"><w>Enter</w><c> </c><w>Barnardo</w><c> </c><w>and</w><c> </c>
+<w>Francisco</w><pc>.</pc></stage>
+<sp who="#Barnardo_Ham"><speaker><w>BARNARDO</w></speaker><l><w>Who's</w><c> </c><w>there</w><pc>?</pc></l></sp>
+<sp who="#Francisco_Ham"><speaker><w>FRANCISCO</w></speaker><l><w>Nay</w><pc>,</pc><c> </c><w>answer</w><c> </c>
+<w>me</w><pc>.</pc><c> </c><w>Stand</w><c> </c><w>and</w><c> </c><w>unfold</w><c> </c><w>yourself</w><pc>.</pc></l>
+<note>unfold: reveal</note></sp>
+<sp who="#Barnardo_Ham"><speaker><w>BARNARDO</w></speaker><l><w>Long</w><c> </c><w>live</w><c> </c><w>the</w>
+<c> </c><w>King</w><pc>!</pc></l><milestone unit="ftln" n="3"/></sp>
+</div></div></body></text></TEI>
+"""
+EARLYPRINT = """<?xml version="1.0" encoding="UTF-8"?>
+<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader><fileDesc><titleStmt><title>Cupid's Revenge</title>
+</titleStmt></fileDesc></teiHeader><text><body><div type="act">
+ <head><w>Actus</w> <w>primus</w> <pc>.</pc></head>
+ <sp who="A06177-nisus">
+  <speaker><w lemma="Nisus">Nisus</w> <pc>.</pc></speaker>
+  <p>
+   <w lemma="why">Why</w>
+   <pc>,</pc>
+   <w lemma="do">did</w>
+   <w lemma="your">your</w>
+   <w lemma="lordship">Lordship</w>
+   <w lemma="sleep" reg="sleep">sleepe</w>
+   <pc>?</pc>
+  </p>
+ </sp>
+ <pb n="2"/>
+ <sp who="A06177-dorialus">
+  <speaker><w>Dor.</w></speaker>
+  <l><w>I</w> <w>marvel</w> <w>what</w> <w>the</w> <choice><sic>Dnke</sic><corr>Duke</corr></choice>
+   <w>meant</w> <pc>.</pc></l>
+ </sp>
+</div></body></text></TEI>
+"""
+DRACOR = """<TEI xmlns="http://www.tei-c.org/ns/1.0" xml:id="eng000076"><teiHeader><fileDesc><titleStmt>
+<title>Volpone</title></titleStmt></fileDesc></teiHeader><text><front><div type="dedication">
+<p>To the most noble and most equal sisters.</p></div></front><body><div type="act"><head>Act I. Scene I.</head>
+<stage>VOLPONE, MOSCA.</stage>
+<sp who="#volpone"><l>Good morning to the day; and, next, my gold:</l><l>Open the shrine.</l></sp>
+<sp who="#mosca"><speaker>MOS.</speaker><l>And what he will, sir.</l></sp>
+<sp who="#volpone"><speaker>VOLP.</speaker><lg><l>True, my beloved <choice><orig>MOSCA</orig>
+<reg>Mosca</reg></choice>. Yet I glory</l><pb n="451"/><l>More in the cunning purchase<note>a gloss</note>
+of my wealth.</l></lg><stage>He kisses the gold.</stage></sp>
+</div></body><back><div><p>Finis.</p></div></back></text></TEI>
+"""
+
+
+def write(tmp_path, name: str, content: str | bytes):
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_bytes(content.encode("utf-8"))
+    else:
+        path.write_bytes(content)
+    return path
+
+
+# --------------------------------------------------------------------------- Project Gutenberg
+
+
+def test_gutenberg_modern_inline_capitals_indented_directions_and_notes(tmp_path):
+    c = convert(write(tmp_path, "malta.txt", MODERN_HEADER + INLINE_CAPS + MODERN_FOOTER))
+    assert c.format == "gutenberg"
+    assert c.text == (
+        "[Enter MACHIAVEL.]\n\nMACHIAVEL:\nAlbeit the world think Machiavel is dead,\n"
+        "Yet was his soul but flown beyond the Alps.\n[Exit.]\n\n"
+        "ACT I.\n\n[BARABAS discovered in his counting-house.]\n\n"
+        "BARABAS:\nSo that of thus much that return was made;\nAnd of the third part of the Persian ships\n\n"
+        "[Enter a MERCHANT.]\n\nBARABAS:\nHow now!\n\n"
+        "MERCHANT:\nBarabas, thy ships are safe,\nRiding in Malta-road.\n\n"
+        "BARABAS:\nThe ships are safe thou say'st?\n\nMERCHANT:\nThey are.\n\n"
+        "BARABAS:\n[aside] Why, then, go bid them come ashore.\n[Exit MERCHANT.]\n\n"
+        "FIRST JEW:\nTush, tell not me.\n\nBARABAS:\nFarewell.\n"
+    )
+    assert set(c.dropped) >= {"header", "footer", "notes", "front matter"}
+    assert "Project Gutenberg" not in c.text and "Marlowe was born" not in c.text and "[17]" not in c.text
+
+
+def test_gutenberg_small_print_names_alone_and_a_one_word_speech(tmp_path):
+    c = convert(write(tmp_path, "hamlet.txt", SMALL_PRINT_HEADER + ALONE_CAPS))
+    assert c.text == (
+        "ACT I\n\nSCENE V. Another part of the platform.\n\n[Enter Ghost and Hamlet.]\n\n"
+        "HAMLET:\nWhither wilt thou lead me? Speak, I'll go no further.\n\n"
+        "GHOST:\nMark me.\n\nHAMLET:\nI will.\n\nGHOST:\nSwear.\n\n"
+        "HAMLET:\nRest, rest, perturbed spirit. [They swear.]\n\nGHOST:\n[Beneath.] Swear.\n"
+    )
+    assert c.dropped["header"] > 0 and c.dropped["footer"] > 0
+
+
+def test_gutenberg_abbreviated_mixed_case_names_alone(tmp_path):
+    c = convert(write(tmp_path, "hamlet.txt", ALONE_MIXED), "gutenberg")
+    assert [(s.speaker, s.text) for s in speeches(c.text)] == [
+        ("Ham", "Whither wilt thou lead me?"),
+        ("Ghost", "Mark me."),
+        ("Ham", "I will."),
+        ("Ghost", "Swear."),
+        ("Ham", "Rest, rest, perturbed spirit."),
+        ("Ghost", "Swear."),
+        ("Ham", "So, gentlemen."),
+    ]
+
+
+def test_gutenberg_abbreviated_names_with_a_colon_and_indented_continuation(tmp_path):
+    c = convert(write(tmp_path, "volpone.txt", COLON_ABBREVIATED), "gutenberg")
+    assert c.text.startswith(
+        "ACT 1. SCENE 1.1.\n\n[A ROOM IN VOLPONE'S HOUSE.]\n\n"
+        "VOLP:\nGood morning to the day; and next, my gold!\nOpen the shrine, that I may see my saint.\n\n"
+        "MOS:\nAnd what he will, sir.\n"
+    )
+    assert "VOLPONE; OR, THE FOX" not in c.text  # the title page is front matter
+
+
+def test_cp1252_bytes_are_read_and_counted_in_a_warning(tmp_path):
+    raw = (MODERN_HEADER + INLINE_CAPS).encode("ascii").replace(b"say'st", b"say\x92st")
+    c = convert(write(tmp_path, "malta.txt", raw))
+    assert "The ships are safe thou say'st?" in c.text  # U+2019 from cp1252, made plain
+    assert len(c.warnings) == 1
+    assert "malta.txt: not valid UTF-8: 1 bytes read as cp1252" in c.warnings[0]
+
+
+def test_a_novel_is_refused_saying_what_was_found(tmp_path):
+    with pytest.raises(PlayImportError, match=r"novel\.txt: no speeches found .* but no speaker names"):
+        convert(write(tmp_path, "novel.txt", NOVEL))
+
+
+# --------------------------------------------------------------------------- TEI
+
+
+def test_folger_words_spaces_and_punctuation_as_elements(tmp_path):
+    c = convert(write(tmp_path, "ham.xml", FOLGER))
+    assert c.format == "tei (folger)"
+    assert c.text == (
+        "ACT 1\n\n[Enter Barnardo and Francisco.]\n\nBARNARDO:\nWho's there?\n\n"
+        "FRANCISCO:\nNay, answer me. Stand and unfold yourself.\n\nBARNARDO:\nLong live the King!\n"
+    )
+    assert c.dropped["notes"] == len("unfold: reveal") and c.dropped["front matter"] > 0
+
+
+def test_earlyprint_word_elements_regularised_and_corrected(tmp_path):
+    c = convert(write(tmp_path, "cupid.xml", EARLYPRINT))
+    assert c.format == "tei (earlyprint)"
+    assert c.text == ("Actus primus.\n\nNisus:\nWhy, did your Lordship sleep?\n\nDor:\nI marvel what the Duke meant.\n")
+
+
+def test_dracor_plain_text_who_choice_notes_and_page_breaks(tmp_path):
+    c = convert(write(tmp_path, "volpone.xml", DRACOR))
+    assert c.format == "tei (dracor)"
+    assert c.text == (
+        "Act I. Scene I.\n\n[VOLPONE, MOSCA.]\n\n"
+        "Volpone:\nGood morning to the day; and, next, my gold:\nOpen the shrine.\n\n"
+        "MOS:\nAnd what he will, sir.\n\n"
+        "VOLP:\nTrue, my beloved Mosca. Yet I glory\nMore in the cunning purchase of my wealth.\n"
+        "[He kisses the gold.]\n"
+    )
+    assert c.dropped["front matter"] > 0 and c.dropped["back matter"] > 0
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE TEI [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<TEI><text><body><sp><speaker>A</speaker><l>&lol3;</l></sp></body></text></TEI>
+"""
+EXTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE TEI [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<TEI><text><body><sp><speaker>A</speaker><l>&secret;</l></sp></body></text></TEI>
+"""
+NOT_DRAMA = """<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader/><text><body><div type="chapter">
+<head>Chapter 1</head><p>It was a truth universally acknowledged.</p></div></body></text></TEI>"""
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (BILLION_LAUGHS, "unsafe XML refused"),
+        (EXTERNAL_ENTITY, "unsafe XML refused"),
+        ("<TEI><text><body><sp>", "malformed XML"),
+        (NOT_DRAMA, "no speeches found in the TEI <body>"),
+        ("<?xml version='1.0'?><html><body/></html>", "the root element is <html>, not <TEI>"),
+        (b"<?xml version='1.0'?>\x00\x00\x01", "binary"),
+    ],
+)
+def test_hostile_malformed_and_non_drama_xml_is_refused_in_one_line(tmp_path, content, message):
+    path = write(tmp_path, "bad.xml", content)
+    with pytest.raises(PlayImportError) as info:
+        convert(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    assert "\n" not in str(info.value) and "root:" not in str(info.value)
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading_module, "MAX_BYTES", 100)
+    with pytest.raises(PlayImportError, match="too big for a play"):
+        convert(write(tmp_path, "big.xml", FOLGER))
+
+
+# --------------------------------------------------------------------------- detection, round trips, bad files
+
+
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("a.txt", MODERN_HEADER + INLINE_CAPS, "gutenberg"),
+        ("a.txt", ALONE_MIXED, "gutenberg"),
+        ("a.txt", "HAMLET:\nTo be.\n\nOPHELIA:\nGood my lord.\n", "script"),
+        ("a.txt", FOLGER, "tei"),
+        ("a.xml", DRACOR, "tei"),
+        ("a.xml", "\n<!-- converted from EEBO -->\n" + DRACOR, "tei"),
+        ("a.md", "# Hamlet\n\n**HAMLET**  \nTo be.\n", "markdown"),
+    ],
+)
+def test_the_format_is_chosen_by_content(tmp_path, name, content, expected):
+    assert detect(tmp_path / name, content.encode()) == expected
+
+
+@pytest.mark.parametrize("content", [MODERN_HEADER + INLINE_CAPS, ALONE_CAPS, COLON_ABBREVIATED, FOLGER, DRACOR])
+def test_converted_text_reads_back_unchanged_as_play_script(tmp_path, content):
+    first = convert(write(tmp_path, "play.xml" if content.startswith("<") else "play.txt", content))
+    again = convert(write(tmp_path, "converted.txt", first.text))
+    assert again.format == "script" and again.text == first.text
+
+
+def test_markdown_is_still_read(tmp_path):
+    c = convert(write(tmp_path, "play.md", "# Play\n\n## ACT I\n\n**HAMLET**  \nTo be.  \n"))
+    assert c.format == "markdown" and c.text == "Play\n\nACT I\n\nHAMLET:\nTo be.\n"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"\n \n", "is empty"),
+        (b"\x7fELF\x00\x01\x02", "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00", "binary"),
+    ],
+)
+def test_empty_and_binary_files(tmp_path, content, message):
+    with pytest.raises(PlayImportError, match=message):
+        convert(write(tmp_path, "x.txt", content))
+
+
+def test_numbered_speakers_verse_paragraphs_mail_escapes_and_footnotes_gathered_after_the_play(tmp_path):
+    play = (
+        "ACT 5. SCENE 5.1.\n\n  1 NEI. Daily, sir.\n\n  2 NEI. And nightly, too.\n\n"
+        "  LOVE. Peace, neighbours.\n  She shall feel gold, taste gold, hear gold.\n\n"
+        "  She shall sleep gold; and here she comes.\n\n  1 NEI. Ay, some as brave as lords.\n\n"
+        "  LOVE. Go, and be gone, and let us hear no more of it.\n\n"
+        "  2 NEI. We go, sir, we go;\n>From your worship we go.\n\n"
+    )
+    # Dyce-style notes ("lemma] comment") whose brackets do not balance, one quoting a speech.
+    notes = "".join(f"[Footnote {n}: sleep gold] Old ed. reads:\n\nLOVE. Sleepe gold.]\n\n" for n in range(1, 5))
+    c = convert(write(tmp_path, "alchemist.txt", play + notes), "gutenberg")
+    assert c.text == (
+        "ACT 5. SCENE 5.1.\n\nFIRST NEI:\nDaily, sir.\n\nSECOND NEI:\nAnd nightly, too.\n\n"
+        "LOVE:\nPeace, neighbours.\nShe shall feel gold, taste gold, hear gold.\n"
+        "She shall sleep gold; and here she comes.\n\nFIRST NEI:\nAy, some as brave as lords.\n\n"
+        "LOVE:\nGo, and be gone, and let us hear no more of it.\n\n"
+        "SECOND NEI:\nWe go, sir, we go;\nFrom your worship we go.\n"
+    )
+    assert c.dropped["notes"] > 0

@@ -1,0 +1,63 @@
+"""bard-train --text ... --preview: what each file becomes, before any training; --write-converted."""
+
+from __future__ import annotations
+
+from tests.test_importers import ALONE_CAPS, DRACOR, MODERN_HEADER, SMALL_PRINT_HEADER
+from training.cli import main
+
+SCRIPT = "ACT I\n\nHAMLET:\nTo be, or not to be.\n[Aside]\nThat is the question.\n\nOPHELIA:\nGood my lord.\n"
+
+
+def test_the_preview_counts_what_the_play_script_patterns_see(tmp_path, capsys):
+    (tmp_path / "hamlet.txt").write_text(SCRIPT)
+    assert main(["--text", str(tmp_path / "hamlet.txt"), "--preview"]) == 0
+    out = capsys.readouterr().out
+    assert "format:            script" in out
+    assert "speeches:          2\n" in out
+    assert "speakers:          2 (HAMLET 1, OPHELIA 1)" in out
+    assert "verse/prose lines: 3\n" in out
+    assert "stage directions:  1\n" in out
+    assert f"characters kept:   {len(SCRIPT)} of {len(SCRIPT)} read" in out
+    assert "not in vocabulary: none\n" in out
+    assert "    | HAMLET:\n    | To be, or not to be.\n" in out
+
+
+def test_the_preview_reports_what_was_dropped_and_unknown_characters(tmp_path, capsys):
+    (tmp_path / "hamlet.txt").write_text(SMALL_PRINT_HEADER + ALONE_CAPS.replace("Mark me.", "Mark me \u0394."))
+    assert main(["--text", str(tmp_path / "hamlet.txt"), "--preview"]) == 0
+    out = capsys.readouterr().out
+    # "[Beneath.] Swear." is a speech the play-script patterns do not count: its line opens with a direction.
+    assert "format:            gutenberg" in out and "speakers:          2 (HAMLET 3, GHOST 2)" in out
+    assert "(header " in out and "footer " in out and "front matter " in out
+    assert "not in vocabulary: 1 characters (1 distinct: '\u0394')" in out
+
+
+def test_a_mixed_folder_is_previewed_file_by_file_and_written_whole(tmp_path, capsys):
+    plays = tmp_path / "plays"
+    (plays / "tei").mkdir(parents=True)
+    (plays / "hamlet.txt").write_text(MODERN_HEADER.replace("\r\n", "\n") + ALONE_CAPS)
+    (plays / "tei" / "volpone.xml").write_text(DRACOR)
+    (plays / "notes.md").write_text("# Notes\n\nNothing here is a speech.\n")
+    (plays / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")  # not a play suffix: not read
+    out_dir = tmp_path / "converted"
+    assert main(["--text", str(plays), "--preview", "--write-converted", str(out_dir)]) == 2
+    captured = capsys.readouterr()
+    assert "hamlet.txt\n  format:            gutenberg" in captured.out
+    assert "volpone.xml\n  format:            tei (dracor)" in captured.out
+    errors = captured.err.strip().splitlines()
+    assert errors[0].startswith(f"bard-train: error: {plays / 'notes.md'}: no speeches found")
+    assert errors[1] == "bard-train: 1 of 3 files cannot be used; nothing was written"
+    assert not out_dir.exists()
+
+    (plays / "notes.md").unlink()
+    assert main(["--text", str(plays), "--preview", "--write-converted", str(out_dir)]) == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["hamlet.txt", "volpone.txt"]
+    assert (out_dir / "volpone.txt").read_text().startswith("Act I. Scene I.\n\n[VOLPONE, MOSCA.]\n")
+
+
+def test_a_non_play_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "novel.txt").write_text("CHAPTER I.\n\nIt was a dark and stormy night.\n")
+    assert main(["--text", str(tmp_path / "novel.txt"), "--out", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bard-train: error:") and "novel.txt: no speeches found" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "model").exists()
