@@ -2,8 +2,8 @@
 
 The lexicon's words (those seen at least min_count times) form a trie over a-z and the apostrophe.
 A stream is always in one state: between words (where a capital may start a sentence, or not), just
-after the hyphen of a compound, inside a word (a trie node and the case the word is being written in),
-or inside a word the lexicon does not know (a seed's own word: free until it ends). Each state allows
+after the hyphen of a compound, inside a dash ("--"), inside a word (a trie node and the case the word
+is being written in), or inside a word the lexicon does not know (a seed's own word: free until it ends). Each state allows
 a fixed set of next characters, so the masks are one precomputed boolean table, looked up per step
 for a whole batch at once; moving between states is a few list look-ups per character.
 
@@ -24,8 +24,8 @@ from model_store.lexicon import Lexicon, WordRules
 # Word cases: lower case, capitalised where a sentence starts (any word), capitalised elsewhere (names), capitals.
 LOWER, CAPITAL, NAME, UPPER = range(4)
 # States that are not inside a known word.
-START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN, FREE = range(6)
-SPECIAL = 6
+START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN, FREE, DASH = range(7)
+SPECIAL = 7
 _APOSTROPHE = 26  # trie symbol after a-z
 _SYMBOLS = 27
 _SENTENCE_END = frozenset(".!?\n")
@@ -138,7 +138,8 @@ class WordMasks:
             allowed[row, separators] = True
             if quote >= 0 and self.below[quote] & (1 << LOWER | 1 << capital) and lower_ids[_APOSTROPHE] > 0:
                 allowed[row, lower_ids[_APOSTROPHE]] = True
-        allowed[np.ix_([START, BETWEEN, HYPHEN], hyphen)] = True  # a dash ("--"), or a compound's next part
+        # A hyphen after a word joins a compound's next part or opens a dash ("--"); between words it opens a dash.
+        allowed[np.ix_([START, BETWEEN, HYPHEN, DASH], hyphen)] = True
         allowed[FREE] = True
         # In a word: letters that keep it a word of its case, and, where it is complete, whatever ends it.
         node_of, case_of = np.frombuffer(self.state_node, np.int32), np.frombuffer(self.state_case, np.int32)
@@ -204,7 +205,9 @@ class WordMasks:
             case = LOWER if char.islower() else CAPITAL if state in (START, QUOTE_START) else NAME
             return self.state_index[nxt * 4 + case]
         if char == "-":
-            return BETWEEN if state == HYPHEN else HYPHEN if state == FREE else BETWEEN
+            if state == FREE:
+                return HYPHEN
+            return BETWEEN if state in (HYPHEN, DASH) else DASH
         if char in _SENTENCE_END:
             return START
         return START if state == START and char in _AFTER_SENTENCE else BETWEEN

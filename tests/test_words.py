@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model_store.lexicon import Lexicon
-from model_store.words import BETWEEN, FREE, HYPHEN, START, WordMasks
+from model_store.words import BETWEEN, DASH, FREE, HYPHEN, START, WordMasks
 
 CHARS = tuple(sorted(set(string.ascii_letters + string.digits + " \n!\"$&'(),-.:;?[]")))
 LINES = 3 * [
@@ -59,6 +59,9 @@ def test_hyphens_join_words_that_are_each_words(masks):
     assert "n" in allowed(masks, state) and " " not in allowed(masks, state)  # the next part, or a dash
     assert "-" not in allowed(masks, after(masks, "kin"))  # a compound's parts are whole words
     assert masks.advance(state, "-") == BETWEEN  # "--": a dash
+    dash = after(masks, "the king, -")
+    assert dash == DASH and allowed(masks, dash) == {"-"}  # between words a hyphen only opens a dash, not "-word"
+    assert after(masks, "the king, --") == BETWEEN
 
 
 def test_capitals_follow_the_plays(masks):
