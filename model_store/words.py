@@ -3,9 +3,9 @@
 The lexicon's words (those seen at least min_count times) form a trie over a-z and the apostrophe.
 A stream is always in one state: between words (where a capital may start a sentence, or not), just
 after the hyphen of a compound, inside a dash ("--"), inside a word (a trie node and the case the word
-is being written in), or inside a word the lexicon does not know (a seed's own word: free until it ends). Each state allows
-a fixed set of next characters, so the masks are one precomputed boolean table, looked up per step
-for a whole batch at once; moving between states is a few list look-ups per character.
+is being written in), or inside a word the lexicon does not know (a seed's own word: free until it ends).
+Each state allows a fixed set of next characters, so the masks are one precomputed boolean table, looked
+up per step for a whole batch at once; moving between states is a few list look-ups per character.
 
 Case follows the plays: a word the plays write in lower case may be written so anywhere, any word may
 be capitalised where a sentence or line starts, names (and "I", "O") are capitalised anywhere, and a
