@@ -19,7 +19,9 @@ pytest_plugins = ["fake_discord"]  # the `fake` fixture: a fake Discord server f
 # The test modules that need the `train` extra (TensorFlow, Keras, the plays) throughout; a single test elsewhere
 # that needs it carries @pytest.mark.training. Both are marked `training`. `pytest --serving` (make test-serving,
 # on a serving-only install) runs all the others: one of them that needs TensorFlow fails there, never skips.
-TRAINING_MODULES = frozenset({"test_corpus.py", "test_store.py", "test_training.py"})
+TRAINING_MODULES = frozenset(
+    {"test_corpus.py", "test_store.py", "test_training.py", "test_importers.py", "test_preview.py"}
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

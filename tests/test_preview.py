@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.test_importers import ALONE_CAPS, DRACOR, MODERN_HEADER, SMALL_PRINT_HEADER
+from play_excerpts import ALONE_CAPS, DRACOR, MODERN_HEADER, SMALL_PRINT_HEADER
+
 from training.cli import main
 
 SCRIPT = "ACT I\n\nHAMLET:\nTo be, or not to be.\n[Aside]\nThat is the question.\n\nOPHELIA:\nGood my lord.\n"
