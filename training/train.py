@@ -33,7 +33,8 @@ from model_store.vocab import Vocab
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.data import make_dataset
-from training.model import architecture, build_model, numpy_weights
+from training.hardware import bf16_supported, choose_precision
+from training.model import architecture, build_model, from_numpy_weights, numpy_weights
 from training.speech_data import speech_data
 
 
@@ -343,13 +344,27 @@ def _compile(model: keras.Model, config: TrainConfig) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=config.jit_compile,
     )
 
 
-def new_model(config: TrainConfig, vocab: Vocab, init_from: Path | None) -> keras.Model:
-    """A compiled model to fit: freshly initialised, or the exported model being fine-tuned."""
-    if init_from is not None:
-        model = store.load_keras(init_from)
+def training_precision(config: TrainConfig) -> str:
+    """The dtype policy this machine trains with: config.precision, with auto decided by the hardware."""
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return choose_precision(config.precision, cpu_bf16=bf16_supported(), gpus=gpus)
+
+
+def model_precision(model: keras.Model) -> str:
+    """The dtype policy a (perhaps resumed) model computes its LSTMs in."""
+    return model.get_layer("lstm0").dtype_policy.name
+
+
+def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> keras.Model:
+    """A compiled model to fit: freshly initialised, or built from the arrays of the export being fine-tuned
+    (its architecture, this run's dropout and precision)."""
+    precision = training_precision(config)
+    if base is not None:
+        model = from_numpy_weights(base.weights, base.arch, dropout=config.dropout, precision=precision)
     else:
         model = build_model(
             vocab.size,
@@ -357,6 +372,7 @@ def new_model(config: TrainConfig, vocab: Vocab, init_from: Path | None) -> kera
             layers=config.layers,
             units=config.units,
             dropout=config.dropout,
+            precision=precision,
         )
     _compile(model, config)
     return model
@@ -439,6 +455,7 @@ def export_manifest(
     val_loss: float,
     init_from: Path | None,
     strategy: str,
+    precision: str,
     command: str,
 ) -> dict[str, Any]:
     """What produced the model: corpus, hyperparameters, losses, history, versions, machine and command."""
@@ -469,6 +486,8 @@ def export_manifest(
         },
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "strategy": strategy,
+        # How it was fitted (config.precision may say auto); the exported weights are float32 either way.
+        "fit": {"precision": precision, "jit_compile": config.jit_compile, "cpu_bf16": bf16_supported()},
         "command": command,
     }
 
@@ -482,14 +501,15 @@ def export_model(
     speech: tuple[Lexicon, Speakers],
     force: bool,
     paths: RunPaths,
+    weights_only: bool = False,
 ) -> Path:
     """Write the export through model_store, with the lexicon and speakers monologues need; a failed write
-    (a full disk) leaves any old export as it was."""
+    (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
     lexicon, speakers = speech
     try:
         return store.export(
             out,
-            keras_model=model,
+            keras_model=None if weights_only else model,
             weights=numpy_weights(model),
             vocab=vocab,
             manifest=manifest,
@@ -513,6 +533,7 @@ def train(
     resume: bool = False,
     export_only: bool = False,
     init_from: Path | None = None,
+    weights_only: bool = False,
     command: str = "bard-train",
     verbose: int = 2,
     strategy: str = "default",
@@ -544,11 +565,9 @@ def train(
     datasets = make_datasets(train_ids, val_ids, config, state["epoch"])
 
     with distribution.scope():  # variables live where the strategy puts them
-        if continuing:
-            model = keras.saving.load_model(paths.last, safe_mode=True)  # compiled, optimizer state included
-        else:
-            model = new_model(config, vocab, init_from)
-    arch = architecture(model)
+        # A checkpoint is compiled (precision, XLA and optimizer state included) as the run started it.
+        model = keras.saving.load_model(paths.last, safe_mode=True) if continuing else new_model(config, vocab, base)
+    arch, precision = architecture(model), model_precision(model)
     if export_only:
         print(f"exporting the best checkpoint of {paths.root} (epoch {state['best_epoch']})")
     elif resume:
@@ -560,7 +579,8 @@ def train(
         f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
         f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters; "
         f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
-        f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas)",
+        f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas); precision {precision}"
+        f"{', XLA' if config.jit_compile else ''}",
         flush=True,
     )
 
@@ -582,9 +602,10 @@ def train(
         val_loss=val_loss,
         init_from=init_from,
         strategy=strategy,
+        precision=precision,
         command=command,
     )
     speech = speech_data(corpus.train_text, base)  # a fine-tuned model's lexicon extends its base's
-    export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths)
+    export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
     print(f"exported {out} (val loss {val_loss:.4f} nats/char, best epoch {state['best_epoch']})")
     return out
