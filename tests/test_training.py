@@ -221,7 +221,13 @@ def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):
         == 0
     )
     assert "time budget of 0.05 minutes reached" in capsys.readouterr().out
-    assert store.load(out).manifest["epochs_trained"] < 1000
+    epochs = store.load(out).manifest["epochs_trained"]
+    assert epochs < 1000
+    # The budget is the run's: resuming a run that has spent it fits nothing more.
+    resume = ("--text", play_file, "--epochs", "1000", "--max-minutes", "0.05", "--resume", "--force")
+    assert run_cli(*resume, "--out", out, "--run-dir", tmp_path / "runs", *TINY) == 0
+    assert "time budget of 0.05 minutes is spent" in capsys.readouterr().out
+    assert store.load(out).manifest["epochs_trained"] == epochs
 
 
 @pytest.mark.parametrize(
@@ -344,6 +350,13 @@ def test_learning_rate_warms_up_then_decays_to_its_floor_over_steps_or_time(step
     config = TrainConfig(learning_rate=1e-2, warmup_steps=10, min_lr_ratio=0.1, max_minutes=1.0)
     schedule = LearningRateSchedule(config, {"step": step}, total_steps=100, clock=StoppedClock(elapsed))
     assert schedule.rate() == pytest.approx(rate)
+
+
+def test_a_resumed_run_goes_on_down_the_same_curve():
+    config = TrainConfig(learning_rate=1e-2, warmup_steps=10, min_lr_ratio=0.1, max_minutes=1.0)
+    clock = FitClock(seconds_before=30.0)  # half the budget fitted before this invocation began
+    schedule = LearningRateSchedule(config, {"step": 20}, total_steps=100, clock=clock)
+    assert schedule.rate() == pytest.approx(1e-3 + 9e-3 * 0.5, rel=1e-3)
 
 
 def test_a_constant_schedule_is_constant():

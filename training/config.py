@@ -37,7 +37,9 @@ class TrainConfig:
     clipnorm: float = _hp(1.0, "clip gradients to this global norm")
     patience: int = _hp(4, "early stopping: epochs without a better val loss")
     max_minutes: float = _hp(
-        0.0, "stop fitting after this many minutes and export the best weights (0 = no limit); the cosine decays to it"
+        0.0,
+        "stop fitting after this many minutes (the run's, resumes included) and export the best weights "
+        "(0 = no limit); the cosine decays to it",
     )
     seed: int = _hp(1337, "seeds Python, numpy and TensorFlow: same seed, same run")
     # speed (benchmarks/training.py measures them side by side)

@@ -138,10 +138,11 @@ class LearningRateSchedule(keras.callbacks.Callback):
         self.config, self.state, self.total_steps, self.clock = config, state, total_steps, clock
 
     def progress(self) -> float:
-        """Fraction of the run done: by steps, or by time when that is the tighter bound."""
+        """Fraction of the run done: by steps, or by time (the whole run's, resumes included, so a resumed run
+        goes on down the same curve) when that is the tighter bound."""
         p = self.state["step"] / max(1, self.total_steps)
         if self.config.max_minutes > 0:
-            p = max(p, self.clock.elapsed() / (self.config.max_minutes * 60))
+            p = max(p, self.clock.run_seconds() / (self.config.max_minutes * 60))
         return min(p, 1.0)
 
     def rate(self) -> float:
@@ -169,7 +170,7 @@ class StepCounter(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops fitting once this invocation has fitted for max_minutes (0: never)."""
+    """Stops fitting once the run has fitted for max_minutes, resumes included (0: never); a resume may raise it."""
 
     def __init__(self, max_minutes: float, clock: FitClock) -> None:
         super().__init__()
@@ -177,7 +178,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.reached = False
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.max_minutes > 0 and self.clock.elapsed() >= self.max_minutes * 60:
+        if self.max_minutes > 0 and self.clock.run_seconds() >= self.max_minutes * 60:
             self.reached = True
             self.model.stop_training = True  # Keras still validates this (partial) epoch
 
@@ -390,7 +391,10 @@ def fit_model(
     verbose: int,
 ) -> None:
     """Fit until config.epochs, early stopping or the time budget; every epoch leaves a checkpoint to resume."""
-    if state["epoch"] >= config.epochs or state["wait"] >= config.patience:
+    spent = config.max_minutes > 0 and state.get("train_seconds", 0.0) >= config.max_minutes * 60
+    if spent:
+        print(f"the run's time budget of {config.max_minutes:g} minutes is spent (a larger --max-minutes extends it)")
+    if state["epoch"] >= config.epochs or state["wait"] >= config.patience or spent:
         return
     train_ds, val_ds = datasets
     clock = FitClock(seconds_before=state.get("train_seconds", 0.0))
