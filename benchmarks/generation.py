@@ -86,7 +86,7 @@ def tf_one_step(keras_model, engine: Engine, chars: int, *, cells_only: bool = F
     # The tutorial masks ids that must never be sampled (its [UNK]) with -inf.
     mask = tf.constant([[-np.inf] + [0.0] * (engine.vocab.size - 1)], tf.float32)
 
-    chars = engine.vocab.chars
+    alphabet = engine.vocab.chars
 
     @tf.function
     def one_step(ids, states):
@@ -115,7 +115,7 @@ def tf_one_step(keras_model, engine: Engine, chars: int, *, cells_only: bool = F
         for _ in range(chars):
             nxt, states = one_step(nxt, states)
             out.append(nxt)  # as the tutorial: tensors kept, joined into text once at the end
-        "".join(chars[int(i) - 1] if i > 0 else "\ufffd" for i in tf.concat(out, 0).numpy())  # id 0: unknown
+        "".join(alphabet[int(i) - 1] if i > 0 else "\ufffd" for i in tf.concat(out, 0).numpy())  # id 0: unknown
         return chars / (time.perf_counter() - t)
 
     return run
