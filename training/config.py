@@ -48,7 +48,7 @@ class TrainConfig:
         "float32, mixed_bfloat16 (bfloat16 arithmetic, float32 weights and logits), or auto: mixed_bfloat16 where "
         "the CPU has native bfloat16 (avx512_bf16 or amx_bf16) and no GPU is used, else float32",
     )
-    jit_compile: bool = _hp(False, "XLA-compile the train step (measured 3-7x slower than without on CPU; for GPUs)")
+    jit_compile: bool = _hp(False, "XLA-compile the train step (measured 2-6x slower than without on CPU; for GPUs)")
     # reporting
     sample_chars: int = _hp(240, "characters of sample text printed after each epoch (0 = none)")
 
