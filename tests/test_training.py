@@ -129,6 +129,8 @@ def test_ctrl_c_then_resume(play_file, tmp_path):
         *TINY,
         "--sample-chars",
         "0",
+        "--patience",
+        "1000",  # the run must not end on its own (early stopping) while the test waits to interrupt it
     ]
     proc = subprocess.Popen(
         args, cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -143,9 +145,8 @@ def test_ctrl_c_then_resume(play_file, tmp_path):
     assert not out.exists()
     done = json.loads((runs / "state.json").read_text())["epoch"]
     assert done >= 2
-    assert (
-        run_cli("--text", play_file, "--epochs", str(done + 1), "--out", out, "--run-dir", runs, "--resume", *TINY) == 0
-    )
+    resume = ("--text", play_file, "--epochs", str(done + 1), "--patience", "1000", "--resume")
+    assert run_cli(*resume, "--out", out, "--run-dir", runs, *TINY) == 0
     assert json.loads((runs / "state.json").read_text())["epoch"] == done + 1
 
 
