@@ -35,23 +35,33 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model_store import DEFAULT_MODEL_DIR
 from model_store.engine import Engine, GenerationRequest
-from model_store.sampling import sample
-from model_store.store import ModelError, load, load_keras
+from model_store.sampling import BatchSampler
+from model_store.store import MODEL_FILE, LoadedModel, ModelError, load, load_keras
 
 SEED = "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+
+
+def keras_model_of(model_dir: Path, model: LoadedModel):
+    """The export's model.keras, or, for an export that ships only weights.npz, the Keras model built from it."""
+    if MODEL_FILE in model.manifest["files"]:
+        return load_keras(model_dir)
+    from training.model import from_numpy_weights
+
+    return from_numpy_weights(model.weights, model.arch, dropout=0.0)
 
 
 def tutorial_predict(keras_model, engine: Engine, chars: int) -> Callable[[], float]:
     """(a) Re-run a 100-character window through model.predict for every new character."""
     ids = list(engine.vocab.encode(SEED))
     rng = np.random.default_rng(0)
+    sampler = BatchSampler(np.array([0.8]), np.array([0]), np.array([1.0]))  # temperature 0.8, no top-k or top-p
     keras_model.predict(np.array([ids[-100:]]), verbose=0)  # build the predict function first
 
     def run() -> float:
         t = time.perf_counter()
         for _ in range(chars):
             logits = keras_model.predict(np.array([ids[-100:]]), verbose=0)[0, -1]
-            ids.append(sample(logits, rng, temperature=0.8))
+            ids.append(int(sampler(logits[None, :], rng.random(1))[0]))
         return chars / (time.perf_counter() - t)
 
     return run
@@ -75,6 +85,8 @@ def tf_one_step(keras_model, engine: Engine, chars: int, *, cells_only: bool = F
         lstms.append(layer)
     # The tutorial masks ids that must never be sampled (its [UNK]) with -inf.
     mask = tf.constant([[-np.inf] + [0.0] * (engine.vocab.size - 1)], tf.float32)
+
+    alphabet = engine.vocab.chars
 
     @tf.function
     def one_step(ids, states):
@@ -103,7 +115,7 @@ def tf_one_step(keras_model, engine: Engine, chars: int, *, cells_only: bool = F
         for _ in range(chars):
             nxt, states = one_step(nxt, states)
             out.append(nxt)  # as the tutorial: tensors kept, joined into text once at the end
-        engine.vocab.decode(int(i) for i in tf.concat(out, 0).numpy())
+        "".join(alphabet[int(i) - 1] if i > 0 else "\ufffd" for i in tf.concat(out, 0).numpy())  # id 0: unknown
         return chars / (time.perf_counter() - t)
 
     return run
@@ -210,7 +222,7 @@ def main() -> int:
 
     fresh = bench_fresh_process(args.model)  # before TensorFlow loads here and competes for CPU and memory
     engine = Engine(model)
-    keras_model = load_keras(args.model)
+    keras_model = keras_model_of(args.model, model)
     methods = {  # key: (name in the JSON, label in the table, runner)
         "a": (
             "a_tutorial_predict",

@@ -23,6 +23,9 @@ from model_store.playscript import lexicon_and_speakers
 from training import cli
 from training.config import TrainConfig
 from training.data import windows
+from training.hardware import bf16_supported, choose_precision, cpu_flags
+from training.model import build_model, from_numpy_weights, numpy_weights
+from training.model_card import write_card
 from training.train import FitClock, LearningRateSchedule
 
 TINY = [
@@ -126,6 +129,8 @@ def test_ctrl_c_then_resume(play_file, tmp_path):
         *TINY,
         "--sample-chars",
         "0",
+        "--patience",
+        "1000",  # the run must not end on its own (early stopping) while the test waits to interrupt it
     ]
     proc = subprocess.Popen(
         args, cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -140,9 +145,8 @@ def test_ctrl_c_then_resume(play_file, tmp_path):
     assert not out.exists()
     done = json.loads((runs / "state.json").read_text())["epoch"]
     assert done >= 2
-    assert (
-        run_cli("--text", play_file, "--epochs", str(done + 1), "--out", out, "--run-dir", runs, "--resume", *TINY) == 0
-    )
+    resume = ("--text", play_file, "--epochs", str(done + 1), "--patience", "1000", "--resume")
+    assert run_cli(*resume, "--out", out, "--run-dir", runs, *TINY) == 0
     assert json.loads((runs / "state.json").read_text())["epoch"] == done + 1
 
 
@@ -218,7 +222,13 @@ def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):
         == 0
     )
     assert "time budget of 0.05 minutes reached" in capsys.readouterr().out
-    assert store.load(out).manifest["epochs_trained"] < 1000
+    epochs = store.load(out).manifest["epochs_trained"]
+    assert epochs < 1000
+    # The budget is the run's: resuming a run that has spent it fits nothing more.
+    resume = ("--text", play_file, "--epochs", "1000", "--max-minutes", "0.05", "--resume", "--force")
+    assert run_cli(*resume, "--out", out, "--run-dir", tmp_path / "runs", *TINY) == 0
+    assert "time budget of 0.05 minutes is spent" in capsys.readouterr().out
+    assert store.load(out).manifest["epochs_trained"] == epochs
 
 
 @pytest.mark.parametrize(
@@ -234,6 +244,7 @@ def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):
         (["--text", "{tmp}/ok.txt", "--units", "0"], "invalid --units"),
         (["--text", "{tmp}/ok.txt", "--dropout", "1.5"], "invalid --dropout"),
         (["--text", "{tmp}/ok.txt", "--lr-schedule", "linear"], "invalid --lr-schedule"),
+        (["--text", "{tmp}/ok.txt", "--precision", "float16"], "invalid --precision"),
         (["--text", "{tmp}/ok.txt", "--out", "{tmp}/existing"], "already exists"),
         (["--text", "{tmp}/ok.txt", "--init-from", "{tmp}/nomodel"], "does not exist"),
         (["--text", "{tmp}/ok.txt", "--resume"], "--resume: {tmp}/runs holds no checkpoint"),
@@ -268,8 +279,9 @@ def test_help_documents_every_option(capsys):
         assert option in text
     defaults = TrainConfig()
     for f in fields(TrainConfig):
-        flag = f"--{f.name.replace('_', '-')}"
-        assert f"{flag} {f.name.upper()} {f.metadata['help']} (default {getattr(defaults, f.name)})" in text
+        flag, default = f"--{f.name.replace('_', '-')}", getattr(defaults, f.name)
+        takes = f", --no-{flag[2:]}" if isinstance(default, bool) else f" {f.name.upper()}"
+        assert f"{flag}{takes} {f.metadata['help']} (default {default})" in text
 
 
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
@@ -341,6 +353,13 @@ def test_learning_rate_warms_up_then_decays_to_its_floor_over_steps_or_time(step
     assert schedule.rate() == pytest.approx(rate)
 
 
+def test_a_resumed_run_goes_on_down_the_same_curve():
+    config = TrainConfig(learning_rate=1e-2, warmup_steps=10, min_lr_ratio=0.1, max_minutes=1.0)
+    clock = FitClock(seconds_before=30.0)  # half the budget fitted before this invocation began
+    schedule = LearningRateSchedule(config, {"step": 20}, total_steps=100, clock=clock)
+    assert schedule.rate() == pytest.approx(1e-3 + 9e-3 * 0.5, rel=1e-3)
+
+
 def test_a_constant_schedule_is_constant():
     config = TrainConfig(learning_rate=1e-2, lr_schedule="constant")
     for step in (0, 5, 100):
@@ -393,3 +412,78 @@ def test_a_full_disk_keeps_the_old_export_and_says_how_to_export_again(play_file
     assert manifest["epochs_trained"] == 2
     assert manifest["best_epoch"] == json.loads((runs / "state.json").read_text())["best_epoch"]
     assert manifest["command"] == shlex.join(a for a in again if a != "--export-only")  # no --export-only recorded
+
+
+def test_cpu_bf16_is_read_from_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n\nprocessor\t: 1\n")
+    assert cpu_flags(cpuinfo) >= {"avx512f", "avx512_bf16"}
+    assert bf16_supported(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not bf16_supported(cpuinfo)
+    assert not bf16_supported(tmp_path / "absent")  # not Linux: no bfloat16 assumed
+
+
+@pytest.mark.parametrize(
+    "requested, cpu_bf16, gpus, chosen",
+    [
+        ("auto", True, 0, "mixed_bfloat16"),
+        ("auto", False, 0, "float32"),
+        ("auto", True, 1, "float32"),
+        ("float32", True, 0, "float32"),
+        ("mixed_bfloat16", False, 0, "mixed_bfloat16"),
+    ],
+)
+def test_auto_precision_is_bfloat16_only_on_a_cpu_with_native_bfloat16(requested, cpu_bf16, gpus, chosen):
+    assert choose_precision(requested, cpu_bf16=cpu_bf16, gpus=gpus) == chosen
+
+
+def test_mixed_precision_computes_lstms_in_bfloat16_and_logits_in_float32():
+    model = build_model(30, embedding_dim=8, layers=2, units=16, dropout=0.1, precision="mixed_bfloat16")
+    assert model.get_layer("lstm1").compute_dtype == "bfloat16"
+    assert model.get_layer("logits").compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in model.weights)  # the variables, and so the export, stay float32
+    assert model(np.zeros((2, 5), np.int32)).dtype == "float32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.1, precision="float16")
+
+
+def test_the_keras_model_is_rebuilt_from_the_exported_arrays(tiny_model_dir):
+    loaded = store.load(tiny_model_dir)
+    rebuilt = from_numpy_weights(loaded.weights, loaded.arch, dropout=0.0)
+    assert all(np.array_equal(a, loaded.weights[k]) for k, a in numpy_weights(rebuilt).items())
+    ids = np.array([[1, 2, 3, 4]], np.int32)
+    np.testing.assert_allclose(rebuilt(ids), store.load_keras(tiny_model_dir)(ids), rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_and_xla_train_export_float32_and_resume_as_they_started(play_file, tmp_path, capsys):
+    out, runs = tmp_path / "m", tmp_path / "runs"
+    args = ("--text", play_file, "--out", out, "--run-dir", runs, "--force", *TINY)
+    assert run_cli(*args, "--epochs", "1", "--precision", "mixed_bfloat16", "--jit-compile", "--weights-only") == 0
+    assert "precision mixed_bfloat16, XLA" in capsys.readouterr().out
+    first = store.load(out)
+    assert first.manifest["fit"] | {"cpu_bf16": None} == {
+        "precision": "mixed_bfloat16",
+        "jit_compile": True,
+        "cpu_bf16": None,
+    }
+    assert "model.keras" not in first.manifest["files"] and not (out / "model.keras").exists()
+    assert all(w.dtype == np.float32 for w in first.weights.values())
+    assert "fitted in mixed_bfloat16 with XLA (exported in float32)" in write_card(out, None).read_text()
+    # --resume keeps the run's precision and XLA, whatever this invocation's flags say
+    assert run_cli(*args, "--epochs", "2", "--resume", "--precision", "float32", "--no-jit-compile") == 0
+    assert store.load(out).manifest["fit"]["precision"] == "mixed_bfloat16"
+    assert store.load(out).manifest["fit"]["jit_compile"] is True
+    assert store.load(out).manifest["epochs_trained"] == 2
+
+
+def test_fine_tuning_needs_only_the_exported_arrays(play_file, tmp_path, tiny_model_dir):
+    base = store.load(tiny_model_dir)
+    arrays_only = tmp_path / "arrays-only"
+    manifest = {k: v for k, v in base.manifest.items() if k not in ("schema_version", "created", "files")}
+    store.export(arrays_only, weights=base.weights, vocab=base.vocab, manifest=manifest)
+    out = tmp_path / "tuned"
+    args = ("--text", play_file, "--init-from", arrays_only, "--epochs", "1", "--out", out, "--run-dir", tmp_path / "r")
+    assert run_cli(*args, *TINY, "--precision", "float32") == 0
+    tuned = store.load(out)
+    assert tuned.arch == base.arch and tuned.manifest["fit"]["precision"] == "float32"

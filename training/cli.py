@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         help="export the best checkpoint of --run-dir without fitting (give the run's corpus options again)",
     )
     out.add_argument("--init-from", type=Path, metavar="MODEL_DIR", help="fine-tune this exported model")
+    out.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="export weights.npz without model.keras: half the size (serving and --init-from need only the arrays)",
+    )
     out.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     out.add_argument(
         "--strategy",
@@ -85,12 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
-        hp.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            type=type(default),
-            default=default,
-            help=f"{f.metadata['help']} (default {default})",
-        )
+        flag, doc = f"--{f.name.replace('_', '-')}", f"{f.metadata['help']} (default {default})"
+        if isinstance(default, bool):  # --jit-compile / --no-jit-compile
+            hp.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=doc)
+        else:
+            hp.add_argument(flag, type=type(default), default=default, help=doc)
     return p
 
 
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             export_only=args.export_only,
             init_from=args.init_from,
+            weights_only=args.weights_only,
             command=command,
             verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
             strategy=args.strategy,

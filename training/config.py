@@ -14,6 +14,9 @@ def _hp(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"help": doc})
 
 
+PRECISION_CHOICES = ("auto", "float32", "mixed_bfloat16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # network
@@ -34,9 +37,18 @@ class TrainConfig:
     clipnorm: float = _hp(1.0, "clip gradients to this global norm")
     patience: int = _hp(4, "early stopping: epochs without a better val loss")
     max_minutes: float = _hp(
-        0.0, "stop fitting after this many minutes and export the best weights (0 = no limit); the cosine decays to it"
+        0.0,
+        "stop fitting after this many minutes (the run's, resumes included) and export the best weights "
+        "(0 = no limit); the cosine decays to it",
     )
     seed: int = _hp(1337, "seeds Python, numpy and TensorFlow: same seed, same run")
+    # speed (benchmarks/training.py measures them side by side)
+    precision: str = _hp(
+        "auto",
+        "float32, mixed_bfloat16 (bfloat16 arithmetic, float32 weights and logits), or auto: mixed_bfloat16 where "
+        "the CPU has native bfloat16 (avx512_bf16 or amx_bf16) and no GPU is used, else float32",
+    )
+    jit_compile: bool = _hp(False, "XLA-compile the train step (measured 2-6x slower than without on CPU; for GPUs)")
     # reporting
     sample_chars: int = _hp(240, "characters of sample text printed after each epoch (0 = none)")
 
@@ -57,6 +69,7 @@ class TrainConfig:
             "clipnorm": self.clipnorm > 0,
             "patience": self.patience >= 1,
             "max_minutes": self.max_minutes >= 0,
+            "precision": self.precision in PRECISION_CHOICES,
             "sample_chars": 0 <= self.sample_chars <= 10_000,
         }
         bad = [name for name, ok in checks.items() if not ok]

