@@ -21,12 +21,12 @@ from model_store import store
 from model_store.engine import Engine
 from model_store.playscript import lexicon_and_speakers
 from training import cli
+from training.callbacks import FitClock, LearningRateSchedule
 from training.config import TrainConfig
 from training.data import windows
 from training.hardware import bf16_supported, choose_precision, cpu_flags
 from training.model import build_model, from_numpy_weights, numpy_weights
 from training.model_card import write_card
-from training.train import FitClock, LearningRateSchedule
 
 TINY = [
     "--units",
@@ -448,12 +448,12 @@ def test_mixed_precision_computes_lstms_in_bfloat16_and_logits_in_float32():
         build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.1, precision="float16")
 
 
-def test_the_keras_model_is_rebuilt_from_the_exported_arrays(tiny_model_dir):
-    loaded = store.load(tiny_model_dir)
+def test_the_keras_model_is_rebuilt_from_the_exported_arrays(keras_model_dir):
+    loaded = store.load(keras_model_dir)
     rebuilt = from_numpy_weights(loaded.weights, loaded.arch, dropout=0.0)
     assert all(np.array_equal(a, loaded.weights[k]) for k, a in numpy_weights(rebuilt).items())
     ids = np.array([[1, 2, 3, 4]], np.int32)
-    np.testing.assert_allclose(rebuilt(ids), store.load_keras(tiny_model_dir)(ids), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rebuilt(ids), store.load_keras(keras_model_dir)(ids), rtol=1e-5, atol=1e-6)
 
 
 def test_bfloat16_and_xla_train_export_float32_and_resume_as_they_started(play_file, tmp_path, capsys):

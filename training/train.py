@@ -1,4 +1,4 @@
-"""Fitting and exporting: the one module of training/ with side effects.
+"""Fitting and exporting: the steps of a run (the callbacks that write its files: training/callbacks.py).
 
 A run directory (git-ignored, default runs/<model name>/) keeps everything needed to continue:
   last.keras        the model and optimizer after the last finished epoch (for --resume)
@@ -15,8 +15,6 @@ import math
 import os
 import platform
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +23,22 @@ import numpy as np
 import tensorflow as tf
 
 from model_store import store
-from model_store.engine import Engine
 from model_store.lexicon import Lexicon
 from model_store.metre import Metre
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
+from training.callbacks import (
+    Checkpoints,
+    EarlyStopping,
+    EpochHistory,
+    FitClock,
+    LearningRateSchedule,
+    RunPaths,
+    SampleText,
+    StepCounter,
+    TimeBudget,
+)
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.data import make_dataset
@@ -49,42 +57,6 @@ class ExportWriteError(TrainError):
     def __init__(self, out: Path, run_dir: Path, reason: str) -> None:
         super().__init__(f"cannot write the export to {out}: {reason}; the run's checkpoints are kept in {run_dir}")
         self.run_dir = run_dir
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @property
-    def last(self) -> Path:
-        return self.root / "last.keras"
-
-    @property
-    def best(self) -> Path:
-        return self.root / "best.weights.h5"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def csv(self) -> Path:
-        return self.root / "log.csv"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-
-def _replace_atomically(target: Path, write: Any) -> None:
-    """Write through a temporary name in the same folder, then rename over target."""
-    tmp = target.with_name(f".tmp-{target.name}")  # keeps the suffix Keras insists on
-    write(tmp)
-    os.replace(tmp, target)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    _replace_atomically(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
 
 
 # --------------------------------------------------------------------------- distribution
@@ -108,149 +80,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     has_chief = "chief" in resolver.cluster_spec().as_dict()
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
-
-
-# --------------------------------------------------------------------------- callbacks, one job each
-#
-# They share the run's state (the dict state.json holds) and a FitClock. Keras calls them in list order, and
-# fit_model lists them so that each epoch's checkpoint is written after everything it records.
-
-
-class FitClock:
-    """Seconds of fitting: this invocation's (what the time budget limits) and the whole run's, resumes included."""
-
-    def __init__(self, seconds_before: float) -> None:
-        self.started = time.monotonic()
-        self.seconds_before = seconds_before
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def run_seconds(self) -> float:
-        return self.seconds_before + self.elapsed()
-
-
-class LearningRateSchedule(keras.callbacks.Callback):
-    """Sets the learning rate before every step: constant, or a linear warm-up and then a cosine decay to the
-    floor over the run's steps, or over its time budget when that is the tighter bound."""
-
-    def __init__(self, config: TrainConfig, state: dict[str, Any], total_steps: int, clock: FitClock) -> None:
-        super().__init__()
-        self.config, self.state, self.total_steps, self.clock = config, state, total_steps, clock
-
-    def progress(self) -> float:
-        """Fraction of the run done: by steps, or by time (the whole run's, resumes included, so a resumed run
-        goes on down the same curve) when that is the tighter bound."""
-        p = self.state["step"] / max(1, self.total_steps)
-        if self.config.max_minutes > 0:
-            p = max(p, self.clock.run_seconds() / (self.config.max_minutes * 60))
-        return min(p, 1.0)
-
-    def rate(self) -> float:
-        c, step = self.config, self.state["step"]
-        if c.lr_schedule == "constant":
-            return c.learning_rate
-        if step < c.warmup_steps:
-            return c.learning_rate * (step + 1) / c.warmup_steps
-        floor = c.learning_rate * c.min_lr_ratio
-        return floor + (c.learning_rate - floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self.model.optimizer.learning_rate = self.rate()
-
-
-class StepCounter(keras.callbacks.Callback):
-    """Counts finished steps in the run's state: the schedule's position, carried across resumes."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        super().__init__()
-        self.state = state
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.state["step"] += 1
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops fitting once the run has fitted for max_minutes, resumes included (0: never); a resume may raise it."""
-
-    def __init__(self, max_minutes: float, clock: FitClock) -> None:
-        super().__init__()
-        self.max_minutes, self.clock = max_minutes, clock
-        self.reached = False
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.max_minutes > 0 and self.clock.run_seconds() >= self.max_minutes * 60:
-            self.reached = True
-            self.model.stop_training = True  # Keras still validates this (partial) epoch
-
-
-class EpochHistory(keras.callbacks.Callback):
-    """Records every finished epoch in the run's state: its losses, learning rate and the run's seconds so far."""
-
-    def __init__(self, state: dict[str, Any], schedule: LearningRateSchedule, clock: FitClock) -> None:
-        super().__init__()
-        self.state, self.schedule, self.clock = state, schedule, clock
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        self.state["epoch"] = epoch + 1
-        self.state["history"].append(
-            {
-                "epoch": epoch + 1,
-                "loss": float(logs["loss"]),
-                "val_loss": float(logs["val_loss"]),
-                "learning_rate": self.schedule.rate(),
-                "seconds": round(self.clock.run_seconds(), 1),
-            }
-        )
-
-
-class EarlyStopping(keras.callbacks.Callback):
-    """Keeps the best val loss in the run's state, and stops after `patience` epochs without a better one."""
-
-    def __init__(self, state: dict[str, Any], patience: int) -> None:
-        super().__init__()
-        self.state, self.patience = state, patience
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        s, val = self.state, float(logs["val_loss"])
-        if val < s["best_val_loss"]:
-            s.update(best_val_loss=val, best_epoch=epoch + 1, best_train_loss=float(logs["loss"]), wait=0)
-            return
-        s["wait"] += 1
-        if s["wait"] >= self.patience:
-            print(f"early stopping: val loss has not improved for {s['wait']} epochs")
-            self.model.stop_training = True
-
-
-class Checkpoints(keras.callbacks.Callback):
-    """After every epoch: the best weights (when this epoch is the best), the model with its optimizer, and
-    state.json, written last so that a state file always names a complete checkpoint."""
-
-    def __init__(self, paths: RunPaths, state: dict[str, Any], clock: FitClock) -> None:
-        super().__init__()
-        self.paths, self.state, self.clock = paths, state, clock
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.state["best_epoch"] == epoch + 1:
-            _replace_atomically(self.paths.best, lambda p: self.model.save_weights(str(p)))
-        _replace_atomically(self.paths.last, lambda p: self.model.save(str(p)))
-        self.state["train_seconds"] = self.clock.run_seconds()
-        _write_json(self.paths.state, self.state)
-
-
-class SampleText(keras.callbacks.Callback):
-    """Prints a short sample after every epoch, as char-rnn does: the quickest check that it learns."""
-
-    def __init__(self, vocab: Vocab, arch: dict[str, int], chars: int, seed: int) -> None:
-        super().__init__()
-        self.vocab, self.arch, self.chars, self.seed = vocab, arch, chars, seed
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        model = store.in_memory(numpy_weights(self.model), self.vocab, self.arch, name="sample")
-        g = Engine(model).generate("", max_chars=self.chars, temperature=0.8, rng=np.random.default_rng(self.seed))
-        print(f"--- sample after epoch {epoch + 1} (temperature 0.8) ---\n{g.text}\n---", flush=True)
 
 
 # --------------------------------------------------------------------------- the steps of a run
