@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pytest
-import pytest_asyncio
-
+# One BLAS thread, as bard-bot runs (bot/__init__.py): with two, OpenBLAS's threads spin against anything else on a
+# busy machine and a test's generation can take a hundred times longer. Set before numpy is first imported.
+for _variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from collections.abc import AsyncIterator, Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import pytest_asyncio  # noqa: E402
 
 pytest_plugins = ["fake_discord"]  # the `fake` fixture: a fake Discord server for the bot's tests
 
