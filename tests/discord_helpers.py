@@ -111,3 +111,34 @@ def assert_safe(call: Call) -> None:
     """The reply fits in one message and pings nobody."""
     assert len(call.json["content"]) <= MESSAGE_LIMIT
     assert call.json["allowed_mentions"] == {"parse": []}
+
+
+class LoopLag:
+    """Measures an event loop's worst lag over a block: a ticker that sleeps `period` and notes how late it wakes.
+
+    async with LoopLag() as lag:
+        ...
+    lag.worst  # seconds
+    """
+
+    def __init__(self, period: float = 0.005) -> None:
+        self.period = period
+        self.worst = 0.0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            before = loop.time()
+            await asyncio.sleep(self.period)
+            self.worst = max(self.worst, loop.time() - before - self.period)
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
