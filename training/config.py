@@ -42,7 +42,7 @@ class TrainConfig:
         "(0 = no limit); the cosine decays to it",
     )
     seed: int = _hp(1337, "seeds Python, numpy and TensorFlow: same seed, same run")
-    # speed (benchmarks/training.py measures them side by side)
+    # speed (benchmarks/fit_throughput.py measures them side by side)
     precision: str = _hp(
         "auto",
         "float32, mixed_bfloat16 (bfloat16 arithmetic, float32 weights and logits), or auto: mixed_bfloat16 where "

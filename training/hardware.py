@@ -27,7 +27,7 @@ def bf16_supported(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 def choose_precision(requested: str, *, cpu_bf16: bool, gpus: int) -> str:
     """The Keras dtype policy to train with. auto: mixed_bfloat16 on a CPU with native bfloat16, where
-    benchmarks/training.py measured it faster at the same val loss; float32 elsewhere (emulated bfloat16 is slow,
+    benchmarks/fit_throughput.py measured it faster at the same val loss; float32 elsewhere (emulated bfloat16 is slow,
     and a GPU's support is not detected here: ask for mixed_bfloat16 explicitly)."""
     if requested != "auto":
         return requested

@@ -13,7 +13,7 @@ The input pipeline (training/data.py's tf.data dataset) is timed alone, to show 
 A candidate is PRECISION[+jit]/BATCHxSEQ: f32/128x128 (today's default), bf16+jit/256x64. The first is the
 baseline of the ratios.
 
-Usage: python benchmarks/training.py [--text FILE] [--candidate SPEC ...] [--steps N] [--json out.json]
+Usage: python benchmarks/fit_throughput.py [--text FILE] [--candidate SPEC ...] [--steps N] [--json out.json]
 """
 
 from __future__ import annotations
