@@ -24,11 +24,11 @@ from typing import NamedTuple
 import numpy as np
 
 from model_store.lstm import LSTMNetwork, LSTMState
-from model_store.monologue import MonologueRule, StopReason, structure_masks
+from model_store.monologue import MonologueRule, structure_masks
 from model_store.playscript import speeches
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
-from model_store.stop_rule import StopRule
+from model_store.stop_rule import StopReason, StopRule
 from model_store.store import LoadedModel
 from model_store.verse import VerseMasks
 from model_store.words import WordMasks

@@ -12,14 +12,11 @@ only a sentence that ends a line counts, and a cut falls at a line's end. The ba
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
+from model_store.stop_rule import TextSoFar
 from model_store.verse import VerseLine, VerseMasks
 from model_store.words import FREE, START, WordMasks
-
-StopReason = Literal["speech end", "sentence end", "length"]
 
 # Bans, as bit flags: a stream's flags pick one row of the table structure_masks() builds.
 NO_BRACKET = 1  # "[" opening a line: a stage direction of its own
@@ -37,8 +34,6 @@ _BANNED_CHARS = {
     NO_OPEN_END: "\n,;:",
 }
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-")
-_SENTENCE_END = frozenset(".!?")
-_CLOSERS = frozenset("'\")]")
 _HEADING_WORDS = frozenset({"prologue", "epilogue", "induction"})
 _NUMBERED_HEADINGS = frozenset({"act ", "scene "})
 SOFT_LIMIT = 0.8  # of max_chars: from here the text ends at the first sentence end
@@ -56,7 +51,7 @@ def structure_masks(chars: tuple[str, ...]) -> np.ndarray:
     return table
 
 
-class MonologueRule:
+class MonologueRule(TextSoFar):
     """Tracks one stream's speech, and says what it may not write next (`bans`, `word_state`) and when it ends."""
 
     def __init__(
@@ -81,9 +76,7 @@ class MonologueRule:
             for char in speech:
                 before, state = state, verse.words.advance(state, char)
                 line.feed(char, before, state)
-        self.chars: list[str] = []
-        self.reason: StopReason | None = None
-        self._final: int | None = None
+        super().__init__()
         line = speech.rsplit("\n", 1)[-1]
         self._blank_line = not line.strip()  # the current line holds nothing yet (spaces at most)
         self._line: str | None = line if self._may_be_a_name(line) else None  # while it could be a name
@@ -92,11 +85,6 @@ class MonologueRule:
         self._line_end = 0  # the end of the last whole line written (verse is cut there)
         self._sentence_end = 0  # the end of the last sentence, closers included
         self.bans = self._bans()
-
-    @property
-    def text(self) -> str:
-        """The final text once stopped; before that, everything generated so far."""
-        return "".join(self.chars[: self._final] if self._final is not None else self.chars)
 
     def safe_length(self) -> int:
         """How many leading characters are certain to be kept (for streaming)."""
@@ -177,15 +165,3 @@ class MonologueRule:
     @staticmethod
     def _may_be_a_name(line: str) -> bool:
         return line == "" or (line[0].isupper() and len(line) <= 40 and all(c in _NAME_CHARS for c in line))
-
-    def _ends_sentence(self, end: int) -> bool:
-        i = end - 1
-        while i >= 0 and self.chars[i] in _CLOSERS:
-            i -= 1
-        return i >= 0 and self.chars[i] in _SENTENCE_END
-
-    def _stop(self, at: int, reason: StopReason) -> bool:
-        while at > 0 and self.chars[at - 1].isspace():
-            at -= 1
-        self._final, self.reason = at, reason
-        return True

@@ -4,6 +4,8 @@ rules of their own: model_store/monologue.py.)"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from model_store.playscript import SPEAKER_LINE
 from model_store.words import FREE
 
@@ -12,7 +14,38 @@ _SENTENCE_END = frozenset(".!?")
 _CLOSERS = frozenset("'\")]")
 
 
-class StopRule:
+StopReason = Literal["speech end", "sentence end", "length"]
+
+
+class TextSoFar:
+    """One stream's generated characters and, once it has stopped, where its text ends and why."""
+
+    def __init__(self) -> None:
+        self.chars: list[str] = []
+        self.reason: StopReason | None = None
+        self._final: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The final text once stopped; before that, everything generated so far."""
+        return "".join(self.chars[: self._final] if self._final is not None else self.chars)
+
+    def _stop(self, at: int, reason: StopReason) -> bool:
+        """End the text at `at` (trailing spaces dropped); True, for feed() to return."""
+        while at > 0 and self.chars[at - 1].isspace():
+            at -= 1
+        self._final, self.reason = at, reason
+        return True
+
+    def _ends_sentence(self, end: int) -> bool:
+        """Whether the text up to `end` ends a sentence (closing quotes and brackets aside)."""
+        i = end - 1
+        while i >= 0 and self.chars[i] in _CLOSERS:
+            i -= 1
+        return i >= 0 and self.chars[i] in _SENTENCE_END
+
+
+class StopRule(TextSoFar):
     """Tracks one stream's generated text and decides when, and where, it ends."""
 
     # Free text bans nothing: in a batch with monologues, its rows take the masks' "anything goes" row.
@@ -24,9 +57,7 @@ class StopRule:
         self.max_chars = max_chars
         self.min_chars = min_chars
         self.soft_limit = max(min_chars, int(max_chars * 0.8))  # from here, end at a sentence
-        self.chars: list[str] = []
-        self.reason = ""
-        self._final: int | None = None
+        super().__init__()
         # Whether some speech (not a speaker line) has been seen, counting the seed's last speech.
         last_speech = context.rsplit("\n\n", 1)[-1]
         self._has_speech = any(
@@ -45,11 +76,6 @@ class StopRule:
         self._word_end = 0  # end of the last complete word: a cut here is never mid-word
         self._newlines = 1 if context.endswith("\n") else 0
 
-    @property
-    def text(self) -> str:
-        """The final text once stopped; before that, everything generated so far."""
-        return "".join(self.chars[: self._final] if self._final is not None else self.chars)
-
     def safe_length(self) -> int:
         """How many leading characters are certain to be kept (for streaming)."""
         if self._final is not None:
@@ -58,12 +84,6 @@ class StopRule:
         if self._line_maybe_speaker:
             safe = min(safe, self._line_start)
         return max(0, safe)
-
-    def _stop(self, at: int, reason: str) -> bool:
-        while at > 0 and self.chars[at - 1].isspace():
-            at -= 1
-        self._final, self.reason = at, reason
-        return True
 
     def feed(self, char: str) -> bool:
         """Add one generated character; True when the text is complete."""
@@ -102,9 +122,3 @@ class StopRule:
         if n >= self.max_chars:
             return self._stop(self._word_end, "length")
         return False
-
-    def _ends_sentence(self, end: int) -> bool:
-        i = end - 1
-        while i >= 0 and self.chars[i] in _CLOSERS:
-            i -= 1
-        return i >= 0 and self.chars[i] in _SENTENCE_END
