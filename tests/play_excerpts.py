@@ -1,5 +1,16 @@
-"""Small excerpts of plays as people have them (Project Gutenberg conventions, TEI flavours), written for the
-tests of the importers and the preview; no real play text."""
+"""Small excerpts of plays, written for the tests: a second play in the play-script format, and plays as people
+have them (Project Gutenberg conventions, TEI flavours) for the importers and the preview; no real play text."""
+
+# A play-script text with other speakers than conftest's SCRIPT (a second bard, fine-tuning on a new play).
+FAUSTUS = """FAUSTUS:
+Was this the face that launch'd a thousand ships,
+And burnt the topless towers of Ilium?
+Sweet Helen, make me immortal with a kiss.
+
+MEPHISTOPHELES:
+Why, this is hell, nor am I out of it.
+
+"""
 
 MODERN_HEADER = (
     "The Project Gutenberg EBook of The Jew of Malta, by Christopher Marlowe\r\n\r\n"

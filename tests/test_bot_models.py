@@ -13,6 +13,7 @@ import pytest_asyncio
 from conftest import SCRIPT, make_tiny_model
 from discord_helpers import ask, running, settings_for
 from fake_discord import FakeDiscord
+from play_excerpts import FAUSTUS
 
 from bot import replies
 from bot.bard import Bard
@@ -21,16 +22,6 @@ from bot.console import run_console
 from bot.service import create_service, inference_executor
 from bot.settings import Settings
 from model_store import store
-
-FAUSTUS = """FAUSTUS:
-Was this the face that launch'd a thousand ships,
-And burnt the topless towers of Ilium?
-Sweet Helen, make me immortal with a kiss.
-
-MEPHISTOPHELES:
-Why, this is hell, nor am I out of it.
-
-"""
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from play_excerpts import FAUSTUS
 
 from model_store import store
 from model_store.engine import Engine
@@ -174,17 +175,6 @@ def test_fine_tune_from_an_export_counts_unknown_characters(play_file, tmp_path,
     assert "are not in the model's vocabulary and map to the unknown id" in printed
     assert store.load(out).vocab == store.load(keras_model_dir).vocab
     assert json.loads((out / "manifest.json").read_text())["init_from"] == str(keras_model_dir)
-
-
-FAUSTUS = """FAUSTUS:
-Was this the face that launch'd a thousand ships,
-And burnt the topless towers of Ilium?
-Sweet Helen, make me immortal with a kiss.
-
-MEPHISTOPHELES:
-Why, this is hell, nor am I out of it.
-
-"""
 
 
 def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, keras_model_dir, script_text):
