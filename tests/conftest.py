@@ -25,7 +25,14 @@ pytest_plugins = ["fake_discord"]  # the `fake` fixture: a fake Discord server f
 # that needs it carries @pytest.mark.training. Both are marked `training`. `pytest --serving` (make test-serving,
 # on a serving-only install) runs all the others: one of them that needs TensorFlow fails there, never skips.
 TRAINING_MODULES = frozenset(
-    {"test_corpus.py", "test_store.py", "test_training.py", "test_importers.py", "test_preview.py"}
+    {
+        "test_corpus.py",
+        "test_store.py",
+        "test_training.py",
+        "test_multiworker.py",
+        "test_importers.py",
+        "test_preview.py",
+    }
 )
 
 
