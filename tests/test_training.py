@@ -107,7 +107,9 @@ def test_resume_continues_from_the_checkpoint(play_file, tmp_path, capsys):
     assert state["train_seconds"] > first["train_seconds"] > 0  # fitting time adds up across invocations
     assert state["wait"] == first["wait"] + (state["best_epoch"] != 2)  # the early-stopping counter carries over
     assert [h["epoch"] for h in state["history"]] == [1, 2]
-    assert json.loads((out / "manifest.json").read_text())["epochs_trained"] == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["epochs_trained"] == 2
+    assert "--resume" not in manifest["command"]  # the command that trains it: the same run, uninterrupted
 
 
 def epochs_done(run_dir: Path) -> int:
