@@ -179,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     from training.train import ExportWriteError, TrainError, train  # imports TensorFlow: only once the request is valid
 
     run_dir = args.run_dir or Path("runs") / args.out.name
-    # The manifest records the command that trained the model, also when the export is made by --export-only.
-    command = shlex.join(["bard-train", *(a for a in argv if a != "--export-only")])
+    # The manifest records the command that trained the model, also when the export is made by --export-only or
+    # the run was resumed (a resumed run is the same run: the same command, interrupted).
+    command = shlex.join(["bard-train", *(a for a in argv if a not in ("--export-only", "--resume"))])
     try:
         train(
             config,

@@ -46,7 +46,7 @@ from training.callbacks import (
     StepCounter,
     TimeBudget,
 )
-from training.config import TrainConfig
+from training.config import TrainConfig, lstm_parameter_count, resolve_dropout
 from training.corpus import Corpus
 from training.data import make_dataset
 from training.hardware import bf16_supported, choose_precision
@@ -362,6 +362,13 @@ def _fresh_state(config: TrainConfig, corpus: Corpus) -> dict[str, Any]:
         "config": config.to_dict(),
         "corpus_sha256": corpus.sha256,
     }
+
+
+def planned_parameters(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> int:
+    """How many parameters the run's network will have: the fine-tuned export's architecture, or the config's."""
+    if base is not None:
+        return lstm_parameter_count(**base.arch)
+    return lstm_parameter_count(vocab.size, config.embedding_dim, config.layers, config.units)
 
 
 def start_run(paths: RunPaths, config: TrainConfig, corpus: Corpus, *, force: bool) -> dict[str, Any]:
@@ -744,6 +751,12 @@ def _train(
         base = load_init_from(init_from)
         vocab = choose_vocabulary(corpus, base)
         train_ids, val_ids = encode_corpus(corpus, vocab, config.seq_len)
+        if not continuing:
+            # Every worker resolves the same dropout from the same corpus (so that the others' options match
+            # worker 0's); worker 0's, in its plan, is the one that counts.
+            config = resolve_dropout(
+                config, train_chars=len(train_ids), parameters=planned_parameters(config, vocab, base)
+            )
         if leads:
             if continuing:
                 config, state = reopen_run(paths, config, corpus, "--export-only" if export_only else "--resume")
@@ -813,7 +826,8 @@ def _train(
     print(
         f"corpus: {corpus.description}\n"
         f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
-        f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters; "
+        f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters, "
+        f"dropout {config.dropout:g}; "
         f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
         f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas{where}); precision {precision}"
         f"{', XLA' if config.jit_compile else ''}",
