@@ -1,4 +1,5 @@
-"""The network: Embedding -> stacked LSTMs with dropout -> Dense logits. Built-in Keras layers, no I/O."""
+"""The network: Embedding -> stacked LSTMs with dropout -> Dense logits, and how it is compiled to fit. Built-in
+Keras layers, no I/O."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import keras
 import numpy as np
 
 from model_store.store import DENSE_BIAS, DENSE_KERNEL, EMBEDDING, lstm_weight_names
+from training.config import TrainConfig
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -77,3 +79,17 @@ def architecture(model: keras.Model) -> dict[str, int]:
         "layers": len(lstms),
         "units": int(lstms[0].units),
     }
+
+
+def model_precision(model: keras.Model) -> str:
+    """The dtype policy a (perhaps resumed) model computes its LSTMs in."""
+    return model.get_layer("lstm0").dtype_policy.name
+
+
+def compile_for_fit(model: keras.Model, config: TrainConfig) -> None:
+    """Adam with the run's learning rate and gradient clipping, the loss on logits, XLA or not."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=config.jit_compile,
+    )
