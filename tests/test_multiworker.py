@@ -1,6 +1,10 @@
 """bard-train --strategy multi-worker as it runs on two machines: two worker processes on this one, a TF_CONFIG
 cluster on loopback ports. Each worker is started with the same command (the same --out and --run-dir: only
-worker 0 writes them); each gets its own TMPDIR, where worker 1 keeps its scratch files."""
+worker 0 writes them); each gets its own TMPDIR, where worker 1 keeps its scratch files.
+
+Starting a cluster is the slow part, so one story serves every test but the TF_CONFIG ones (the `story` fixture):
+two workers start a run; worker 0 is killed after its first epoch, and worker 1 must stop; while it notices, one
+process fits the same first epoch alone; then the same two commands with --resume finish the run and export it."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +32,9 @@ TINY = [
     "--layers", "1", "--units", "16", "--embedding-dim", "8", "--seq-len", "16", "--batch-size", "8",
     "--sample-chars", "0", "--dropout", "0", "--precision", "float32", "--quiet",
 ]  # fmt: skip
+EPOCHS = 3  # worker 0 is killed after the first: one to spare, however late the kill lands
 EPOCH_LINE = re.compile(r"^\d+/\d+ - .* - loss: (\S+) - val_loss: (\S+)$", re.MULTILINE)
 LIMIT = 300  # seconds: only a guard against a hang, on a slow, busy machine
-
-
-@pytest.fixture
-def play_file(tmp_path, script_text) -> Path:
-    path = tmp_path / "plays" / "hamlet.txt"
-    path.parent.mkdir()
-    path.write_text(script_text)
-    return path
 
 
 def free_ports(n: int) -> list[int]:
@@ -52,7 +51,7 @@ def free_ports(n: int) -> list[int]:
 class Workers:
     """Two bard-train processes forming one cluster; each one's output goes to a file."""
 
-    def __init__(self, tmp_path: Path, args: list[str], label: str) -> None:
+    def __init__(self, tmp_path: Path, args: list, label: str) -> None:
         ports = free_ports(2)
         cluster = {"worker": [f"localhost:{p}" for p in ports]}
         self.logs = [tmp_path / f"{label}-worker{i}.log" for i in range(2)]
@@ -65,7 +64,7 @@ class Workers:
                 "TMPDIR": str(self.scratch[i]),
             }
             with self.logs[i].open("w") as log:
-                command = [sys.executable, "-m", "training.cli", *args]
+                command = [sys.executable, "-m", "training.cli", *map(str, args)]
                 self.procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
 
     def wait(self, i: int, deadline: float) -> int:
@@ -81,6 +80,9 @@ class Workers:
     def output(self, i: int) -> str:
         return self.logs[i].read_text()
 
+    def outputs(self) -> str:
+        return self.output(0)[-2000:] + self.output(1)[-2000:]
+
     def kill_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -88,92 +90,124 @@ class Workers:
                 proc.wait()
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    started: list[Workers] = []
-
-    def start(args: list[str], label: str) -> Workers:
-        started.append(Workers(tmp_path, [str(a) for a in args], label))
-        return started[-1]
-
-    yield start
-    for workers in started:  # never leave a process behind, whatever failed
-        workers.kill_all()
-
-
 def epoch_losses(output: str) -> list[tuple[str, str]]:
     return EPOCH_LINE.findall(output)
 
 
-def test_two_workers_train_in_step_and_export_once(play_file, tmp_path, cluster):
-    out, runs = tmp_path / "store" / "m", tmp_path / "runs"
-    args = ["--text", play_file, "--epochs", "2", "--strategy", "multi-worker", "--out", out, "--run-dir", runs, *TINY]
-    workers = cluster(args, "run")
-    assert workers.finish() == [0, 0], workers.output(0)[-2000:] + workers.output(1)[-2000:]
-    chief, other = workers.output(0), workers.output(1)
+@dataclass
+class Story:
+    out: Path
+    runs: Path
+    first: Workers  # worker 0 killed after its first epoch
+    epochs_done: int  # by the first two, when worker 0 was killed
+    worker1_status: int
+    worker1_seconds: float  # from the kill until worker 1 stopped
+    worker1_scratch: list[str]  # what worker 1's scratch held once it stopped
+    exported_after_kill: bool
+    alone: Path  # the first epoch, fitted by one process alone
+    resumed: Workers
+    resumed_status: list[int]
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory, script_text):
+    tmp = tmp_path_factory.mktemp("multiworker")
+    play = tmp / "plays" / "hamlet.txt"
+    play.parent.mkdir()
+    play.write_text(script_text)
+    out, runs, state = tmp / "store" / "m", tmp / "runs", tmp / "runs" / "state.json"
+    args = ["--text", play, "--strategy", "multi-worker", "--out", out, "--run-dir", runs, "--epochs", EPOCHS, *TINY]
+    started: list[Workers] = []
+    try:
+        first = Workers(tmp, args, "first")
+        started.append(first)
+        deadline = time.monotonic() + LIMIT
+        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):  # replaced atomically
+            assert first.procs[0].poll() is None, first.outputs()
+            assert time.monotonic() < deadline, "no epoch finished"
+            time.sleep(0.1)
+        first.procs[0].send_signal(signal.SIGKILL)
+        killed, stopped = time.monotonic(), []
+        watch = threading.Thread(target=lambda: stopped.append((first.procs[1].wait(), time.monotonic())))
+        watch.start()
+
+        # While worker 1 notices: the same run's first epoch, fitted by one process with the same global batch.
+        alone = tmp / "alone"
+        arguments = ["--text", play, "--out", alone, "--run-dir", tmp / "runs-alone", "--epochs", "1", *TINY]
+        assert cli.main([str(a) for a in arguments]) == 0
+
+        watch.join(timeout=max(0.0, killed + LIMIT - time.monotonic()))
+        assert stopped, f"worker 1 still running {LIMIT} s after worker 0 was killed"
+        (status, at), done = stopped[0], json.loads(state.read_text())["epoch"]
+        scratch, exported = os.listdir(first.scratch[1]), out.exists()
+
+        resumed = Workers(tmp, [*args, "--resume"], "resume")
+        started.append(resumed)
+        yield Story(out, runs, first, done, status, at - killed, scratch, exported, alone, resumed, resumed.finish())
+    finally:
+        for workers in started:  # never leave a process behind, whatever failed
+            workers.kill_all()
+
+
+def test_a_lost_worker_stops_the_other_with_one_line(story):
+    """SIGKILL worker 0 after its first epoch: worker 1 stops within seconds with one line naming the worker and
+    how to go on, exports nothing, and removes its scratch."""
+    assert story.worker1_status == 2, story.first.output(1)[-3000:]
+    assert story.worker1_seconds < 60, f"worker 1 took {story.worker1_seconds:.0f} s to notice"
+    error = [line for line in story.first.output(1).splitlines() if line.startswith("bard-train: error:")]
+    assert len(error) == 1 and "worker 0" in error[0] and "--resume" in error[0], error
+    assert story.epochs_done < EPOCHS and f"it goes on after epoch {story.epochs_done}" in error[0]
+    assert not story.exported_after_kill
+    assert story.worker1_scratch == []
+
+
+def test_resumed_workers_go_on_from_worker_0s_checkpoint_in_step(story):
+    assert story.resumed_status == [0, 0], story.resumed.outputs()
+    chief, other = story.resumed.output(0), story.resumed.output(1)
+    assert f"resuming {story.runs} after epoch {story.epochs_done}" in chief
+    assert "resuming worker 0's run" in other
+    assert "strategy multi-worker (2 replicas, worker 1 of 2)" in other and "dropout 0;" in other
 
     # In step: each worker fitted half of every global batch (24 batches of 8 sequences an epoch), and both saw
-    # the same losses, the cluster's, which worker 0 logged.
+    # the same losses, the cluster's, which worker 0 logged; worker 1 went on from worker 0's checkpoint too.
     assert "worker 0 of 2 fitted 96 sequences an epoch, its share of 24 batches of 8" in chief
     assert "worker 1 of 2 fitted 96 sequences an epoch, its share of 24 batches of 8" in other
-    assert "strategy multi-worker (2 replicas, worker 1 of 2)" in other
-    assert len(epoch_losses(chief)) == 2 and epoch_losses(chief) == epoch_losses(other)
-    logged = [line.split(",")[1:] for line in (runs / "log.csv").read_text().splitlines()[1:]]
-    assert [(f"{float(a):.4f}", f"{float(b):.4f}") for a, b in logged] == epoch_losses(other)
-
-    # One export, by worker 0, complete and loadable; worker 1 wrote only to its scratch, and removed it.
-    assert sorted(p.name for p in out.parent.iterdir()) == ["m"]
-    model = store.load(out)
-    assert model.manifest["strategy"] == "multi-worker"
-    assert model.manifest["replicas"] == 2 and model.manifest["workers"] == 2
-    assert model.manifest["epochs_trained"] == 2
-    assert "worker 0 exports" in other and f"exported {out}" in chief
-    assert [os.listdir(d) for d in workers.scratch] == [[], []]
-
-    # Together they made the very update a single process makes with the same global batch: the gradients of
-    # the two halves of every batch were summed across the workers.
-    alone = tmp_path / "alone"
-    args = ["--text", play_file, "--epochs", "2", "--out", alone, "--run-dir", tmp_path / "runs-alone", *TINY]
-    assert cli.main([str(a) for a in args]) == 0
-    single = store.load(alone)
-    for name, weights in model.weights.items():
-        np.testing.assert_allclose(weights, single.weights[name], atol=1e-5, err_msg=name)
-    np.testing.assert_allclose(model.manifest["val_loss"], single.manifest["val_loss"], rtol=1e-5)
+    assert len(epoch_losses(other)) == EPOCHS - story.epochs_done and epoch_losses(chief) == epoch_losses(other)
+    logged = [line.split(",")[1:] for line in (story.runs / "log.csv").read_text().splitlines()[1:]]
+    resumed_rows = logged[-(EPOCHS - story.epochs_done) :]
+    assert [(f"{float(a):.4f}", f"{float(b):.4f}") for a, b in resumed_rows] == epoch_losses(other)
 
 
-def test_a_lost_worker_stops_the_other_and_both_resume(play_file, tmp_path, cluster):
-    """SIGKILL worker 0 after its first epoch: worker 1 stops within seconds with one line (and removes its
-    scratch); the same two commands with --resume go on from worker 0's checkpoint and export once."""
-    out, runs = tmp_path / "store" / "m", tmp_path / "runs"
-    common = ["--text", play_file, "--strategy", "multi-worker", "--out", out, "--run-dir", runs, *TINY]
-    args = [*common, "--epochs", "3", "--patience", "1000"]
-    workers = cluster(args, "first")
-    state = runs / "state.json"  # replaced atomically: never read half-written
-    deadline = time.monotonic() + LIMIT
-    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
-        assert workers.procs[0].poll() is None, workers.output(0)[-3000:]
-        assert time.monotonic() < deadline, "no epoch finished"
-        time.sleep(0.1)
-    workers.procs[0].send_signal(signal.SIGKILL)
-    killed = time.monotonic()
-    assert workers.wait(1, killed + LIMIT) == 2
-    stopped = time.monotonic() - killed
-    assert stopped < 60, f"worker 1 took {stopped:.0f} s to notice"
-    error = [line for line in workers.output(1).splitlines() if line.startswith("bard-train: error:")]
-    assert len(error) == 1 and "worker 0" in error[0] and "--resume" in error[0], error
-    done = json.loads(state.read_text())["epoch"]
-    assert done < 3 and f"it goes on after epoch {done}" in error[0]
-    assert not out.exists()
-    assert os.listdir(workers.scratch[1]) == []  # worker 1 removed its scratch, stopping
+def test_worker_0_alone_exports_the_run_once(story):
+    assert story.resumed_status == [0, 0], story.resumed.outputs()
+    assert sorted(p.name for p in story.out.parent.iterdir()) == ["m"]
+    manifest = store.load(story.out).manifest  # complete and loadable
+    assert manifest["strategy"] == "multi-worker" and manifest["replicas"] == 2 and manifest["workers"] == 2
+    assert manifest["epochs_trained"] == EPOCHS and [h["epoch"] for h in manifest["history"]] == list(
+        range(1, EPOCHS + 1)
+    )
+    assert "--resume" not in manifest["command"]
+    assert "worker 0 exports" in story.resumed.output(1) and f"exported {story.out}" in story.resumed.output(0)
+    assert [os.listdir(d) for d in story.resumed.scratch] == [[], []]  # worker 1 wrote only scratch, and removed it
 
-    again = cluster([*args, "--resume"], "resume")
-    assert again.finish() == [0, 0], again.output(0)[-2000:] + again.output(1)[-2000:]
-    assert f"resuming {runs} after epoch {done}" in again.output(0)
-    assert epoch_losses(again.output(0)) == epoch_losses(again.output(1))
-    assert len(epoch_losses(again.output(1))) == 3 - done  # worker 1 went on from worker 0's checkpoint too
-    manifest = store.load(out).manifest
-    assert manifest["epochs_trained"] == 3 and [h["epoch"] for h in manifest["history"]] == [1, 2, 3]
-    assert [os.listdir(d) for d in again.scratch] == [[], []]
+
+def test_the_workers_fit_every_batch_together_as_one_process_does(story):
+    """Together the two workers made the very update one process makes with the same global batch (the gradients
+    of the two halves of every batch summed across them): the first epoch's losses are one process's, and its
+    validation loss, computed with the weights after that epoch, tells weights apart to well below 1e-5."""
+    first_epoch = store.load(story.out).manifest["history"][0]
+    alone = store.load(story.alone).manifest["history"][0]
+    assert first_epoch["epoch"] == alone["epoch"] == 1
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(first_epoch[key], alone[key], rtol=1e-5, err_msg=key)
+
+
+@pytest.fixture
+def play_file(tmp_path, script_text) -> Path:
+    path = tmp_path / "plays" / "hamlet.txt"
+    path.parent.mkdir()
+    path.write_text(script_text)
+    return path
 
 
 @pytest.mark.parametrize(
