@@ -23,7 +23,7 @@ from model_store.engine import Engine
 from model_store.playscript import lexicon_and_speakers
 from training import cli
 from training.callbacks import FitClock, LearningRateSchedule
-from training.config import TrainConfig, auto_dropout, lstm_parameter_count
+from training.config import TrainConfig
 from training.data import windows
 from training.hardware import bf16_supported, choose_precision, cpu_flags
 from training.model import build_model, from_numpy_weights, numpy_weights
@@ -73,9 +73,7 @@ def test_train_one_epoch_export_and_generate(play_file, tmp_path, capsys):
     assert manifest["command"].startswith("bard-train --text")
     assert manifest["epochs_trained"] == 1 and manifest["val_loss"] > 0 and manifest["train_loss"] > 0
     assert manifest["hyperparameters"]["units"] == 16
-    # Auto dropout is chosen from this corpus and this network, and recorded as the number used.
-    dropout = auto_dropout(manifest["corpus"]["train_chars"], manifest["parameter_count"])
-    assert manifest["hyperparameters"]["dropout"] == dropout > 0.25 and f"dropout {dropout:g};" in printed
+    assert manifest["hyperparameters"]["dropout"] == 0.25 and "dropout 0.25;" in printed
     assert manifest["corpus"]["train_chars"] > manifest["corpus"]["val_chars"] > 0
     for key in ("tensorflow", "keras", "numpy"):
         assert manifest["versions"][key]
@@ -264,26 +262,6 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, capsys, script_te
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "store").exists()
     assert os.listdir(tmp_path / "existing") == []
-
-
-@pytest.mark.parametrize(
-    "train_chars, parameters, dropout",
-    [
-        (4_498_372, 4_184_656, 0.25),  # every bundled play, 2x576: more characters than parameters
-        (4_498_372, 2_567_760, 0.25),  # every bundled play, 2x448
-        (1_003_854, 2_560_000, 0.48),  # tiny-shakespeare's first 90%, 2x448
-        (500_000, 1_000_000, 0.42),  # one halving below a character per parameter
-        (10_000, 2_560_000, 0.5),  # a single short play: the cap
-    ],
-)
-def test_auto_dropout_rises_as_characters_per_parameter_fall(train_chars, parameters, dropout):
-    assert auto_dropout(train_chars, parameters) == dropout
-
-
-@pytest.mark.parametrize("vocab, embedding, layers, units", [(80, 64, 2, 576), (30, 8, 1, 16), (65, 16, 3, 32)])
-def test_the_planned_parameter_count_is_the_networks(vocab, embedding, layers, units):
-    model = build_model(vocab, embedding_dim=embedding, layers=layers, units=units, dropout=0.0)
-    assert lstm_parameter_count(vocab, embedding, layers, units) == model.count_params()
 
 
 def test_help_documents_every_option(capsys):

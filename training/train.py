@@ -51,7 +51,7 @@ from training.cluster import (
     together,
     worker_files,
 )
-from training.config import TrainConfig, lstm_parameter_count, resolve_dropout
+from training.config import TrainConfig
 from training.corpus import Corpus
 from training.data import make_dataset
 from training.errors import TrainError
@@ -124,13 +124,6 @@ def _fresh_state(config: TrainConfig, corpus: Corpus) -> dict[str, Any]:
         "config": config.to_dict(),
         "corpus_sha256": corpus.sha256,
     }
-
-
-def planned_parameters(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> int:
-    """How many parameters the run's network will have: the fine-tuned export's architecture, or the config's."""
-    if base is not None:
-        return lstm_parameter_count(**base.arch)
-    return lstm_parameter_count(vocab.size, config.embedding_dim, config.layers, config.units)
 
 
 def start_run(paths: RunPaths, config: TrainConfig, corpus: Corpus, *, force: bool) -> dict[str, Any]:
@@ -408,11 +401,6 @@ def train(
             base = load_init_from(init_from)
             vocab = choose_vocabulary(corpus, base)
             train_ids, val_ids = encode_corpus(corpus, vocab, config.seq_len)
-            if not continuing:
-                # Every worker resolves the same dropout from the same corpus (so that the others' options match
-                # worker 0's); worker 0's, in its plan, is the one that counts.
-                planned = planned_parameters(config, vocab, base)
-                config = resolve_dropout(config, train_chars=len(train_ids), parameters=planned)
             if leads and continuing:
                 config, state = reopen_run(paths, config, corpus, "--export-only" if export_only else "--resume")
             elif leads:
