@@ -80,16 +80,18 @@ def test_free_text_when_asked_or_when_the_model_has_no_speakers(engine, tiny_mod
     assert not plain.monologues and monologue(plain, "To be", 3).speaker is None
 
 
-# The shipped model's free text for fixed seeds, as this engine wrote it before monologues existed.
+# The shipped model's free text for fixed seeds, pinned when the model was shipped (with the engine's free-text path
+# as it was before monologues existed): a change to that path, or to the shipped weights, shows here.
 BEFORE_MONOLOGUES = {
     ("O Romeo, Romeo", 3): (
-        " and Rome be promise your holy boy,\nCome, so to the perform constancy, with a fool,\nYou say the man mere "
-        "not my head, like the good man,\nAnd they are not suxplock to Gallant man.",
-        "speech end",
+        " doth have made his Tyre;\nFor if you so soon stay in honour down.\nGive the man that you say not that it "
+        "be!\n\nLUCIO:\nNo.\n\nSecond Gentleman:\nNot an angel; but, in sinke and plantain,\nFor yet one sorrow "
+        "that she says, I love\nThe slaves of the wealth of the honours of my\nsoul; in our pelformation that",
+        "length",
     ),
     ("", 2): (
-        "GLOUCESTER:\nJohn, he is done among'd, though he can to you.\n\nCLARENCE:\nWherefore from English good "
-        "command for his stay?\n\nPISTOL:\nYou think Master Waswer, I pray thee, we'll warrant.",
+        "FLUELLEN:\nNay, our contrary be thou mistress.\n\nCADE:\nThou didst ask me where, sir, than I will go\n"
+        "about you.\n\nBARDOLPH:\nBecause we must perceave me.",
         "speech end",
     ),
 }
