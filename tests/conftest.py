@@ -108,6 +108,15 @@ def script_text() -> str:
     return SCRIPT * 6
 
 
+@pytest.fixture
+def play_file(tmp_path: Path, script_text: str) -> Path:
+    """The test script as a play file of its own, plays/hamlet.txt, for bard-train --text."""
+    path = tmp_path / "plays" / "hamlet.txt"
+    path.parent.mkdir()
+    path.write_text(script_text)
+    return path
+
+
 def tiny_manifest(name: str, arch: dict[str, int], parameter_count: int, **more: Any) -> dict[str, Any]:
     """The manifest facts of an untrained test model; `more` adds to them or overrides them."""
     return {

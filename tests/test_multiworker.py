@@ -202,14 +202,6 @@ def test_the_workers_fit_every_batch_together_as_one_process_does(story):
         np.testing.assert_allclose(first_epoch[key], alone[key], rtol=1e-5, err_msg=key)
 
 
-@pytest.fixture
-def play_file(tmp_path, script_text) -> Path:
-    path = tmp_path / "plays" / "hamlet.txt"
-    path.parent.mkdir()
-    path.write_text(script_text)
-    return path
-
-
 @pytest.mark.parametrize(
     "tf_config, message",
     [

@@ -44,14 +44,6 @@ TINY = [
 ]
 
 
-@pytest.fixture
-def play_file(tmp_path, script_text) -> Path:
-    path = tmp_path / "plays" / "hamlet.txt"
-    path.parent.mkdir()
-    path.write_text(script_text)
-    return path
-
-
 def run_cli(*args: str | Path) -> int:
     return cli.main([str(a) for a in args])
 
