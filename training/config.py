@@ -25,8 +25,8 @@ class TrainConfig:
     embedding_dim: int = _hp(64, "size of each character's embedding")
     dropout: float = _hp(
         0.25,
-        "dropout after each LSTM layer, during training only (0.25 measured better than 0.48 on tiny-shakespeare's "
-        "60 minutes; early stopping keeps the best weights of a run that overfits)",
+        "dropout after each LSTM layer, during training only (in tiny-shakespeare's 60 minutes, 0.48 stopped at a "
+        "worse loss than 0.25; early stopping keeps the best weights of a run that overfits)",
     )
     # data
     seq_len: int = _hp(128, "characters per training sequence (backprop through time)")
