@@ -35,10 +35,11 @@ import numpy as np
 import tensorflow as tf
 
 from model_store.vocab import Vocab
+from training.config import TrainConfig
 from training.corpus import build_corpus, read_text_sources, select_plays
 from training.data import make_dataset, windows
 from training.hardware import bf16_supported
-from training.model import build_model
+from training.model import build_model, compile_for_fit
 
 PRECISION_NAMES = {"f32": "float32", "bf16": "mixed_bfloat16"}
 DEFAULT_CANDIDATES = ["f32/128x128", "bf16/128x128", "f32+jit/128x128", "bf16+jit/128x128"]
@@ -95,11 +96,7 @@ class Runner:
         self.cand = cand
         self.model = build_model(vocab_size, **arch, precision=cand.precision)
         self.model.set_weights(init)
-        self.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=2e-3, clipnorm=1.0),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=cand.jit,
-        )
+        compile_for_fit(self.model, TrainConfig(jit_compile=cand.jit))  # the recipe's optimizer and loss
         self.batches = Batches(ids, cand.batch, cand.seq, seed)
         self.steps, self.seconds, self.loss = 0, 0.0, float("nan")
 

@@ -34,7 +34,7 @@ from training.callbacks import FitClock, RunPaths
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.errors import TrainError
-from training.model import architecture, build_model, compile_for_fit, model_precision
+from training.model import architecture, build_architecture, compile_for_fit, model_precision
 
 CLUSTER_JOBS = ("chief", "worker")
 HEARTBEAT_SECONDS = 10  # a worker silent this long is lost: the others stop with an error
@@ -355,14 +355,7 @@ def start_model(
         paths.root.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed + state["epoch"])
     with cluster.strategy.scope():
-        model = build_model(
-            arch["vocab_size"],
-            embedding_dim=arch["embedding_dim"],
-            layers=arch["layers"],
-            units=arch["units"],
-            dropout=config.dropout,
-            precision=precision,
-        )
+        model = build_architecture(arch, dropout=config.dropout, precision=precision)
         compile_for_fit(model, config)
         model.optimizer.build(model.trainable_variables)
     if source is not None:

@@ -49,12 +49,9 @@ def numpy_weights(model: keras.Model) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
-def from_numpy_weights(
-    weights: dict[str, np.ndarray], arch: dict[str, int], *, dropout: float, precision: str = "float32"
-) -> keras.Model:
-    """The Keras model of an export's arrays (the inverse of numpy_weights): what fine-tuning starts from, so an
-    export needs no model.keras to be fine-tuned."""
-    model = build_model(
+def build_architecture(arch: dict[str, int], *, dropout: float, precision: str = "float32") -> keras.Model:
+    """An untrained network of the architecture that architecture() reads back and an export's manifest records."""
+    return build_model(
         arch["vocab_size"],
         embedding_dim=arch["embedding_dim"],
         layers=arch["layers"],
@@ -62,6 +59,14 @@ def from_numpy_weights(
         dropout=dropout,
         precision=precision,
     )
+
+
+def from_numpy_weights(
+    weights: dict[str, np.ndarray], arch: dict[str, int], *, dropout: float, precision: str = "float32"
+) -> keras.Model:
+    """The Keras model of an export's arrays (the inverse of numpy_weights): what fine-tuning starts from, so an
+    export needs no model.keras to be fine-tuned."""
+    model = build_architecture(arch, dropout=dropout, precision=precision)
     model.get_layer("embedding").set_weights([weights[EMBEDDING]])
     for i in range(arch["layers"]):
         model.get_layer(f"lstm{i}").set_weights([weights[name] for name in lstm_weight_names(i)])

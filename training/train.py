@@ -58,6 +58,7 @@ from training.errors import TrainError
 from training.hardware import bf16_supported, choose_precision
 from training.model import (
     architecture,
+    build_architecture,
     build_model,
     compile_for_fit,
     from_numpy_weights,
@@ -266,13 +267,7 @@ def best_model(paths: RunPaths, arch: dict[str, int], dropout: float, cluster: C
     with together(cluster):
         if leads and not paths.best.exists():
             raise TrainError("no epoch finished, so there is nothing to export")
-    model = build_model(
-        arch["vocab_size"],
-        embedding_dim=arch["embedding_dim"],
-        layers=arch["layers"],
-        units=arch["units"],
-        dropout=dropout,
-    )
+    model = build_architecture(arch, dropout=dropout)
     if leads:
         model.load_weights(str(paths.best))
     if cluster is not None:
