@@ -33,6 +33,7 @@ import numpy as np
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, Generation, GenerationRequest
 from model_store.lexicon import words
+from model_store.lstm import log_softmax
 from model_store.playscript import is_heading, is_speaker_line, is_stage_direction, names_a_speaker
 
 SEEDS = (
@@ -104,9 +105,7 @@ def logprob_per_char(engine: Engine, g: Generation) -> tuple[float, int]:
     context = context_of(engine, g)
     ids = engine.vocab.encode(context + g.text)
     logits, _ = engine.prime(ids[:-1])
-    z = logits[len(context) - 1 :].astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    logp = log_softmax(logits[len(context) - 1 :])
     targets = ids[len(context) :]
     return float(logp[np.arange(len(targets)), targets].sum()), len(targets)
 

@@ -15,6 +15,13 @@ from model_store import store
 from model_store.store import LoadedModel
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log P(next character) from logits (..., V), in float64 so that long sums of them keep their precision."""
+    z = logits.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 class LSTMState:
     """Every layer's hidden state h, cell state c and recurrent projection r = h @ U, for a batch of streams.
 
@@ -140,9 +147,7 @@ class LSTMNetwork:
         y = np.asarray(ids[1 : n * streams + 1]).reshape(streams, n)
         state, rows, total = self.zero_state(streams), np.arange(streams), 0.0
         for t in range(n):
-            z = self.step(x[:, t], state).astype(np.float64)
-            z -= z.max(axis=1, keepdims=True)
-            total += float(np.sum(np.log(np.exp(z).sum(axis=1)) - z[rows, y[:, t]]))
+            total -= float(log_softmax(self.step(x[:, t], state))[rows, y[:, t]].sum())
         return total / (n * streams)
 
     def continuation_logprobs(self, context: str, continuations: Sequence[str], batch: int = 64) -> np.ndarray:
@@ -165,9 +170,7 @@ class LSTMNetwork:
         step_logits = np.repeat(logits, len(ids), axis=0)
         total = np.zeros(len(ids))
         for t in range(longest):
-            z = step_logits.astype(np.float64)
-            z -= z.max(axis=1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            logp = log_softmax(step_logits)
             live = np.array([t < len(x) for x in ids])
             total[live] += logp[live, padded[live, t]]
             if t + 1 < longest:
