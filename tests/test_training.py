@@ -478,3 +478,19 @@ def test_fine_tuning_needs_only_the_exported_arrays(play_file, tmp_path, tiny_mo
     assert run_cli(*args, *TINY, "--precision", "float32") == 0
     tuned = store.load(out)
     assert tuned.arch == base.arch and tuned.manifest["fit"]["precision"] == "float32"
+
+
+def test_weight_decay_shrinks_kernels_and_embedding_but_not_biases():
+    import keras
+
+    from training.model import compile_for_fit
+
+    model = build_model(9, embedding_dim=4, layers=1, units=6, dropout=0.0)
+    compile_for_fit(model, TrainConfig(learning_rate=0.1, weight_decay=0.5))
+    before = {v.path: np.array(v) for v in model.trainable_variables}
+    # Zero gradients leave Adam's own update at zero, so what changes is the decay alone.
+    model.optimizer.apply_gradients([(keras.ops.zeros_like(v), v) for v in model.trainable_variables])
+    for v in model.trainable_variables:
+        expected = before[v.path] if v.name == "bias" else before[v.path] * (1 - 0.1 * 0.5)
+        np.testing.assert_allclose(np.array(v), expected, rtol=1e-6, err_msg=v.path)
+    assert {v.name for v in model.trainable_variables} >= {"bias", "kernel", "recurrent_kernel", "embeddings"}

@@ -42,6 +42,11 @@ class TrainConfig:
     lr_schedule: str = _hp("cosine", "cosine (warm-up, then decay to the floor over the run) or constant")
     warmup_steps: int = _hp(100, "linear warm-up steps at the start of the cosine schedule")
     min_lr_ratio: float = _hp(0.05, "the cosine schedule ends at the peak learning rate times this")
+    weight_decay: float = _hp(
+        0.0,
+        "decoupled (AdamW) weight decay of the kernels and embedding, not the biases: each step shrinks them by "
+        "learning rate x this",
+    )
     clipnorm: float = _hp(1.0, "clip gradients to this global norm")
     patience: int = _hp(4, "early stopping: epochs without a better val loss")
     max_minutes: float = _hp(
@@ -74,6 +79,7 @@ class TrainConfig:
             "lr_schedule": self.lr_schedule in ("cosine", "constant"),
             "warmup_steps": self.warmup_steps >= 0,
             "min_lr_ratio": 0 <= self.min_lr_ratio <= 1,
+            "weight_decay": 0 <= self.weight_decay < 10,
             "clipnorm": self.clipnorm > 0,
             "patience": self.patience >= 1,
             "max_minutes": self.max_minutes >= 0,

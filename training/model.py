@@ -92,9 +92,17 @@ def model_precision(model: keras.Model) -> str:
 
 
 def compile_for_fit(model: keras.Model, config: TrainConfig) -> None:
-    """Adam with the run's learning rate and gradient clipping, the loss on logits, XLA or not."""
+    """Adam with the run's learning rate, gradient clipping and weight decay, the loss on logits, XLA or not."""
+    optimizer = keras.optimizers.Adam(
+        learning_rate=config.learning_rate,
+        clipnorm=config.clipnorm,
+        weight_decay=config.weight_decay or None,
+    )
+    # Decay pulls weights toward 0; a bias has no scale to regularise, and the LSTMs' forget-gate bias of 1 is
+    # what lets them remember.
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=config.jit_compile,
     )

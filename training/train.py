@@ -445,7 +445,7 @@ def train(
             f"corpus: {corpus.description}\n"
             f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
             f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters, "
-            f"dropout {config.dropout:g}; "
+            f"dropout {config.dropout:g}{f', weight decay {config.weight_decay:g}' if config.weight_decay else ''}; "
             f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
             f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas{where}); precision {precision}"
             f"{', XLA' if config.jit_compile else ''}",
