@@ -25,7 +25,7 @@ import numpy as np
 
 from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.monologue import MonologueRule, structure_masks
-from model_store.playscript import speeches
+from model_store.playscript import last_speaker, speeches
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopReason, StopRule
@@ -176,7 +176,7 @@ class Engine(LSTMNetwork):
         speakers most likely to open a speech and those in the exchange, never its last speaker."""
         assert self.speakers is not None
         said = [speech.speaker for speech in speeches(history)]
-        last = said[-1] if said else None
+        last = last_speaker(history)  # a speech of stage directions alone is not in `said`, but it was spoken last
         likely = [self.candidates[i] for i in np.argsort(-np.diff(self.speaker_cdf, prepend=0.0))[:ANSWER_CANDIDATES]]
         names = [n for n in dict.fromkeys([*said, *likely]) if n != last]
         logp = self.continuation_logprobs(history + SPEECH_BREAK, [f"{name}:\n" for name in names])

@@ -79,6 +79,15 @@ def speeches(script: str) -> Iterator[Speech]:
             yield Speech(lines[0].strip()[:-1].strip(), body)
 
 
+def last_speaker(script: str) -> str | None:
+    """The speaker of a play-script text's last speech, even one `speeches` leaves out ("HAMLET:\n[Exit]")."""
+    for block in reversed(re.split(r"\n[ \t]*\n", script)):
+        first = block.strip("\n").split("\n")[0]
+        if is_speaker_line(first):
+            return first.strip()[:-1].strip()
+    return None
+
+
 def lexicon_and_speakers(script: str) -> tuple[Lexicon, Speakers]:
     """What a model trained on this play-script text needs to write monologues: its words and its speakers."""
     found = list(speeches(script))

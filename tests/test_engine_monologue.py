@@ -10,7 +10,7 @@ import pytest
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import words
-from model_store.playscript import is_stage_direction, names_a_speaker
+from model_store.playscript import is_stage_direction, last_speaker, names_a_speaker
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,13 @@ def test_an_answer_after_an_exchange_is_by_another_speaker(engine):
         )
         g = engine.generate_batch([request])[0]
         assert g.speaker in engine.speakers.counts and g.speaker != "HORATIO"
+    # the last speech may be stage directions alone, which `speeches` leaves out: its speaker still spoke last
+    assert last_speaker(f"{history}\n\nHAMLET:\n[Exit]") == "HAMLET" and last_speaker("no speech") is None
+    for rng_seed in range(8):
+        request = GenerationRequest(
+            "", max_chars=80, rng=np.random.default_rng(rng_seed), history=f"{history}\n\nHAMLET:\n[Exit]"
+        )
+        assert engine.generate_batch([request])[0].speaker != "HAMLET"
     named = GenerationRequest("Hamlet: Season", max_chars=40, rng=np.random.default_rng(0), history=history)
     alone = GenerationRequest("Hamlet: Season", max_chars=40, rng=np.random.default_rng(0))
     assert engine.generate_batch([named])[0].speaker == "HAMLET"
