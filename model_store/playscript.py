@@ -68,24 +68,27 @@ class Speech:
         return "\n".join(self.lines)
 
 
-def speeches(script: str) -> Iterator[Speech]:
-    """Every speech of a play-script text, in order: its speaker and its lines (stage-direction lines left out)."""
+def _speaker_blocks(script: str) -> Iterator[tuple[str, list[str]]]:
+    """Every block of a play-script text (blank-line separated) that opens with a speaker line: its speaker and the
+    lines after that one."""
     for block in re.split(r"\n[ \t]*\n", script):
         lines = [line.rstrip() for line in block.strip("\n").split("\n")]
-        if len(lines) < 2 or not is_speaker_line(lines[0]):
-            continue
-        body = tuple(line for line in lines[1:] if line.strip() and not is_stage_direction(line))
+        if is_speaker_line(lines[0]):
+            yield lines[0].strip()[:-1].strip(), lines[1:]
+
+
+def speeches(script: str) -> Iterator[Speech]:
+    """Every speech of a play-script text, in order: its speaker and its lines (stage-direction lines left out)."""
+    for speaker, rest in _speaker_blocks(script):
+        body = tuple(line for line in rest if line.strip() and not is_stage_direction(line))
         if body:
-            yield Speech(lines[0].strip()[:-1].strip(), body)
+            yield Speech(speaker, body)
 
 
 def last_speaker(script: str) -> str | None:
     """The speaker of a play-script text's last speech, even one `speeches` leaves out ("HAMLET:\n[Exit]")."""
-    for block in reversed(re.split(r"\n[ \t]*\n", script)):
-        first = block.strip("\n").split("\n")[0]
-        if is_speaker_line(first):
-            return first.strip()[:-1].strip()
-    return None
+    blocks = list(_speaker_blocks(script))
+    return blocks[-1][0] if blocks else None
 
 
 def lexicon_and_speakers(script: str) -> tuple[Lexicon, Speakers]:
