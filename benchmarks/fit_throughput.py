@@ -10,8 +10,9 @@ have seen the same data, so their val losses show whether a lower precision cost
 
 The input pipeline (training/data.py's tf.data dataset) is timed alone, to show that it is never the bottleneck.
 
-A candidate is PRECISION[+jit]/BATCHxSEQ: f32/128x128 (today's default), bf16+jit/256x64. The first is the
-baseline of the ratios.
+A candidate is PRECISION[+jit][+keras]/BATCHxSEQ: f32+keras/128x128 (the recipe before the f32-gates layer),
+bf16/128x128 (today's default), bf16+jit/256x64; +keras fits Keras's own LSTM layer instead of training/model.py's
+F32GateLSTM (--lstm-impl). The first is the baseline of the ratios.
 
 Usage: python benchmarks/fit_throughput.py [--text FILE] [--candidate SPEC ...] [--steps N] [--json out.json]
 """
@@ -42,7 +43,7 @@ from training.hardware import bf16_supported
 from training.model import build_model, compile_for_fit
 
 PRECISION_NAMES = {"f32": "float32", "bf16": "mixed_bfloat16"}
-DEFAULT_CANDIDATES = ["f32/128x128", "bf16/128x128", "f32+jit/128x128", "bf16+jit/128x128"]
+DEFAULT_CANDIDATES = ["f32+keras/128x128", "bf16+keras/128x128", "f32/128x128", "bf16/128x128"]
 EVAL_SEQ, EVAL_BATCH = 128, 128
 
 
@@ -52,25 +53,28 @@ class Candidate:
     jit: bool
     batch: int
     seq: int
+    lstm_impl: str  # training/model.py's LSTM_IMPLS
 
     @property
     def name(self) -> str:
         short = {v: k for k, v in PRECISION_NAMES.items()}[self.precision]
-        return f"{short}{'+jit' if self.jit else ''}/{self.batch}x{self.seq}"
+        keras_lstm = "+keras" if self.lstm_impl == "keras" else ""
+        return f"{short}{'+jit' if self.jit else ''}{keras_lstm}/{self.batch}x{self.seq}"
 
 
 def parse_candidate(spec: str) -> Candidate:
-    """f32/128x128, bf16+jit/64x256, ...: precision, optional +jit, batch x sequence length."""
+    """f32/128x128, bf16+jit/64x256, bf16+keras/128x128: precision, optional +jit and +keras, batch x sequence."""
     try:
         mode, shape = spec.split("/")
         precision, *flags = mode.split("+")
         batch, seq = (int(n) for n in shape.split("x"))
-        if precision not in PRECISION_NAMES or flags not in ([], ["jit"]) or batch < 1 or seq < 2:
+        if precision not in PRECISION_NAMES or not set(flags) <= {"jit", "keras"} or batch < 1 or seq < 2:
             raise ValueError
     except ValueError:
-        msg = f"not a candidate (PRECISION[+jit]/BATCHxSEQ, e.g. bf16+jit/128x128): {spec}"
+        msg = f"not a candidate (PRECISION[+jit][+keras]/BATCHxSEQ, e.g. bf16+jit/128x128): {spec}"
         raise argparse.ArgumentTypeError(msg) from None
-    return Candidate(PRECISION_NAMES[precision], flags == ["jit"], batch, seq)
+    lstm_impl = "keras" if "keras" in flags else TrainConfig().lstm_impl
+    return Candidate(PRECISION_NAMES[precision], "jit" in flags, batch, seq, lstm_impl)
 
 
 class Batches:
@@ -94,7 +98,7 @@ class Runner:
 
     def __init__(self, cand: Candidate, vocab_size: int, arch: dict, init: list, ids: np.ndarray, seed: int) -> None:
         self.cand = cand
-        self.model = build_model(vocab_size, **arch, precision=cand.precision)
+        self.model = build_model(vocab_size, **arch, precision=cand.precision, lstm_impl=cand.lstm_impl)
         self.model.set_weights(init)
         compile_for_fit(self.model, TrainConfig(jit_compile=cand.jit))  # the recipe's optimizer and loss
         self.batches = Batches(ids, cand.batch, cand.seq, seed)

@@ -28,7 +28,8 @@ from training.config import TrainConfig
 from training.corpus import build_corpus, read_text_sources
 from training.data import windows
 from training.hardware import bf16_supported, choose_precision, cpu_flags
-from training.model import build_model, from_numpy_weights, numpy_weights
+from training.lstm_layer import F32GateLSTM
+from training.model import build_model, from_numpy_weights, model_lstm_impl, numpy_weights
 from training.model_card import write_card
 
 TINY = [
@@ -234,6 +235,8 @@ def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):
         (["--text", "{tmp}/ok.txt", "--units", "0"], "invalid --units"),
         (["--text", "{tmp}/ok.txt", "--dropout", "1.5"], "invalid --dropout"),
         (["--text", "{tmp}/ok.txt", "--dropout", "-0.5"], "invalid --dropout"),
+        (["--text", "{tmp}/ok.txt", "--embedding-dropout", "1"], "invalid --embedding-dropout"),
+        (["--text", "{tmp}/ok.txt", "--lstm-impl", "cudnn"], "invalid --lstm-impl"),
         (["--text", "{tmp}/ok.txt", "--lr-schedule", "linear"], "invalid --lr-schedule"),
         (["--text", "{tmp}/ok.txt", "--precision", "float16"], "invalid --precision"),
         (["--text", "{tmp}/ok.txt", "--out", "{tmp}/existing"], "already exists"),
@@ -439,6 +442,60 @@ def test_mixed_precision_computes_lstms_in_bfloat16_and_logits_in_float32():
         build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.1, precision="float16")
 
 
+@pytest.mark.parametrize(("precision", "tolerance"), [("float32", 1e-5), ("mixed_bfloat16", 0.02)])
+def test_the_f32_gate_lstm_computes_what_keras_lstm_does_from_the_same_weights(precision, tolerance):
+    import keras
+    import tensorflow as tf
+
+    shape = {"embedding_dim": 8, "layers": 2, "units": 16, "dropout": 0.0, "precision": precision}
+    ours, theirs = build_model(30, **shape, lstm_impl="f32-gates"), build_model(30, **shape, lstm_impl="keras")
+    assert isinstance(ours.get_layer("lstm1"), F32GateLSTM) and model_lstm_impl(theirs) == "keras"
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in theirs.get_weights()]
+    theirs.set_weights([w * 3 for w in ours.get_weights()])  # large enough to saturate some gates
+    ours.set_weights(theirs.get_weights())
+    ids = np.random.default_rng(0).integers(0, 30, (3, 12)).astype(np.int32)
+
+    def loss_and_grads(model):
+        with tf.GradientTape() as tape:
+            logits = model(ids, training=True)
+            loss = keras.losses.sparse_categorical_crossentropy(ids, logits, from_logits=True)
+        grads = tape.gradient(loss, model.trainable_variables)
+        return np.asarray(logits), [np.asarray(tf.convert_to_tensor(g)) for g in grads]
+
+    (ours_logits, ours_grads), (their_logits, their_grads) = loss_and_grads(ours), loss_and_grads(theirs)
+    np.testing.assert_allclose(ours_logits, their_logits, atol=tolerance * np.abs(their_logits).max())
+    for g, h in zip(ours_grads, their_grads, strict=True):
+        np.testing.assert_allclose(g, h, atol=tolerance * (np.abs(h).max() + 1e-6))
+
+
+def test_the_f32_gate_lstm_starts_as_keras_does_and_reloads_from_a_keras_file(tmp_path):
+    import keras
+
+    model = build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0, lstm_impl="f32-gates")
+    _, recurrent, bias = model.get_layer("lstm0").get_weights()
+    assert np.array_equal(bias, np.r_[np.zeros(16), np.ones(16), np.zeros(32)])  # unit forget bias
+    np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(16), atol=1e-5)  # orthogonal rows
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    ids = np.arange(10, dtype=np.int32)[None]
+    assert model_lstm_impl(reloaded) == "f32-gates"
+    np.testing.assert_array_equal(reloaded(ids), model(ids))
+    with pytest.raises(ValueError, match="lstm_impl must be one of"):
+        build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0, lstm_impl="cudnn")
+
+
+def test_embedding_dropout_acts_in_training_only_and_adds_no_weights():
+    plain = build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0)
+    dropped = build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0, embedding_dropout=0.5)
+    dropped.set_weights(plain.get_weights())  # the same variables: dropout has none
+    assert dropped.get_layer("embedding_dropout").rate == 0.5
+    assert "embedding_dropout" not in [layer.name for layer in plain.layers]
+    ids = np.arange(20, dtype=np.int32).reshape(2, 10)
+    np.testing.assert_allclose(dropped(ids, training=False), plain(ids, training=False), rtol=1e-6)
+    assert not np.allclose(dropped(ids, training=True), plain(ids, training=True))
+    assert numpy_weights(dropped).keys() == numpy_weights(plain).keys()
+
+
 def test_the_keras_model_is_rebuilt_from_the_exported_arrays(keras_model_dir):
     loaded = store.load(keras_model_dir)
     rebuilt = from_numpy_weights(loaded.weights, loaded.arch, dropout=0.0)
@@ -451,19 +508,24 @@ def test_bfloat16_and_xla_train_export_float32_and_resume_as_they_started(play_f
     out, runs = tmp_path / "m", tmp_path / "runs"
     args = ("--text", play_file, "--out", out, "--run-dir", runs, "--force", *TINY)
     assert run_cli(*args, "--epochs", "1", "--precision", "mixed_bfloat16", "--jit-compile", "--weights-only") == 0
-    assert "precision mixed_bfloat16, XLA" in capsys.readouterr().out
+    assert "precision mixed_bfloat16, LSTM f32-gates, XLA" in capsys.readouterr().out
     first = store.load(out)
     assert first.manifest["fit"] | {"cpu_bf16": None} == {
         "precision": "mixed_bfloat16",
+        "lstm_impl": "f32-gates",
         "jit_compile": True,
         "cpu_bf16": None,
     }
     assert "model.keras" not in first.manifest["files"] and not (out / "model.keras").exists()
     assert all(w.dtype == np.float32 for w in first.weights.values())
-    assert "fitted in mixed_bfloat16 with XLA (exported in float32)" in write_card(out, None).read_text()
+    card = write_card(out, None).read_text()
+    assert "fitted in mixed_bfloat16, F32GateLSTM layers with XLA (exported in float32)" in card
     # --resume keeps the run's precision and XLA, whatever this invocation's flags say
-    assert run_cli(*args, "--epochs", "2", "--resume", "--precision", "float32", "--no-jit-compile") == 0
+    resume = ("--epochs", "2", "--resume", "--precision", "float32", "--no-jit-compile", "--lstm-impl", "keras")
+    assert run_cli(*args, *resume) == 0
     assert store.load(out).manifest["fit"]["precision"] == "mixed_bfloat16"
+    assert store.load(out).manifest["fit"]["lstm_impl"] == "f32-gates"
+    assert store.load(out).manifest["hyperparameters"]["lstm_impl"] == "f32-gates"
     assert store.load(out).manifest["fit"]["jit_compile"] is True
     assert store.load(out).manifest["epochs_trained"] == 2
 

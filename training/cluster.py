@@ -34,7 +34,7 @@ from training.callbacks import FitClock, RunPaths
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.errors import TrainError
-from training.model import architecture, build_architecture, compile_for_fit, model_precision
+from training.model import architecture, build_architecture, compile_for_fit, model_lstm_impl, model_precision
 
 CLUSTER_JOBS = ("chief", "worker")
 HEARTBEAT_SECONDS = 10  # a worker silent this long is lost: the others stop with an error
@@ -346,6 +346,7 @@ def start_model(
             "continuing": continuing,
             "arch": architecture(source),
             "precision": model_precision(source),
+            "lstm_impl": model_lstm_impl(source),
             "vocab": vocab.to_json(),
         }
     plan = _run_plan(cluster, plan, config, corpus, vocab)
@@ -355,7 +356,13 @@ def start_model(
         paths.root.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed + state["epoch"])
     with cluster.strategy.scope():
-        model = build_architecture(arch, dropout=config.dropout, precision=precision)
+        model = build_architecture(
+            arch,
+            dropout=config.dropout,
+            embedding_dropout=config.embedding_dropout,
+            precision=precision,
+            lstm_impl=plan["lstm_impl"],
+        )
         compile_for_fit(model, config)
         model.optimizer.build(model.trainable_variables)
     if source is not None:

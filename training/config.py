@@ -29,6 +29,10 @@ class TrainConfig:
         "one of about a million (tiny-shakespeare) overfits them within half an hour: there, --batch-size 64 "
         "--dropout 0.4 --weight-decay 0.2 --epochs 32 did best in 60 minutes (at --units 512)",
     )
+    embedding_dropout: float = _hp(
+        0.0,
+        "dropout of the character embeddings, the first LSTM layer's input, during training only (0 = none)",
+    )
     # data
     seq_len: int = _hp(128, "characters per training sequence (backprop through time)")
     batch_size: int = _hp(128, "sequences per step (the global batch, split across replicas)")
@@ -62,6 +66,12 @@ class TrainConfig:
         "float32, mixed_bfloat16 (bfloat16 arithmetic, float32 weights and logits), or auto: mixed_bfloat16 where "
         "the CPU has native bfloat16 (avx512_bf16 or amx_bf16) and no GPU is used, else float32",
     )
+    lstm_impl: str = _hp(
+        "f32-gates",
+        "f32-gates (training/lstm_layer.py: only the sequential work in the time loops, gate arithmetic in float32; "
+        "faster to fit on a CPU) or keras (Keras's own LSTM layer): the same equations and weights, and an export "
+        "holds Keras's layer either way",
+    )
     jit_compile: bool = _hp(False, "XLA-compile the train step (measured 2-6x slower than without on CPU; for GPUs)")
     # reporting
     sample_chars: int = _hp(240, "characters of sample text printed after each epoch (0 = none)")
@@ -72,6 +82,7 @@ class TrainConfig:
             "units": 1 <= self.units <= 8192,
             "embedding_dim": 1 <= self.embedding_dim <= 4096,
             "dropout": 0 <= self.dropout < 1,
+            "embedding_dropout": 0 <= self.embedding_dropout < 1,
             "seq_len": 2 <= self.seq_len <= 10_000,
             "batch_size": 1 <= self.batch_size <= 65_536,
             "val_fraction": 0 < self.val_fraction < 1,
@@ -85,6 +96,7 @@ class TrainConfig:
             "patience": self.patience >= 1,
             "max_minutes": self.max_minutes >= 0,
             "precision": self.precision in PRECISION_CHOICES,
+            "lstm_impl": self.lstm_impl in ("f32-gates", "keras"),
             "sample_chars": 0 <= self.sample_chars <= 10_000,
         }
         bad = [name for name, ok in checks.items() if not ok]

@@ -1,15 +1,20 @@
-"""The network: Embedding -> stacked LSTMs with dropout -> Dense logits, and how it is compiled to fit. Built-in
-Keras layers, no I/O."""
+"""The network: Embedding (with dropout) -> stacked LSTMs with dropout -> Dense logits, and how it is compiled to
+fit. Keras layers, with Keras's own LSTM or training/lstm_layer.py's (the same equations and weights, faster to fit
+on a CPU); no I/O."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import keras
 import numpy as np
 
 from model_store.store import DENSE_BIAS, DENSE_KERNEL, EMBEDDING, lstm_weight_names
 from training.config import TrainConfig
+from training.lstm_layer import F32GateLSTM
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+LSTM_IMPLS = ("f32-gates", "keras")
 
 
 def build_model(
@@ -19,9 +24,14 @@ def build_model(
     layers: int,
     units: int,
     dropout: float,
+    embedding_dropout: float = 0.0,
     precision: str = "float32",
+    lstm_impl: str = "keras",
 ) -> keras.Model:
     """Predicts the next character at every position of a sequence of character ids.
+
+    dropout follows each LSTM layer; embedding_dropout (if any) the embedding, so the first layer's input is
+    regularised too. Both act in training only: the exported arrays and the engine know nothing of them.
 
     precision is the Keras dtype policy of the embedding, LSTM and dropout layers: under mixed_bfloat16 they
     compute in bfloat16 but keep float32 weights. The logits layer always computes in float32, so the softmax
@@ -29,10 +39,16 @@ def build_model(
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if lstm_impl not in LSTM_IMPLS:
+        raise ValueError(f"lstm_impl must be one of {', '.join(LSTM_IMPLS)}, not {lstm_impl!r}")
+    lstm = keras.layers.LSTM if lstm_impl == "keras" else F32GateLSTM
     chars = keras.Input(shape=(None,), dtype="int32", name="chars")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=precision)(chars)
+    if embedding_dropout:
+        x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout", dtype=precision)(x)
     for i in range(layers):
-        x = keras.layers.LSTM(units, return_sequences=True, name=f"lstm{i}", dtype=precision)(x)
+        kwargs = {"return_sequences": True} if lstm_impl == "keras" else {}
+        x = lstm(units, name=f"lstm{i}", dtype=precision, **kwargs)(x)
         x = keras.layers.Dropout(dropout, name=f"dropout{i}", dtype=precision)(x)
     logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
     return keras.Model(chars, logits, name="bard_lstm")
@@ -49,7 +65,14 @@ def numpy_weights(model: keras.Model) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
-def build_architecture(arch: dict[str, int], *, dropout: float, precision: str = "float32") -> keras.Model:
+def build_architecture(
+    arch: dict[str, int],
+    *,
+    dropout: float,
+    embedding_dropout: float = 0.0,
+    precision: str = "float32",
+    lstm_impl: str = "keras",
+) -> keras.Model:
     """An untrained network of the architecture that architecture() reads back and an export's manifest records."""
     return build_model(
         arch["vocab_size"],
@@ -57,16 +80,18 @@ def build_architecture(arch: dict[str, int], *, dropout: float, precision: str =
         layers=arch["layers"],
         units=arch["units"],
         dropout=dropout,
+        embedding_dropout=embedding_dropout,
         precision=precision,
+        lstm_impl=lstm_impl,
     )
 
 
-def from_numpy_weights(
-    weights: dict[str, np.ndarray], arch: dict[str, int], *, dropout: float, precision: str = "float32"
-) -> keras.Model:
+def from_numpy_weights(weights: dict[str, np.ndarray], arch: dict[str, int], **options: Any) -> keras.Model:
     """The Keras model of an export's arrays (the inverse of numpy_weights): what fine-tuning starts from, so an
-    export needs no model.keras to be fine-tuned."""
-    model = build_architecture(arch, dropout=dropout, precision=precision)
+    export needs no model.keras to be fine-tuned, and what an export's model.keras is made of (by default Keras's
+    own LSTM, which loads without this module). options are build_architecture's: dropout, embedding_dropout,
+    precision, lstm_impl."""
+    model = build_architecture(arch, **options)
     model.get_layer("embedding").set_weights([weights[EMBEDDING]])
     for i in range(arch["layers"]):
         model.get_layer(f"lstm{i}").set_weights([weights[name] for name in lstm_weight_names(i)])
@@ -77,7 +102,7 @@ def from_numpy_weights(
 def architecture(model: keras.Model) -> dict[str, int]:
     """vocab_size, embedding_dim, layers and units, read back from a built model."""
     emb = model.get_layer("embedding")
-    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    lstms = [layer for layer in model.layers if isinstance(layer, (keras.layers.LSTM, F32GateLSTM))]
     return {
         "vocab_size": int(emb.input_dim),
         "embedding_dim": int(emb.output_dim),
@@ -89,6 +114,11 @@ def architecture(model: keras.Model) -> dict[str, int]:
 def model_precision(model: keras.Model) -> str:
     """The dtype policy a (perhaps resumed) model computes its LSTMs in."""
     return model.get_layer("lstm0").dtype_policy.name
+
+
+def model_lstm_impl(model: keras.Model) -> str:
+    """Which LSTM layer a (perhaps resumed) model is made of: one of LSTM_IMPLS."""
+    return "f32-gates" if isinstance(model.get_layer("lstm0"), F32GateLSTM) else "keras"
 
 
 def compile_for_fit(model: keras.Model, config: TrainConfig) -> None:

@@ -55,7 +55,9 @@ def fit_note(manifest: dict) -> str:
     fit = manifest.get("fit")
     if not fit:
         return ""
-    return f"; fitted in {fit['precision']}{' with XLA' if fit['jit_compile'] else ''} (exported in float32)"
+    layer = {"f32-gates": ", F32GateLSTM layers", "keras": ", Keras's LSTM layers"}.get(fit.get("lstm_impl"), "")
+    xla = " with XLA" if fit["jit_compile"] else ""
+    return f"; fitted in {fit['precision']}{layer}{xla} (exported in float32)"
 
 
 def stream_note(manifest: dict) -> str:

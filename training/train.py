@@ -12,6 +12,7 @@ A run directory (git-ignored, default runs/<model name>/) keeps everything neede
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -63,6 +64,7 @@ from training.model import (
     build_model,
     compile_for_fit,
     from_numpy_weights,
+    model_lstm_impl,
     model_precision,
     numpy_weights,
 )
@@ -180,7 +182,14 @@ def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> ke
     (its architecture, this run's dropout and precision)."""
     precision = training_precision(config)
     if base is not None:
-        model = from_numpy_weights(base.weights, base.arch, dropout=config.dropout, precision=precision)
+        model = from_numpy_weights(
+            base.weights,
+            base.arch,
+            dropout=config.dropout,
+            embedding_dropout=config.embedding_dropout,
+            precision=precision,
+            lstm_impl=config.lstm_impl,
+        )
     else:
         model = build_model(
             vocab.size,
@@ -188,7 +197,9 @@ def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> ke
             layers=config.layers,
             units=config.units,
             dropout=config.dropout,
+            embedding_dropout=config.embedding_dropout,
             precision=precision,
+            lstm_impl=config.lstm_impl,
         )
     compile_for_fit(model, config)
     return model
@@ -261,18 +272,23 @@ def fit_model(
         )
 
 
-def best_model(paths: RunPaths, arch: dict[str, int], dropout: float, cluster: Cluster | None = None) -> keras.Model:
-    """A fresh model (no optimizer state) holding the run's best weights, compiled to evaluate; on a cluster, the
-    chief's, on every worker. Call it in the strategy's scope."""
+def best_model(
+    paths: RunPaths, arch: dict[str, int], dropout: float, lstm_impl: str, cluster: Cluster | None = None
+) -> keras.Model:
+    """A fresh model (no optimizer state, Keras's own LSTM layers) holding the run's best weights, compiled to
+    evaluate; on a cluster, the chief's, on every worker. lstm_impl is the layer the run fitted, whose checkpoint
+    holds them. Call it in the strategy's scope."""
     leads = cluster is None or cluster.chief
     with together(cluster):
         if leads and not paths.best.exists():
             raise TrainError("no epoch finished, so there is nothing to export")
-    model = build_architecture(arch, dropout=dropout)
+    model = build_architecture(arch, dropout=dropout, lstm_impl=lstm_impl)
     if leads:
         model.load_weights(str(paths.best))
     if cluster is not None:
         cluster.copy_chief_variables(model.variables)
+    if lstm_impl != "keras":
+        model = from_numpy_weights(numpy_weights(model), arch, dropout=dropout)
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return fit_across_workers(model, cluster)
 
@@ -297,6 +313,7 @@ def export_manifest(
     init_from: Path | None,
     strategy: str,
     precision: str,
+    lstm_impl: str,
     command: str,
     replicas: int = 1,
     workers: int = 1,
@@ -335,7 +352,12 @@ def export_manifest(
         "replicas": replicas,  # the global batch was split across these, on this many machines (workers)
         "workers": workers,
         # How it was fitted (config.precision may say auto); the exported weights are float32 either way.
-        "fit": {"precision": precision, "jit_compile": config.jit_compile, "cpu_bf16": bf16_supported()},
+        "fit": {
+            "precision": precision,
+            "lstm_impl": lstm_impl,
+            "jit_compile": config.jit_compile,
+            "cpu_bf16": bf16_supported(),
+        },
         "command": command,
     }
 
@@ -431,6 +453,9 @@ def train(
                 vocab=vocab,
                 paths=paths,
             )
+        # A resumed run keeps the layer it started with, even one older than --lstm-impl.
+        lstm_impl = model_lstm_impl(model)
+        config = dataclasses.replace(config, lstm_impl=lstm_impl)
         datasets = make_datasets(train_ids, val_ids, config, state["epoch"])
 
         if export_only:
@@ -445,9 +470,12 @@ def train(
             f"corpus: {corpus.description}\n"
             f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
             f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters, "
-            f"dropout {config.dropout:g}{f', weight decay {config.weight_decay:g}' if config.weight_decay else ''}; "
+            f"dropout {config.dropout:g}"
+            f"{f', embedding dropout {config.embedding_dropout:g}' if config.embedding_dropout else ''}"
+            f"{f', weight decay {config.weight_decay:g}' if config.weight_decay else ''}; "
             f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
-            f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas{where}); precision {precision}"
+            f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas{where}); precision {precision}, "
+            f"LSTM {lstm_impl}"
             f"{', XLA' if config.jit_compile else ''}",
             flush=True,
         )
@@ -467,7 +495,7 @@ def train(
                     cluster=cluster,
                 )
             with distribution.scope():
-                final = best_model(paths, arch, config.dropout, cluster)
+                final = best_model(paths, arch, config.dropout, lstm_impl, cluster)
             val_loss = float(final.evaluate(datasets[1], verbose=0))
         val_stream_loss = stream_loss(final, vocab, arch, val_ids)
         manifest = export_manifest(
@@ -483,6 +511,7 @@ def train(
             init_from=init_from,
             strategy=strategy,
             precision=precision,
+            lstm_impl=lstm_impl,
             command=command,
             replicas=distribution.num_replicas_in_sync,
             workers=1 if cluster is None else cluster.workers,
