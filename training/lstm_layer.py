@@ -2,7 +2,7 @@
 
 Keras's LSTM layer runs each time step as a small graph in a tf.while_loop, and differentiates it step by step:
 every step casts both kernels to bfloat16 (under mixed_bfloat16), does its gate arithmetic in bfloat16 (which
-TensorFlow's CPU kernels compute far more slowly than float32, benchmarks/matmul_precision.py), and adds a
+TensorFlow's CPU kernels compute more slowly than float32, benchmarks/matmul_precision.py), and adds a
 full-size gradient of each kernel into a sum. Here, as cuDNN does it, the time loops hold only what must be
 sequential: forward, the state times the recurrent kernel and the gates; backward, the gates' gradient times
 that kernel's transpose. Everything else is one large matrix product over the whole sequence: the input
