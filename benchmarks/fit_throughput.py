@@ -53,7 +53,7 @@ class Candidate:
     jit: bool
     batch: int
     seq: int
-    lstm_impl: str  # training/model.py's LSTM_IMPLS
+    lstm_impl: str  # one of training/config.py's LSTM_IMPL_CHOICES
 
     @property
     def name(self) -> str:

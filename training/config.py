@@ -15,6 +15,7 @@ def _hp(default: Any, doc: str) -> Any:
 
 
 PRECISION_CHOICES = ("auto", "float32", "mixed_bfloat16")
+LSTM_IMPL_CHOICES = ("f32-gates", "keras")  # training/lstm_layer.py's F32GateLSTM, Keras's LSTM
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class TrainConfig:
             "patience": self.patience >= 1,
             "max_minutes": self.max_minutes >= 0,
             "precision": self.precision in PRECISION_CHOICES,
-            "lstm_impl": self.lstm_impl in ("f32-gates", "keras"),
+            "lstm_impl": self.lstm_impl in LSTM_IMPL_CHOICES,
             "sample_chars": 0 <= self.sample_chars <= 10_000,
         }
         bad = [name for name, ok in checks.items() if not ok]

@@ -10,11 +10,10 @@ import keras
 import numpy as np
 
 from model_store.store import DENSE_BIAS, DENSE_KERNEL, EMBEDDING, lstm_weight_names
-from training.config import TrainConfig
+from training.config import LSTM_IMPL_CHOICES, TrainConfig
 from training.lstm_layer import F32GateLSTM
 
 PRECISIONS = ("float32", "mixed_bfloat16")
-LSTM_IMPLS = ("f32-gates", "keras")
 
 
 def build_model(
@@ -39,16 +38,18 @@ def build_model(
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if lstm_impl not in LSTM_IMPLS:
-        raise ValueError(f"lstm_impl must be one of {', '.join(LSTM_IMPLS)}, not {lstm_impl!r}")
-    lstm = keras.layers.LSTM if lstm_impl == "keras" else F32GateLSTM
+    if lstm_impl not in LSTM_IMPL_CHOICES:
+        raise ValueError(f"lstm_impl must be one of {', '.join(LSTM_IMPL_CHOICES)}, not {lstm_impl!r}")
+    if lstm_impl == "keras":
+        lstm, lstm_options = keras.layers.LSTM, {"return_sequences": True}
+    else:
+        lstm, lstm_options = F32GateLSTM, {}  # always returns the whole sequence
     chars = keras.Input(shape=(None,), dtype="int32", name="chars")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=precision)(chars)
     if embedding_dropout:
         x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout", dtype=precision)(x)
     for i in range(layers):
-        kwargs = {"return_sequences": True} if lstm_impl == "keras" else {}
-        x = lstm(units, name=f"lstm{i}", dtype=precision, **kwargs)(x)
+        x = lstm(units, name=f"lstm{i}", dtype=precision, **lstm_options)(x)
         x = keras.layers.Dropout(dropout, name=f"dropout{i}", dtype=precision)(x)
     logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
     return keras.Model(chars, logits, name="bard_lstm")
@@ -117,7 +118,7 @@ def model_precision(model: keras.Model) -> str:
 
 
 def model_lstm_impl(model: keras.Model) -> str:
-    """Which LSTM layer a (perhaps resumed) model is made of: one of LSTM_IMPLS."""
+    """Which LSTM layer a (perhaps resumed) model is made of: one of LSTM_IMPL_CHOICES."""
     return "f32-gates" if isinstance(model.get_layer("lstm0"), F32GateLSTM) else "keras"
 
 
