@@ -488,6 +488,34 @@ def test_the_f32_gate_lstm_starts_as_keras_does_and_reloads_from_a_keras_file(tm
         build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0, lstm_impl="cudnn")
 
 
+def test_weight_drop_drops_recurrent_kernel_entries_in_training_only(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    shape = {"embedding_dim": 8, "layers": 1, "units": 16, "dropout": 0.0, "lstm_impl": "f32-gates"}
+    plain = build_model(30, **shape)
+    dropped = build_model(30, **shape, weight_drop=0.5)
+    dropped.set_weights(plain.get_weights())  # the same variables: the mask's seed is not a weight
+    assert numpy_weights(dropped).keys() == numpy_weights(plain).keys()
+    ids = np.random.default_rng(0).integers(0, 30, (4, 20)).astype(np.int32)
+    np.testing.assert_allclose(dropped(ids, training=False), plain(ids, training=False), rtol=1e-6)
+
+    def recurrent_grad(model):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.sparse_categorical_crossentropy(ids, model(ids, training=True), from_logits=True)
+        return np.asarray(tape.gradient(loss, model.get_layer("lstm0").recurrent_kernel.value))
+
+    # DropConnect: a dropped entry of the kernel gets no gradient, about half of them at 0.5; without it, none.
+    assert np.mean(recurrent_grad(plain) == 0) < 0.01
+    assert 0.4 < np.mean(recurrent_grad(dropped) == 0) < 0.6
+    dropped.save(tmp_path / "m.keras")
+    assert keras.saving.load_model(tmp_path / "m.keras").get_layer("lstm0").weight_drop == 0.5
+    with pytest.raises(ValueError, match="weight_drop needs lstm_impl f32-gates"):
+        build_model(30, **{**shape, "lstm_impl": "keras"}, weight_drop=0.5)
+    with pytest.raises(ValueError, match="invalid --weight-drop"):
+        TrainConfig(weight_drop=0.5, lstm_impl="keras")
+
+
 def test_embedding_dropout_acts_in_training_only_and_adds_no_weights():
     plain = build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0)
     dropped = build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0, embedding_dropout=0.5)

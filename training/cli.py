@@ -18,8 +18,8 @@ EXAMPLES = """examples:
   bard-train --group tragedies --max-minutes 60 --out model_store/tragedies
   bard-train --text my_plays/ --init-from model_store/shakespeare --out model_store/mine
   # a corpus of about a million characters: more regularisation (see --dropout)
-  bard-train --text tinyshakespeare.txt --val-fraction 0.1 --max-minutes 60 --epochs 32 \\
-    --units 512 --batch-size 64 --dropout 0.4 --weight-decay 0.2 --out model_store/tiny
+  bard-train --text tinyshakespeare.txt --val-fraction 0.1 --max-minutes 60 --epochs 40 --units 512 \\
+    --batch-size 64 --dropout 0.3 --weight-drop 0.2 --weight-decay 0.2 --out model_store/tiny
 """
 
 

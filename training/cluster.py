@@ -360,6 +360,7 @@ def start_model(
             arch,
             dropout=config.dropout,
             embedding_dropout=config.embedding_dropout,
+            weight_drop=config.weight_drop,
             precision=precision,
             lstm_impl=plan["lstm_impl"],
         )

@@ -28,11 +28,16 @@ class TrainConfig:
         0.25,
         "dropout after each LSTM layer, during training only. The defaults suit a corpus of millions of characters; "
         "one of about a million (tiny-shakespeare) overfits them within half an hour: there, --batch-size 64 "
-        "--dropout 0.4 --weight-decay 0.2 --epochs 32 did best in 60 minutes (at --units 512)",
+        "--dropout 0.3 --weight-drop 0.2 --weight-decay 0.2 --epochs 40 did best in 60 minutes (at --units 512)",
     )
     embedding_dropout: float = _hp(
         0.0,
         "dropout of the character embeddings, the first LSTM layer's input, during training only (0 = none)",
+    )
+    weight_drop: float = _hp(
+        0.0,
+        "DropConnect of each LSTM's recurrent kernel (AWD-LSTM's weight drop), during training only: the fraction of "
+        "its entries each batch drops (0 = none; needs --lstm-impl f32-gates)",
     )
     # data
     seq_len: int = _hp(128, "characters per training sequence (backprop through time)")
@@ -84,6 +89,7 @@ class TrainConfig:
             "embedding_dim": 1 <= self.embedding_dim <= 4096,
             "dropout": 0 <= self.dropout < 1,
             "embedding_dropout": 0 <= self.embedding_dropout < 1,
+            "weight_drop": 0 <= self.weight_drop < 1 and (self.weight_drop == 0 or self.lstm_impl == "f32-gates"),
             "seq_len": 2 <= self.seq_len <= 10_000,
             "batch_size": 1 <= self.batch_size <= 65_536,
             "val_fraction": 0 < self.val_fraction < 1,

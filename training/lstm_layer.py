@@ -85,11 +85,21 @@ def lstm_sequence(
 class F32GateLSTM(keras.layers.Layer):
     """An LSTM layer with Keras's equations, initialisers and weights (kernel, recurrent_kernel, bias; gates i, f,
     c, o) that fits faster on a CPU (see the module's docstring). Returns every time step's output, from a zero
-    state; no masking."""
+    state; no masking.
 
-    def __init__(self, units: int, **kwargs) -> None:
+    weight_drop is AWD-LSTM's DropConnect of the recurrent kernel, in training only: each batch drops that
+    fraction of its entries (one mask for every step and sequence of the batch, the rest scaled up to keep the
+    expected product), which regularises the recurrence itself, where dropout between layers cannot reach, at
+    the cost of one elementwise product a batch."""
+
+    def __init__(self, units: int, weight_drop: float = 0.0, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        if not 0 <= weight_drop < 1:
+            raise ValueError(f"weight_drop must be in [0, 1), not {weight_drop!r}")
         self.units = units
+        self.weight_drop = weight_drop
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if weight_drop else None
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         gates = 4 * self.units
@@ -99,13 +109,17 @@ class F32GateLSTM(keras.layers.Layer):
         )
         self.bias = self.add_weight(shape=(gates,), initializer=_lstm_bias, name="bias")
 
-    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        recurrent_kernel = self.recurrent_kernel
+        if training and self.weight_drop:
+            # Outside lstm_sequence, so autodiff carries its gradient through the mask to the variable.
+            recurrent_kernel = keras.random.dropout(recurrent_kernel, self.weight_drop, seed=self.seed_generator)
         dtype = self.compute_dtype  # the weights are read once per sequence, cast to it
-        weights = (tf.cast(w, dtype) for w in (self.kernel, self.recurrent_kernel, self.bias))
+        weights = (tf.cast(w, dtype) for w in (self.kernel, recurrent_kernel, self.bias))
         return lstm_sequence(tf.cast(inputs, dtype), *weights)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return (*input_shape[:-1], self.units)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units, "weight_drop": self.weight_drop, "seed": self.seed}

@@ -24,13 +24,15 @@ def build_model(
     units: int,
     dropout: float,
     embedding_dropout: float = 0.0,
+    weight_drop: float = 0.0,
     precision: str = "float32",
     lstm_impl: str = "keras",
 ) -> keras.Model:
     """Predicts the next character at every position of a sequence of character ids.
 
     dropout follows each LSTM layer; embedding_dropout (if any) the embedding, so the first layer's input is
-    regularised too. Both act in training only: the exported arrays and the engine know nothing of them.
+    regularised too; weight_drop (F32GateLSTM only) drops entries of each LSTM's recurrent kernel. All act in
+    training only: the exported arrays and the engine know nothing of them.
 
     precision is the Keras dtype policy of the embedding, LSTM and dropout layers: under mixed_bfloat16 they
     compute in bfloat16 but keep float32 weights. The logits layer always computes in float32, so the softmax
@@ -41,9 +43,11 @@ def build_model(
     if lstm_impl not in LSTM_IMPL_CHOICES:
         raise ValueError(f"lstm_impl must be one of {', '.join(LSTM_IMPL_CHOICES)}, not {lstm_impl!r}")
     if lstm_impl == "keras":
+        if weight_drop:
+            raise ValueError("weight_drop needs lstm_impl f32-gates: Keras's LSTM has no DropConnect")
         lstm, lstm_options = keras.layers.LSTM, {"return_sequences": True}
     else:
-        lstm, lstm_options = F32GateLSTM, {}  # always returns the whole sequence
+        lstm, lstm_options = F32GateLSTM, {"weight_drop": weight_drop}  # always returns the whole sequence
     chars = keras.Input(shape=(None,), dtype="int32", name="chars")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=precision)(chars)
     if embedding_dropout:
@@ -71,6 +75,7 @@ def build_architecture(
     *,
     dropout: float,
     embedding_dropout: float = 0.0,
+    weight_drop: float = 0.0,
     precision: str = "float32",
     lstm_impl: str = "keras",
 ) -> keras.Model:
@@ -82,6 +87,7 @@ def build_architecture(
         units=arch["units"],
         dropout=dropout,
         embedding_dropout=embedding_dropout,
+        weight_drop=weight_drop,
         precision=precision,
         lstm_impl=lstm_impl,
     )
@@ -91,7 +97,7 @@ def from_numpy_weights(weights: dict[str, np.ndarray], arch: dict[str, int], **o
     """The Keras model of an export's arrays (the inverse of numpy_weights): what fine-tuning starts from, so an
     export needs no model.keras to be fine-tuned, and what an export's model.keras is made of (by default Keras's
     own LSTM, which loads without this module). options are build_architecture's: dropout, embedding_dropout,
-    precision, lstm_impl."""
+    weight_drop, precision, lstm_impl."""
     model = build_architecture(arch, **options)
     model.get_layer("embedding").set_weights([weights[EMBEDDING]])
     for i in range(arch["layers"]):

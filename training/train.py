@@ -187,6 +187,7 @@ def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> ke
             base.arch,
             dropout=config.dropout,
             embedding_dropout=config.embedding_dropout,
+            weight_drop=config.weight_drop,
             precision=precision,
             lstm_impl=config.lstm_impl,
         )
@@ -198,6 +199,7 @@ def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> ke
             units=config.units,
             dropout=config.dropout,
             embedding_dropout=config.embedding_dropout,
+            weight_drop=config.weight_drop,
             precision=precision,
             lstm_impl=config.lstm_impl,
         )
@@ -472,6 +474,7 @@ def train(
             f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters, "
             f"dropout {config.dropout:g}"
             f"{f', embedding dropout {config.embedding_dropout:g}' if config.embedding_dropout else ''}"
+            f"{f', weight drop {config.weight_drop:g}' if config.weight_drop else ''}"
             f"{f', weight decay {config.weight_decay:g}' if config.weight_decay else ''}; "
             f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
             f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas{where}); precision {precision}, "
