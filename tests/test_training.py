@@ -264,7 +264,8 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, capsys, script_te
     assert os.listdir(tmp_path / "existing") == []
 
 
-def test_help_documents_every_option(capsys):
+def test_help_documents_every_option(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "10000")  # one line per option: argparse would break words at hyphens
     with pytest.raises(SystemExit) as exc:
         cli.main(["--help"])
     assert exc.value.code == 0

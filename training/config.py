@@ -36,8 +36,8 @@ class TrainConfig:
     )
     weight_drop: float = _hp(
         0.0,
-        "DropConnect of each LSTM's recurrent kernel (AWD-LSTM's weight drop), during training only: the fraction of "
-        "its entries each batch drops (0 = none; needs --lstm-impl f32-gates)",
+        "DropConnect (weight drop) of each LSTM's recurrent kernel, during training only: the fraction of its "
+        "entries each batch drops (0 = none; not with Keras's own LSTM layer)",
     )
     # data
     seq_len: int = _hp(128, "characters per training sequence (backprop through time)")
