@@ -513,8 +513,10 @@ def test_weight_drop_drops_recurrent_kernel_entries_in_training_only(tmp_path):
     assert keras.saving.load_model(tmp_path / "m.keras").get_layer("lstm0").weight_drop == 0.5
     with pytest.raises(ValueError, match="weight_drop needs lstm_impl f32-gates"):
         build_model(30, **{**shape, "lstm_impl": "keras"}, weight_drop=0.5)
-    with pytest.raises(ValueError, match="invalid --weight-drop"):
+    with pytest.raises(ValueError, match="--weight-drop needs --lstm-impl f32-gates"):
         TrainConfig(weight_drop=0.5, lstm_impl="keras")
+    with pytest.raises(ValueError, match=r"invalid --weight-drop: 1\.0"):
+        TrainConfig(weight_drop=1.0)
 
 
 def test_embedding_dropout_acts_in_training_only_and_adds_no_weights():

@@ -89,7 +89,7 @@ class TrainConfig:
             "embedding_dim": 1 <= self.embedding_dim <= 4096,
             "dropout": 0 <= self.dropout < 1,
             "embedding_dropout": 0 <= self.embedding_dropout < 1,
-            "weight_drop": 0 <= self.weight_drop < 1 and (self.weight_drop == 0 or self.lstm_impl == "f32-gates"),
+            "weight_drop": 0 <= self.weight_drop < 1,
             "seq_len": 2 <= self.seq_len <= 10_000,
             "batch_size": 1 <= self.batch_size <= 65_536,
             "val_fraction": 0 < self.val_fraction < 1,
@@ -110,6 +110,8 @@ class TrainConfig:
         if bad:
             name = bad[0]
             raise ValueError(f"invalid --{name.replace('_', '-')}: {getattr(self, name)!r}")
+        if self.weight_drop and self.lstm_impl != "f32-gates":
+            raise ValueError("--weight-drop needs --lstm-impl f32-gates: Keras's LSTM layer has no DropConnect")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
