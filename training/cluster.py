@@ -358,9 +358,7 @@ def start_model(
     with cluster.strategy.scope():
         model = build_architecture(
             arch,
-            dropout=config.dropout,
-            embedding_dropout=config.embedding_dropout,
-            weight_drop=config.weight_drop,
+            **config.regularisers(),
             precision=precision,
             lstm_impl=plan["lstm_impl"],
         )

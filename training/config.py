@@ -113,6 +113,10 @@ class TrainConfig:
         if self.weight_drop and self.lstm_impl != "f32-gates":
             raise ValueError("--weight-drop needs --lstm-impl f32-gates: Keras's LSTM layer has no DropConnect")
 
+    def regularisers(self) -> dict[str, float]:
+        """The training-only options of build_model (and build_architecture) that a run sets: one place to add one."""
+        return {"dropout": self.dropout, "embedding_dropout": self.embedding_dropout, "weight_drop": self.weight_drop}
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

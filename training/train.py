@@ -185,9 +185,7 @@ def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> ke
         model = from_numpy_weights(
             base.weights,
             base.arch,
-            dropout=config.dropout,
-            embedding_dropout=config.embedding_dropout,
-            weight_drop=config.weight_drop,
+            **config.regularisers(),
             precision=precision,
             lstm_impl=config.lstm_impl,
         )
@@ -197,9 +195,7 @@ def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> ke
             embedding_dim=config.embedding_dim,
             layers=config.layers,
             units=config.units,
-            dropout=config.dropout,
-            embedding_dropout=config.embedding_dropout,
-            weight_drop=config.weight_drop,
+            **config.regularisers(),
             precision=precision,
             lstm_impl=config.lstm_impl,
         )
