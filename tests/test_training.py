@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from play_excerpts import FAUSTUS
 
 from model_store import store
@@ -31,6 +32,7 @@ from training.hardware import bf16_supported, choose_precision, cpu_flags
 from training.lstm_layer import F32GateLSTM
 from training.model import build_model, from_numpy_weights, model_lstm_impl, numpy_weights
 from training.model_card import write_card
+from training.train import make_datasets
 
 TINY = [
     "--units",
@@ -57,6 +59,19 @@ def test_dataset_targets_are_inputs_shifted_by_one():
     assert x.shape == y.shape == (9, 10)
     assert np.array_equal(y[:, :-1], x[:, 1:])
     assert np.array_equal(y[:, -1], x[:, -1] + 1)
+
+
+def test_training_batches_reshuffle_every_epoch_with_no_autotuner_thread():
+    config = TrainConfig(seq_len=10, batch_size=4)
+    train_ds, val_ds = make_datasets(np.arange(201, dtype=np.int32), np.arange(81, dtype=np.int32), config, 0)
+    epochs = [np.concatenate([x.numpy()[:, 0] for x, _ in train_ds]) for _ in range(2)]
+    assert len(epochs[0]) == 20 and sorted(epochs[0]) == sorted(epochs[1]) == list(range(0, 200, 10))
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert sum(len(x) for x, _ in val_ds) == 8  # every window, the last batch partial
+    for ds in (train_ds, val_ds):
+        # Deleting an epoch's iterator waited for the autotuner's thread to wake (up to a minute, no CPU used).
+        assert ds.options().autotune.enabled is False
+        assert ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
 
 
 def test_train_one_epoch_export_and_generate(play_file, tmp_path, capsys):
