@@ -14,6 +14,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -460,9 +461,6 @@ def test_mixed_precision_computes_lstms_in_bfloat16_and_logits_in_float32():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_f32_gate_lstm_computes_what_keras_lstm_does_from_the_same_weights(seed):
-    import keras
-    import tensorflow as tf
-
     keras.utils.set_random_seed(seed)
     shape = {"embedding_dim": 8, "layers": 2, "units": 16, "dropout": 0.0}
     ours = build_model(30, **shape, lstm_impl="f32-gates")
@@ -489,8 +487,6 @@ def test_the_f32_gate_lstm_computes_what_keras_lstm_does_from_the_same_weights(s
 
 
 def test_the_f32_gate_lstm_starts_as_keras_does_and_reloads_from_a_keras_file(tmp_path):
-    import keras
-
     model = build_model(30, embedding_dim=8, layers=1, units=16, dropout=0.0, lstm_impl="f32-gates")
     _, recurrent, bias = model.get_layer("lstm0").get_weights()
     assert np.array_equal(bias, np.r_[np.zeros(16), np.ones(16), np.zeros(32)])  # unit forget bias
@@ -505,9 +501,6 @@ def test_the_f32_gate_lstm_starts_as_keras_does_and_reloads_from_a_keras_file(tm
 
 
 def test_weight_drop_drops_recurrent_kernel_entries_in_training_only(tmp_path):
-    import keras
-    import tensorflow as tf
-
     shape = {"embedding_dim": 8, "layers": 1, "units": 16, "dropout": 0.0, "lstm_impl": "f32-gates"}
     plain = build_model(30, **shape)
     dropped = build_model(30, **shape, weight_drop=0.5)
@@ -593,8 +586,6 @@ def test_fine_tuning_needs_only_the_exported_arrays(play_file, tmp_path, tiny_mo
 
 
 def test_weight_decay_shrinks_kernels_and_embedding_but_not_biases():
-    import keras
-
     from training.model import compile_for_fit
 
     model = build_model(9, embedding_dim=4, layers=1, units=6, dropout=0.0)
