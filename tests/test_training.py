@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -33,6 +34,7 @@ from training.hardware import bf16_supported, choose_precision, cpu_flags
 from training.lstm_layer import F32GateLSTM
 from training.model import build_model, from_numpy_weights, model_lstm_impl, numpy_weights
 from training.model_card import write_card
+from training.run_dir import RunState
 from training.train import make_datasets
 
 TINY = [
@@ -338,6 +340,11 @@ def test_same_seed_same_run(play_file, tmp_path):
     assert losses[0] == pytest.approx(losses[1], abs=1e-6)
 
 
+def at_step(step: int) -> RunState:
+    """A run's state after `step` steps: all the schedule reads."""
+    return dataclasses.replace(RunState.fresh(TrainConfig(), "0" * 64), step=step)
+
+
 class StoppedClock(FitClock):
     def __init__(self, elapsed: float) -> None:
         super().__init__(seconds_before=0.0)
@@ -360,21 +367,21 @@ class StoppedClock(FitClock):
 )
 def test_learning_rate_warms_up_then_decays_to_its_floor_over_steps_or_time(step, elapsed, rate):
     config = TrainConfig(learning_rate=1e-2, warmup_steps=10, min_lr_ratio=0.1, max_minutes=1.0)
-    schedule = LearningRateSchedule(config, {"step": step}, total_steps=100, clock=StoppedClock(elapsed))
+    schedule = LearningRateSchedule(config, at_step(step), total_steps=100, clock=StoppedClock(elapsed))
     assert schedule.rate() == pytest.approx(rate)
 
 
 def test_a_resumed_run_goes_on_down_the_same_curve():
     config = TrainConfig(learning_rate=1e-2, warmup_steps=10, min_lr_ratio=0.1, max_minutes=1.0)
     clock = FitClock(seconds_before=30.0)  # half the budget fitted before this invocation began
-    schedule = LearningRateSchedule(config, {"step": 20}, total_steps=100, clock=clock)
+    schedule = LearningRateSchedule(config, at_step(20), total_steps=100, clock=clock)
     assert schedule.rate() == pytest.approx(1e-3 + 9e-3 * 0.5, rel=1e-3)
 
 
 def test_a_constant_schedule_is_constant():
     config = TrainConfig(learning_rate=1e-2, lr_schedule="constant")
     for step in (0, 5, 100):
-        assert LearningRateSchedule(config, {"step": step}, 100, StoppedClock(0)).rate() == pytest.approx(1e-2)
+        assert LearningRateSchedule(config, at_step(step), 100, StoppedClock(0)).rate() == pytest.approx(1e-2)
 
 
 def test_export_only_exports_the_best_checkpoint_as_a_run_does(play_file, tmp_path):

@@ -1,17 +1,12 @@
-"""The run's files, and the callbacks that keep them: one job each (schedule, budget, history, early stopping,
-checkpoints, a sample). They share the run's state (the dict state.json holds) and a FitClock; train.py lists
-them so that each epoch's checkpoint is written after everything it records.
+"""The callbacks that keep a run's state and files: one job each (schedule, budget, history, early stopping,
+checkpoints, a sample). They share the run's RunState (training/run_dir.py) and a FitClock; Keras calls them in
+list order, and train.py lists them so that each epoch's checkpoint is written after everything it records.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -21,48 +16,7 @@ from model_store.engine import Engine
 from model_store.vocab import Vocab
 from training.config import TrainConfig
 from training.model import numpy_weights
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @property
-    def last(self) -> Path:
-        return self.root / "last.keras"
-
-    @property
-    def best(self) -> Path:
-        return self.root / "best.weights.h5"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def csv(self) -> Path:
-        return self.root / "log.csv"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-
-def replace_atomically(target: Path, write: Any) -> None:
-    """Write through a temporary name in the same folder, then rename over target."""
-    tmp = target.with_name(f".tmp-{target.name}")  # keeps the suffix Keras insists on
-    write(tmp)
-    os.replace(tmp, target)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    replace_atomically(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
-
-
-# --------------------------------------------------------------------------- callbacks, one job each
-#
-# They share the run's state (the dict state.json holds) and a FitClock. Keras calls them in list order, and
-# fit_model lists them so that each epoch's checkpoint is written after everything it records.
+from training.run_dir import RunPaths, RunState, replace_atomically
 
 
 class FitClock:
@@ -83,20 +37,20 @@ class LearningRateSchedule(keras.callbacks.Callback):
     """Sets the learning rate before every step: constant, or a linear warm-up and then a cosine decay to the
     floor over the run's steps, or over its time budget when that is the tighter bound."""
 
-    def __init__(self, config: TrainConfig, state: dict[str, Any], total_steps: int, clock: FitClock) -> None:
+    def __init__(self, config: TrainConfig, state: RunState, total_steps: int, clock: FitClock) -> None:
         super().__init__()
         self.config, self.state, self.total_steps, self.clock = config, state, total_steps, clock
 
     def progress(self) -> float:
         """Fraction of the run done: by steps, or by time (the whole run's, resumes included, so a resumed run
         goes on down the same curve) when that is the tighter bound."""
-        p = self.state["step"] / max(1, self.total_steps)
+        p = self.state.step / max(1, self.total_steps)
         if self.config.max_minutes > 0:
             p = max(p, self.clock.run_seconds() / (self.config.max_minutes * 60))
         return min(p, 1.0)
 
     def rate(self) -> float:
-        c, step = self.config, self.state["step"]
+        c, step = self.config, self.state.step
         if c.lr_schedule == "constant":
             return c.learning_rate
         if step < c.warmup_steps:
@@ -111,12 +65,12 @@ class LearningRateSchedule(keras.callbacks.Callback):
 class StepCounter(keras.callbacks.Callback):
     """Counts finished steps in the run's state: the schedule's position, carried across resumes."""
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: RunState) -> None:
         super().__init__()
         self.state = state
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.state["step"] += 1
+        self.state.step += 1
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -136,14 +90,14 @@ class TimeBudget(keras.callbacks.Callback):
 class EpochHistory(keras.callbacks.Callback):
     """Records every finished epoch in the run's state: its losses, learning rate and the run's seconds so far."""
 
-    def __init__(self, state: dict[str, Any], schedule: LearningRateSchedule, clock: FitClock) -> None:
+    def __init__(self, state: RunState, schedule: LearningRateSchedule, clock: FitClock) -> None:
         super().__init__()
         self.state, self.schedule, self.clock = state, schedule, clock
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        self.state["epoch"] = epoch + 1
-        self.state["history"].append(
+        self.state.epoch = epoch + 1
+        self.state.history.append(
             {
                 "epoch": epoch + 1,
                 "loss": float(logs["loss"]),
@@ -157,19 +111,19 @@ class EpochHistory(keras.callbacks.Callback):
 class EarlyStopping(keras.callbacks.Callback):
     """Keeps the best val loss in the run's state, and stops after `patience` epochs without a better one."""
 
-    def __init__(self, state: dict[str, Any], patience: int) -> None:
+    def __init__(self, state: RunState, patience: int) -> None:
         super().__init__()
         self.state, self.patience = state, patience
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         s, val = self.state, float(logs["val_loss"])
-        if val < s["best_val_loss"]:
-            s.update(best_val_loss=val, best_epoch=epoch + 1, best_train_loss=float(logs["loss"]), wait=0)
+        if val < s.best_val_loss:
+            s.best_val_loss, s.best_epoch, s.best_train_loss, s.wait = val, epoch + 1, float(logs["loss"]), 0
             return
-        s["wait"] += 1
-        if s["wait"] >= self.patience:
-            print(f"early stopping: val loss has not improved for {s['wait']} epochs")
+        s.wait += 1
+        if s.wait >= self.patience:
+            print(f"early stopping: val loss has not improved for {s.wait} epochs")
             self.model.stop_training = True
 
 
@@ -177,16 +131,16 @@ class Checkpoints(keras.callbacks.Callback):
     """After every epoch: the best weights (when this epoch is the best), the model with its optimizer, and
     state.json, written last so that a state file always names a complete checkpoint."""
 
-    def __init__(self, paths: RunPaths, state: dict[str, Any], clock: FitClock) -> None:
+    def __init__(self, paths: RunPaths, state: RunState, clock: FitClock) -> None:
         super().__init__()
         self.paths, self.state, self.clock = paths, state, clock
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.state["best_epoch"] == epoch + 1:
+        if self.state.best_epoch == epoch + 1:
             replace_atomically(self.paths.best, lambda p: self.model.save_weights(str(p)))
         replace_atomically(self.paths.last, lambda p: self.model.save(str(p)))
-        self.state["train_seconds"] = self.clock.run_seconds()
-        write_json(self.paths.state, self.state)
+        self.state.train_seconds = self.clock.run_seconds()
+        self.state.save(self.paths.state)
 
 
 class SampleText(keras.callbacks.Callback):

@@ -7,6 +7,10 @@ stop. Every collective (the steps, variable creation, checkpoint saves, the shar
 worker in the same order, or waits for the missing one until the coordination service declares it lost: a cluster's
 failure stops every worker with one line. Nothing here writes a file but the scratch directory; train.py owns the
 run's files.
+
+A run reaches all of this through one seam, Workers: the processes it fits on. A single process (one device, or
+every local GPU) is the trivial Workers, whose steps are what a run does anyway; ClusterWorkers does each step on a
+cluster, through the collectives of Cluster.
 """
 
 from __future__ import annotations
@@ -14,12 +18,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import re
 import shutil
-import signal
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,105 +31,13 @@ import numpy as np
 import tensorflow as tf
 
 from model_store.vocab import Vocab
-from training.callbacks import FitClock, RunPaths
+from training.callbacks import FitClock
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.errors import TrainError
 from training.model import architecture, build_architecture, compile_for_fit, model_lstm_impl, model_precision
-
-CLUSTER_JOBS = ("chief", "worker")
-HEARTBEAT_SECONDS = 10  # a worker silent this long is lost: the others stop with an error
-JOIN_SECONDS = 600  # how long the workers wait for each other to start
-_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d{1,5})")
-
-
-def read_tf_config(text: str | None) -> tuple[dict[str, list[str]], str, int]:
-    """The cluster, this task's type and this task's index, from TF_CONFIG; every mistake named in one line."""
-    if text is None:
-        raise TrainError("--strategy multi-worker needs the TF_CONFIG environment variable (see README)")
-    example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
-    try:
-        tf_config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TrainError(f"TF_CONFIG is not valid JSON ({exc}); it looks like {example}") from None
-    if not isinstance(tf_config, dict) or not isinstance(tf_config.get("cluster"), dict) or not tf_config["cluster"]:
-        raise TrainError(f'TF_CONFIG has no "cluster"; it looks like {example}')
-    cluster = tf_config["cluster"]
-    for job, addresses in cluster.items():
-        if job not in CLUSTER_JOBS:
-            raise TrainError(f'TF_CONFIG: a cluster of bard-train has only "chief" and "worker" tasks, not {job!r}')
-        if (
-            not isinstance(addresses, list)
-            or not addresses
-            or not all(
-                isinstance(a, str) and _ADDRESS.fullmatch(a) and 0 < int(a.rsplit(":", 1)[1]) < 65536 for a in addresses
-            )
-        ):
-            raise TrainError(f'TF_CONFIG: the {job!r} tasks must be a list of "host:port" addresses, not {addresses!r}')
-    if len(cluster.get("chief", [])) > 1:
-        raise TrainError("TF_CONFIG: a cluster has at most one chief")
-    every = [a for job in CLUSTER_JOBS for a in cluster.get(job, [])]
-    if len(set(every)) < len(every):
-        raise TrainError(f"TF_CONFIG: the cluster lists an address twice: {every}")
-    task = tf_config.get("task")
-    if not isinstance(task, dict) or task.get("type") not in cluster:
-        raise TrainError(
-            f'TF_CONFIG: "task" must say which of the cluster\'s tasks this is, e.g. {{"type": "worker", '
-            f'"index": 0}}, not {task!r}'
-        )
-    index, count = task.get("index", 0), len(cluster[task["type"]])
-    if type(index) is not int or not 0 <= index < count:
-        raise TrainError(
-            f"TF_CONFIG: task index {index!r} is out of range: the cluster has {count} "
-            f"{task['type']} task{'s' * (count > 1)} (index 0 to {count - 1})"
-        )
-    return cluster, task["type"], index
-
-
-def _configure_coordination(cluster: dict[str, list[str]]) -> None:
-    """The coordination service as MultiWorkerMirroredStrategy configures it itself, with our time limits: a lost
-    worker fails the others within seconds, and a worker that never starts fails them after JOIN_SECONDS."""
-    from tensorflow.python.eager import context  # no public API sets these
-
-    leader = "chief" if "chief" in cluster else "worker"
-    context.context().configure_coordination_service(
-        service_type="standalone",
-        service_leader=f"/job:{leader}/replica:0/task:0",
-        heartbeat_timeout_in_ms=HEARTBEAT_SECONDS * 1000,
-        cluster_register_timeout_in_ms=JOIN_SECONDS * 1000,
-        shutdown_barrier_timeout_in_ms=HEARTBEAT_SECONDS * 1000,
-    )
-    # Without it the join limit applies to reaching the leader, not to waiting there for the others.
-    context.context().coordination_service.cluster_register_with_barrier = True
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """default: one device; mirrored: every local GPU; multi-worker: the cluster described by TF_CONFIG."""
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi-worker":
-        cluster, task_type, index = read_tf_config(os.environ.get("TF_CONFIG"))
-        _configure_coordination(cluster)
-        try:  # waits until every worker of the cluster has started
-            distribution = tf.distribute.MultiWorkerMirroredStrategy()
-        except (tf.errors.OpError, ValueError, RuntimeError) as exc:
-            raise TrainError(
-                f"cannot join the cluster in TF_CONFIG as {task_type} {index}: {_join_failure(exc)}"
-            ) from None
-        if threading.current_thread() is threading.main_thread():
-            # TensorFlow's preemption notifier swallows SIGTERM; make it stop the run as Ctrl-C does.
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
-        return distribution
-    return tf.distribute.get_strategy()
-
-
-def _join_failure(exc: Exception) -> str:
-    text = " ".join(str(getattr(exc, "message", exc)).split())
-    if "Wait_for_all_tasks_to_register" in text:
-        missing = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text.split("timed out task names:")[-1])))
-        who = ", ".join(f"{job} {task}" for job, task in missing) or "a worker"
-        return f"{who} did not start within {JOIN_SECONDS} s"
-    return text[:300]
+from training.run_dir import RunPaths, RunState, resumed_config
+from training.strategy import CLUSTER_JOBS, HEARTBEAT_SECONDS, make_strategy
 
 
 @dataclass(frozen=True)
@@ -198,7 +107,7 @@ def _logs_as_vectors(step: Any, data: Any) -> dict[str, tf.Tensor]:
     return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
 
 
-def fit_across_workers(model: keras.Model, cluster: Cluster | None) -> keras.Model:
+def fit_across_workers(model: keras.Model, cluster: Cluster) -> keras.Model:
     """The model, ready for fit and evaluate inside the strategy's scope on a cluster.
 
     Keras 3 has two gaps with MultiWorkerMirroredStrategy (keras-team/keras#20585), bridged here on the model
@@ -207,8 +116,6 @@ def fit_across_workers(model: keras.Model, cluster: Cluster | None) -> keras.Mod
     one in scope); and each step averages its logs across workers over axis 0, which fails for the scalar losses
     (so the steps return them as vectors of one element, which that average turns into the cluster's mean: every
     worker then sees the same losses, and makes the same early-stopping decisions)."""
-    if cluster is None:
-        return model
     model._distribute_strategy = None
     if cluster.workers > 1:
         for name in ("train_step", "test_step"):
@@ -272,102 +179,216 @@ def cluster_failure(exc: tf.errors.OpError) -> str:
     return text.split(" The error could be from")[0][:200]
 
 
-# --------------------------------------------------------------------------- a run on a cluster
+# --------------------------------------------------------------------------- the seam: the processes a run fits on
+
+ModelStart = tuple[TrainConfig, RunState, bool, keras.Model]  # config, state, continuing, and the model to fit
 
 
-@contextlib.contextmanager
-def worker_files(
-    cluster: Cluster | None, out: Path, paths: RunPaths, force: bool
-) -> Iterator[tuple[Path, RunPaths, bool]]:
-    """Where this process writes: out and the run's paths (force as given) for a single process or worker 0; a
-    scratch directory (force: yes) for the other workers, removed when they stop. On a cluster, a failure of the
-    cluster (a worker lost) ends the block as a TrainError saying how to go on."""
-    if cluster is None:
+class Workers:
+    """The processes a run fits on, as train.py sees them: this process alone (one device, or every local GPU),
+    doing each step as a run does anyway. ClusterWorkers does the same steps on a cluster."""
+
+    leads = True  # this process decides the run and writes its real files
+    count = 1  # processes (machines) fitting the model
+    place = ""  # this process's place in them, for the run's description
+
+    def __init__(self, distribution: tf.distribute.Strategy) -> None:
+        self.distribution = distribution
+
+    @staticmethod
+    def join(strategy: str) -> Workers:
+        """The workers of a --strategy: this process, or the cluster in TF_CONFIG (once every worker started)."""
+        distribution = make_strategy(strategy)
+        cluster = Cluster.of(distribution)
+        return Workers(distribution) if cluster is None else ClusterWorkers(cluster)
+
+    @property
+    def replicas(self) -> int:
+        return self.distribution.num_replicas_in_sync
+
+    @contextlib.contextmanager
+    def files(self, out: Path, paths: RunPaths, force: bool) -> Iterator[tuple[Path, RunPaths, bool]]:
+        """Where this process writes: out and the run's paths, force as given."""
         yield out, paths, force
-        return
-    scratch = None
-    if not cluster.chief:
-        # Every worker takes part in each save (a collective), but only the chief's files are kept.
-        scratch = Path(tempfile.mkdtemp(prefix=f"bard-worker{cluster.index}-"))
-        out, paths, force = scratch / "out", RunPaths(scratch / "run"), True
-    try:
-        yield out, paths, force
-    except tf.errors.OpError as exc:
-        epochs = json.loads(paths.state.read_text())["epoch"] if paths.state.exists() else 0
-        again = (
-            f"start every worker again with the same command and --resume (it goes on after epoch {epochs})"
-            if epochs
-            else "no epoch finished: start every worker again with the same command"
-        )
-        raise TrainError(f"the cluster failed: {cluster_failure(exc)}; {again}") from None
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
 
-
-@contextlib.contextmanager
-def together(cluster: Cluster | None) -> Iterator[None]:
-    """On a cluster, a TrainError in the block stops every worker: the worker that had it names it, the others
-    name that worker. A single process just raises it."""
-    if cluster is None:
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """A TrainError in the block stops the run (on a cluster, every worker's)."""
         yield
-        return
-    problem = None
-    try:
-        yield
-    except TrainError as exc:
-        problem = str(exc)
-    cluster.agree(problem)
 
+    def start_model(
+        self,
+        first_model: Callable[[], keras.Model],
+        start: tuple[TrainConfig, RunState | None, bool],
+        corpus: Corpus,
+        vocab: Vocab,
+        paths: RunPaths,
+    ) -> ModelStart:
+        """The run's start (config, state, continuing) with its model from first_model, made where the strategy
+        puts variables."""
+        config, state, continuing = start
+        with self.distribution.scope():
+            return config, state, continuing, first_model()
 
-def start_model(
-    cluster: Cluster,
-    first_model: Callable[[], keras.Model],
-    *,
-    config: TrainConfig,
-    state: dict[str, Any],
-    continuing: bool,
-    corpus: Corpus,
-    vocab: Vocab,
-    paths: RunPaths,
-) -> tuple[TrainConfig, dict[str, Any], bool, dict[str, int], str, keras.Model]:
-    """Worker 0's start of the run, on every worker: its config, state, continuing, architecture, precision and
-    model, the model mirrored by the strategy and ready to fit (fit_across_workers) with worker 0's variables.
+    def fit_scope(self) -> contextlib.AbstractContextManager:
+        """Where fit and evaluate run: outside any scope (Keras finds the strategy the model was made in)."""
+        return contextlib.nullcontext()
 
-    Worker 0 makes its model with first_model, as a single process does (the same weights from the same seed, a
-    checkpoint as the run compiled it), outside the strategy; every worker then builds the network in the
-    strategy's scope and takes worker 0's weights and optimizer state."""
-    plan, source = None, None
-    if cluster.chief:
-        source = first_model()
-        plan = {
-            "config": config.to_dict(),
-            "state": state,
-            "continuing": continuing,
-            "arch": architecture(source),
-            "precision": model_precision(source),
-            "lstm_impl": model_lstm_impl(source),
-            "vocab": vocab.to_json(),
-        }
-    plan = _run_plan(cluster, plan, config, corpus, vocab)
-    config, state, continuing = TrainConfig.from_dict(plan["config"]), plan["state"], plan["continuing"]
-    arch, precision = plan["arch"], plan["precision"]
-    if not cluster.chief:
-        paths.root.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config.seed + state["epoch"])
-    with cluster.strategy.scope():
-        model = build_architecture(
-            arch,
-            **config.regularisers(),
-            precision=precision,
-            lstm_impl=plan["lstm_impl"],
+    def fit_clock(self, seconds_before: float, max_minutes: float) -> FitClock:
+        return FitClock(seconds_before)
+
+    def fit_callbacks(self, callbacks: list[keras.callbacks.Callback], clock: FitClock) -> list:
+        """The run's callbacks, with those the workers need around them."""
+        return callbacks
+
+    def fitted(self, batches: int, batch_size: int) -> None:
+        """Said after fitting: nothing, for one process."""
+
+    def how_to_continue(self, epoch: int, paths: RunPaths) -> str:
+        return f"the same command and --resume (checkpoint after epoch {epoch} in {paths.root})"
+
+    def take_chief_weights(self, model: keras.Model) -> None:
+        """Every worker's weights set to worker 0's: one process has them already."""
+
+    def ready(self, model: keras.Model) -> keras.Model:
+        """The model, ready for fit and evaluate."""
+        return model
+
+    def finished(self, out: Path, val_loss: float, val_stream_loss: float, best_epoch: int) -> str:
+        return (
+            f"exported {out} (val loss {val_loss:.4f} nats/char, {val_stream_loss:.4f} read as streams; "
+            f"best epoch {best_epoch})"
         )
-        compile_for_fit(model, config)
-        model.optimizer.build(model.trainable_variables)
-    if source is not None:
-        _copy_variables(source, model)
-    cluster.copy_chief_variables([*model.variables, *model.optimizer.variables])
-    return config, state, continuing, arch, precision, fit_across_workers(model, cluster)
+
+
+class ClusterWorkers(Workers):
+    """A run on a cluster: worker 0 leads and writes; every step below is a collective (or made of them)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster.strategy)
+        self.cluster = cluster
+        self.leads, self.count = cluster.chief, cluster.workers
+        self.place = f", worker {cluster.index} of {cluster.workers}"
+        self.share = WorkerShare(cluster.strategy)
+
+    @contextlib.contextmanager
+    def files(self, out: Path, paths: RunPaths, force: bool) -> Iterator[tuple[Path, RunPaths, bool]]:
+        """Worker 0 writes out and the run's paths (force as given); the others write a scratch directory (force:
+        yes), removed when they stop. A failure of the cluster (a worker lost) ends the block as a TrainError
+        saying how to go on."""
+        scratch = None
+        if not self.cluster.chief:
+            # Every worker takes part in each save (a collective), but only the chief's files are kept.
+            scratch = Path(tempfile.mkdtemp(prefix=f"bard-worker{self.cluster.index}-"))
+            out, paths, force = scratch / "out", RunPaths(scratch / "run"), True
+        try:
+            yield out, paths, force
+        except tf.errors.OpError as exc:
+            epochs = RunState.load(paths.state).epoch if paths.state.exists() else 0
+            again = (
+                f"start every worker again with the same command and --resume (it goes on after epoch {epochs})"
+                if epochs
+                else "no epoch finished: start every worker again with the same command"
+            )
+            raise TrainError(f"the cluster failed: {cluster_failure(exc)}; {again}") from None
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """A TrainError in the block stops every worker: the worker that had it names it, the others name that
+        worker."""
+        problem = None
+        try:
+            yield
+        except TrainError as exc:
+            problem = str(exc)
+        self.cluster.agree(problem)
+
+    def start_model(
+        self,
+        first_model: Callable[[], keras.Model],
+        start: tuple[TrainConfig, RunState | None, bool],
+        corpus: Corpus,
+        vocab: Vocab,
+        paths: RunPaths,
+    ) -> ModelStart:
+        """Worker 0's start of the run, on every worker: its config, state and continuing, and the model mirrored
+        by the strategy, ready to fit with worker 0's variables.
+
+        Worker 0 makes its model with first_model, as a single process does (the same weights from the same seed,
+        a checkpoint as the run compiled it), outside the strategy; every worker then builds the network in the
+        strategy's scope and takes worker 0's weights and optimizer state."""
+        config, state, continuing = start
+        plan, source, cluster = None, None, self.cluster
+        if cluster.chief:
+            source = first_model()
+            plan = {
+                "config": config.to_dict(),
+                "state": state.to_dict(),
+                "continuing": continuing,
+                "arch": architecture(source),
+                "precision": model_precision(source),
+                "lstm_impl": model_lstm_impl(source),
+                "vocab": vocab.to_json(),
+            }
+        plan = _run_plan(cluster, plan, config, corpus, vocab)
+        config, state = TrainConfig.from_dict(plan["config"]), RunState.from_dict(plan["state"])
+        if not cluster.chief:
+            paths.root.mkdir(parents=True, exist_ok=True)
+        keras.utils.set_random_seed(config.seed + state.epoch)
+        with cluster.strategy.scope():
+            model = build_architecture(
+                plan["arch"],
+                **config.regularisers(),
+                precision=plan["precision"],
+                lstm_impl=plan["lstm_impl"],
+            )
+            compile_for_fit(model, config)
+            model.optimizer.build(model.trainable_variables)
+        if source is not None:
+            _copy_variables(source, model)
+        cluster.copy_chief_variables([*model.variables, *model.optimizer.variables])
+        return config, state, plan["continuing"], self.ready(model)
+
+    def fit_scope(self) -> contextlib.AbstractContextManager:
+        """Fit and evaluate find the strategy in its scope (fit_across_workers)."""
+        return self.distribution.scope()
+
+    def fit_clock(self, seconds_before: float, max_minutes: float) -> FitClock:
+        # A time limit is the chief's: every worker must stop at the same step.
+        return ClusterClock(seconds_before, self.cluster) if max_minutes > 0 else FitClock(seconds_before)
+
+    def fit_callbacks(self, callbacks: list[keras.callbacks.Callback], clock: FitClock) -> list:
+        """The clock shared before every step, and this worker's share counted."""
+        sync = [ClockSync(clock)] if isinstance(clock, ClusterClock) else []
+        return [*sync, *callbacks, self.share]
+
+    def fitted(self, batches: int, batch_size: int) -> None:
+        print(
+            f"worker {self.cluster.index} of {self.cluster.workers} fitted {self.share.sequences} sequences an epoch, "
+            f"its share of {batches} batches of {batch_size}"
+        )
+
+    def how_to_continue(self, epoch: int, paths: RunPaths) -> str:
+        # The other workers stop too: the cluster lost one.
+        return f"the same command and --resume on every worker (worker 0 keeps the checkpoint after epoch {epoch})"
+
+    def take_chief_weights(self, model: keras.Model) -> None:
+        """Every worker's weights set to worker 0's, which only it loaded."""
+        self.cluster.copy_chief_variables(model.variables)
+
+    def ready(self, model: keras.Model) -> keras.Model:
+        return fit_across_workers(model, self.cluster)
+
+    def finished(self, out: Path, val_loss: float, val_stream_loss: float, best_epoch: int) -> str:
+        if self.leads:
+            return super().finished(out, val_loss, val_stream_loss, best_epoch)
+        return (
+            f"worker {self.cluster.index} of {self.cluster.workers} done (val loss {val_loss:.4f} nats/char); "
+            "worker 0 exports"
+        )
 
 
 def _run_plan(
@@ -381,8 +402,7 @@ def _run_plan(
         chief = TrainConfig.from_dict(plan["config"])
         mine = config
         if plan["continuing"]:  # as reopen_run merges them: the run's options, and how long it may go on
-            kept = ("epochs", "max_minutes", "patience")
-            mine = TrainConfig.from_dict(plan["state"]["config"] | {k: getattr(config, k) for k in kept})
+            mine = resumed_config(plan["state"]["config"], config)
         different = [f.name for f in fields(TrainConfig) if getattr(mine, f.name) != getattr(chief, f.name)]
         if plan["state"]["corpus_sha256"] != corpus.sha256:
             problem = (

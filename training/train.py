@@ -1,22 +1,11 @@
-"""Fitting and exporting: the steps of a run (the callbacks that write its files: training/callbacks.py; a run on a
-cluster of machines, --strategy multi-worker: training/cluster.py).
-
-A run directory (git-ignored, default runs/<model name>/) keeps everything needed to continue:
-  last.keras        the model and optimizer after the last finished epoch (for --resume)
-  best.weights.h5   the weights with the best val loss so far (what is exported, also by --export-only)
-  state.json        epoch, step, best val loss, early-stopping counter, fitting seconds, history, config, corpus
-                    checksum
-  log.csv           losses per epoch;  tensorboard/  TensorBoard logs
-"""
+"""Fitting and exporting: the steps of a run, in train() (the run directory and its state: training/run_dir.py; the
+callbacks that write its files: training/callbacks.py; the processes it fits on, one or a cluster of machines with
+--strategy multi-worker: training/cluster.py; the manifest: training/manifest.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import math
-import os
-import platform
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -35,29 +24,18 @@ from training.callbacks import (
     Checkpoints,
     EarlyStopping,
     EpochHistory,
-    FitClock,
     LearningRateSchedule,
-    RunPaths,
     SampleText,
     StepCounter,
     TimeBudget,
 )
-from training.cluster import (
-    ClockSync,
-    Cluster,
-    ClusterClock,
-    WorkerShare,
-    fit_across_workers,
-    make_strategy,
-    start_model,
-    together,
-    worker_files,
-)
+from training.cluster import Workers
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.data import make_dataset
 from training.errors import TrainError
 from training.hardware import bf16_supported, choose_precision
+from training.manifest import CorpusFacts, FitSetup, Results, export_manifest
 from training.model import (
     architecture,
     build_architecture,
@@ -68,6 +46,7 @@ from training.model import (
     model_precision,
     numpy_weights,
 )
+from training.run_dir import RunPaths, RunState, open_run
 from training.speech_data import speech_data
 
 
@@ -114,45 +93,6 @@ def encode_corpus(corpus: Corpus, vocab: Vocab, seq_len: int) -> tuple[np.ndarra
                 f"(--seq-len {seq_len} + 1); add text or lower --seq-len"
             )
     return train_ids, val_ids
-
-
-def _fresh_state(config: TrainConfig, corpus: Corpus) -> dict[str, Any]:
-    return {
-        "epoch": 0,
-        "step": 0,
-        "best_val_loss": math.inf,
-        "best_epoch": 0,
-        "best_train_loss": None,
-        "wait": 0,  # early stopping: epochs since the best
-        "history": [],
-        "config": config.to_dict(),
-        "corpus_sha256": corpus.sha256,
-    }
-
-
-def start_run(paths: RunPaths, config: TrainConfig, corpus: Corpus, *, force: bool) -> dict[str, Any]:
-    """An empty run directory and a fresh state; an earlier run there is replaced only with force."""
-    if paths.state.exists() and not force:
-        raise TrainError(f"run directory {paths.root} already holds a run (use --resume, or --force to restart)")
-    paths.root.mkdir(parents=True, exist_ok=True)
-    for p in (paths.last, paths.best, paths.state, paths.csv):
-        p.unlink(missing_ok=True)
-    return _fresh_state(config, corpus)
-
-
-def reopen_run(paths: RunPaths, config: TrainConfig, corpus: Corpus, flag: str) -> tuple[TrainConfig, dict[str, Any]]:
-    """The config and state of the run in paths, from its last checkpoint; `flag` names the option for errors.
-
-    The run's hyperparameters stand; only how long it may go on (epochs, max_minutes, patience) can change.
-    """
-    if not (paths.state.exists() and paths.last.exists() and paths.best.exists()):
-        raise TrainError(f"{flag}: {paths.root} holds no checkpoint")
-    state = json.loads(paths.state.read_text())
-    if state["corpus_sha256"] != corpus.sha256:
-        raise TrainError(f"{flag}: the corpus differs from the one this run started on")
-    saved = TrainConfig.from_dict(state["config"]).to_dict()
-    config = TrainConfig.from_dict(saved | {k: getattr(config, k) for k in ("epochs", "max_minutes", "patience")})
-    return config, state
 
 
 def make_datasets(
@@ -203,33 +143,70 @@ def new_model(config: TrainConfig, vocab: Vocab, base: LoadedModel | None) -> ke
     return model
 
 
+def first_model(
+    config: TrainConfig, state: RunState, continuing: bool, paths: RunPaths, vocab: Vocab, base: LoadedModel | None
+) -> keras.Model:
+    """The model the run starts from, seeded by its epoch: its last checkpoint (compiled as the run started it), or
+    a new one."""
+    keras.utils.set_random_seed(config.seed + state.epoch)
+    return keras.saving.load_model(paths.last, safe_mode=True) if continuing else new_model(config, vocab, base)
+
+
+def opening_line(
+    *, export_only: bool, continuing: bool, leads: bool, paths: RunPaths, state: RunState, base: LoadedModel | None
+) -> str | None:
+    """What the run does, when it does more than fit a new model: export, resume or fine-tune."""
+    if export_only:
+        return f"exporting the best checkpoint of {paths.root} (epoch {state.best_epoch})"
+    if continuing:
+        run = paths.root if leads else "worker 0's run"
+        return f"resuming {run} after epoch {state.epoch} (best val loss {state.best_val_loss:.4f})"
+    if base is not None:
+        return f"fine-tuning {base.path} ({base.manifest.get('parameter_count')} parameters)"
+    return None
+
+
+def describe(setup: FitSetup, facts: CorpusFacts, vocab: Vocab, model: keras.Model, steps: int, place: str) -> str:
+    """The run in a few lines: corpus, network, regularisation, batches, devices and precision."""
+    c, arch = setup.config, setup.arch
+    return (
+        f"corpus: {facts.corpus.description}\n"
+        f"  {facts.train_chars:,} training and {facts.val_chars:,} validation characters, vocabulary {vocab.size}\n"
+        f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters, "
+        f"dropout {c.dropout:g}"
+        f"{f', embedding dropout {c.embedding_dropout:g}' if c.embedding_dropout else ''}"
+        f"{f', weight drop {c.weight_drop:g}' if c.weight_drop else ''}"
+        f"{f', weight decay {c.weight_decay:g}' if c.weight_decay else ''}; "
+        f"{steps} steps of {c.batch_size}x{c.seq_len} per epoch; "
+        f"strategy {setup.strategy} ({setup.replicas} replicas{place}); precision {setup.precision}, "
+        f"LSTM {setup.lstm_impl}"
+        f"{', XLA' if c.jit_compile else ''}"
+    )
+
+
 def fit_model(
     model: keras.Model,
     datasets: tuple[tf.data.Dataset, tf.data.Dataset],
     *,
     config: TrainConfig,
     paths: RunPaths,
-    state: dict[str, Any],
+    state: RunState,
     vocab: Vocab,
     resumed: bool,
     verbose: int,
-    cluster: Cluster | None = None,
+    workers: Workers,
 ) -> None:
     """Fit until config.epochs, early stopping or the time budget; every epoch leaves a checkpoint to resume."""
-    spent = config.max_minutes > 0 and state.get("train_seconds", 0.0) >= config.max_minutes * 60
+    spent = config.max_minutes > 0 and state.train_seconds >= config.max_minutes * 60
     if spent:
         print(f"the run's time budget of {config.max_minutes:g} minutes is spent (a larger --max-minutes extends it)")
-    if state["epoch"] >= config.epochs or state["wait"] >= config.patience or spent:
+    if state.epoch >= config.epochs or state.wait >= config.patience or spent:
         return
     train_ds, val_ds = datasets
-    seconds_before = state.get("train_seconds", 0.0)
-    # On a cluster, a time limit is the chief's: every worker must stop at the same step.
-    shared = cluster is not None and config.max_minutes > 0
-    clock = ClusterClock(seconds_before, cluster) if shared else FitClock(seconds_before)
+    clock = workers.fit_clock(state.train_seconds, config.max_minutes)
     schedule = LearningRateSchedule(config, state, config.epochs * int(train_ds.cardinality()), clock)
     budget = TimeBudget(config.max_minutes, clock)
     callbacks: list[keras.callbacks.Callback] = [
-        *([ClockSync(clock)] if isinstance(clock, ClusterClock) else []),
         schedule,
         StepCounter(state),
         budget,
@@ -241,123 +218,45 @@ def fit_model(
     ]
     if config.sample_chars:
         callbacks.append(SampleText(vocab, architecture(model), config.sample_chars, config.seed))
-    share = WorkerShare(cluster.strategy) if cluster is not None else None
-    if share is not None:
-        callbacks.append(share)
     try:
         model.fit(
             train_ds,
             validation_data=val_ds,
             epochs=config.epochs,
-            initial_epoch=state["epoch"],
-            callbacks=callbacks,
+            initial_epoch=state.epoch,
+            callbacks=workers.fit_callbacks(callbacks, clock),
             verbose=verbose,
             shuffle=False,
         )
     except KeyboardInterrupt:
-        if cluster is None:
-            again, where = "the same command and --resume", f"checkpoint after epoch {state['epoch']} in {paths.root}"
-        else:  # the other workers stop too: the cluster lost one
-            again = "the same command and --resume on every worker"
-            where = f"worker 0 keeps the checkpoint after epoch {state['epoch']}"
-        raise TrainError(f"interrupted; continue with {again} ({where})") from None
+        raise TrainError(f"interrupted; continue with {workers.how_to_continue(state.epoch, paths)}") from None
     if budget.reached:
         print(f"time budget of {config.max_minutes:g} minutes reached")
-    if share is not None:
-        print(
-            f"worker {cluster.index} of {cluster.workers} fitted {share.sequences} sequences an epoch, its share of "
-            f"{int(train_ds.cardinality())} batches of {config.batch_size}"
-        )
+    workers.fitted(int(train_ds.cardinality()), config.batch_size)
 
 
-def best_model(
-    paths: RunPaths, arch: dict[str, int], dropout: float, lstm_impl: str, cluster: Cluster | None = None
-) -> keras.Model:
+def best_model(paths: RunPaths, arch: dict[str, int], dropout: float, lstm_impl: str, workers: Workers) -> keras.Model:
     """A fresh model (no optimizer state, Keras's own LSTM layers) holding the run's best weights, compiled to
-    evaluate; on a cluster, the chief's, on every worker. lstm_impl is the layer the run fitted, whose checkpoint
-    holds them. Call it in the strategy's scope."""
-    leads = cluster is None or cluster.chief
-    with together(cluster):
-        if leads and not paths.best.exists():
-            raise TrainError("no epoch finished, so there is nothing to export")
-    model = build_architecture(arch, dropout=dropout, lstm_impl=lstm_impl)
-    if leads:
-        model.load_weights(str(paths.best))
-    if cluster is not None:
-        cluster.copy_chief_variables(model.variables)
-    if lstm_impl != "keras":
-        model = from_numpy_weights(numpy_weights(model), arch, dropout=dropout)
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return fit_across_workers(model, cluster)
+    evaluate, in the strategy's scope; on a cluster, the chief's, on every worker. lstm_impl is the layer the run
+    fitted, whose checkpoint holds them."""
+    with workers.distribution.scope():
+        with workers.together():
+            if workers.leads and not paths.best.exists():
+                raise TrainError("no epoch finished, so there is nothing to export")
+        model = build_architecture(arch, dropout=dropout, lstm_impl=lstm_impl)
+        if workers.leads:
+            model.load_weights(str(paths.best))
+        workers.take_chief_weights(model)
+        if lstm_impl != "keras":
+            model = from_numpy_weights(numpy_weights(model), arch, dropout=dropout)
+        model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return workers.ready(model)
 
 
 def stream_loss(model: keras.Model, vocab: Vocab, arch: dict[str, int], val_ids: np.ndarray) -> float:
     """The validation text's loss read as the engine reads it: by the exported arrays, state carried throughout."""
     network = LSTMNetwork(store.in_memory(numpy_weights(model), vocab, arch, name="validation"))
     return network.stream_loss(val_ids, streams=min(8, len(val_ids) - 1))
-
-
-def export_manifest(
-    *,
-    name: str,
-    corpus: Corpus,
-    chars: tuple[int, int],
-    config: TrainConfig,
-    arch: dict[str, int],
-    model: keras.Model,
-    state: dict[str, Any],
-    val_loss: float,
-    val_stream_loss: float,
-    init_from: Path | None,
-    strategy: str,
-    precision: str,
-    lstm_impl: str,
-    command: str,
-    replicas: int = 1,
-    workers: int = 1,
-) -> dict[str, Any]:
-    """What produced the model: corpus, hyperparameters, losses, history, versions, machine and command."""
-    return {
-        "name": name,
-        "corpus": {
-            "description": corpus.description,
-            "sha256": corpus.sha256,
-            "sources": [s.name for s in corpus.sources],
-            "train_chars": chars[0],
-            "val_chars": chars[1],
-        },
-        "hyperparameters": config.to_dict() | arch,
-        "parameter_count": int(model.count_params()),
-        "epochs_trained": state["epoch"],
-        "best_epoch": state["best_epoch"],
-        "train_loss": state["best_train_loss"],
-        "val_loss": val_loss,
-        # The held-out text read as a few long streams, as the engine reads and writes (lstm.stream_loss); val_loss
-        # averages windows of seq_len that each start from nothing, the figure early stopping compares.
-        "val_stream_loss": val_stream_loss,
-        "loss_units": "nats per character",
-        "history": state["history"],
-        "train_seconds": round(state.get("train_seconds", 0.0), 1),
-        "init_from": str(init_from) if init_from else None,
-        "versions": {
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "strategy": strategy,
-        "replicas": replicas,  # the global batch was split across these, on this many machines (workers)
-        "workers": workers,
-        # How it was fitted (config.precision may say auto); the exported weights are float32 either way.
-        "fit": {
-            "precision": precision,
-            "lstm_impl": lstm_impl,
-            "jit_compile": config.jit_compile,
-            "cpu_bf16": bf16_supported(),
-        },
-        "command": command,
-    }
 
 
 def export_model(
@@ -414,73 +313,42 @@ def train(
     the chief writes run_dir and out; the other workers write to a scratch directory, removed when they stop, and
     a failure of the cluster (a worker lost) is a TrainError.
     """
-    # Exporting a checkpoint is one process's work: no cluster needed.
-    distribution = tf.distribute.get_strategy() if export_only else make_strategy(strategy)
-    cluster = Cluster.of(distribution)
-    with worker_files(cluster, Path(out), RunPaths(Path(run_dir)), force) as (out, paths, force):
-        leads = cluster is None or cluster.chief  # decides the run, and writes the real files
-        continuing = resume or export_only
-        state: dict[str, Any] = {}
-        with together(cluster):  # on a cluster, one worker's problem here stops them all
+    workers = Workers.join("default" if export_only else strategy)  # exporting a checkpoint is one process's work
+    with workers.files(Path(out), RunPaths(Path(run_dir)), force) as (out, paths, force):
+        continuing, state = resume or export_only, None
+        with workers.together():  # on a cluster, one worker's problem here stops them all
             if out.exists() and not force:
                 raise TrainError(f"output directory {out} already exists (use --force to replace it)")
             base = load_init_from(init_from)
             vocab = choose_vocabulary(corpus, base)
             train_ids, val_ids = encode_corpus(corpus, vocab, config.seq_len)
-            if leads and continuing:
-                config, state = reopen_run(paths, config, corpus, "--export-only" if export_only else "--resume")
-            elif leads:
-                state = start_run(paths, config, corpus, force=force)
-
-        def make() -> keras.Model:  # seeded by the run's epoch; a checkpoint is compiled as the run started it
-            keras.utils.set_random_seed(config.seed + state["epoch"])
-            return keras.saving.load_model(paths.last, safe_mode=True) if continuing else new_model(config, vocab, base)
-
-        if cluster is None:
-            with distribution.scope():  # variables live where the strategy puts them
-                model = make()
-            arch, precision = architecture(model), model_precision(model)
-        else:  # worker 0 makes the model and decides the run; the others follow
-            config, state, continuing, arch, precision, model = start_model(
-                cluster,
-                make,
-                config=config,
-                state=state,
-                continuing=continuing,
-                corpus=corpus,
-                vocab=vocab,
-                paths=paths,
-            )
+            if workers.leads:  # on a cluster, worker 0 decides the run and the others follow
+                config, state = open_run(paths, config, corpus, resume=resume, export_only=export_only, force=force)
+        make = functools.partial(first_model, config, state, continuing, paths, vocab, base)
+        config, state, continuing, model = workers.start_model(make, (config, state, continuing), corpus, vocab, paths)
         # A resumed run keeps the layer it started with, even one older than --lstm-impl.
-        lstm_impl = model_lstm_impl(model)
-        config = dataclasses.replace(config, lstm_impl=lstm_impl)
-        datasets = make_datasets(train_ids, val_ids, config, state["epoch"])
-
-        if export_only:
-            print(f"exporting the best checkpoint of {paths.root} (epoch {state['best_epoch']})")
-        elif continuing:
-            run = paths.root if leads else "worker 0's run"
-            print(f"resuming {run} after epoch {state['epoch']} (best val loss {state['best_val_loss']:.4f})")
-        elif base is not None:
-            print(f"fine-tuning {init_from} ({base.manifest.get('parameter_count')} parameters)")
-        where = "" if cluster is None else f", worker {cluster.index} of {cluster.workers}"
-        print(
-            f"corpus: {corpus.description}\n"
-            f"  {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {vocab.size}\n"
-            f"model: {arch['layers']}x{arch['units']} LSTM, {model.count_params():,} parameters, "
-            f"dropout {config.dropout:g}"
-            f"{f', embedding dropout {config.embedding_dropout:g}' if config.embedding_dropout else ''}"
-            f"{f', weight drop {config.weight_drop:g}' if config.weight_drop else ''}"
-            f"{f', weight decay {config.weight_decay:g}' if config.weight_decay else ''}; "
-            f"{int(datasets[0].cardinality())} steps of {config.batch_size}x{config.seq_len} per epoch; "
-            f"strategy {strategy} ({distribution.num_replicas_in_sync} replicas{where}); precision {precision}, "
-            f"LSTM {lstm_impl}"
-            f"{', XLA' if config.jit_compile else ''}",
-            flush=True,
+        config = dataclasses.replace(config, lstm_impl=model_lstm_impl(model))
+        datasets = make_datasets(train_ids, val_ids, config, state.epoch)
+        facts = CorpusFacts(corpus, len(train_ids), len(val_ids))
+        setup = FitSetup(
+            config=config,
+            arch=architecture(model),
+            precision=model_precision(model),
+            lstm_impl=config.lstm_impl,
+            strategy=strategy,
+            replicas=workers.replicas,
+            workers=workers.count,
+            init_from=init_from,
+            command=command,
         )
+        opening = opening_line(
+            export_only=export_only, continuing=continuing, leads=workers.leads, paths=paths, state=state, base=base
+        )
+        if opening:
+            print(opening)
+        print(describe(setup, facts, vocab, model, int(datasets[0].cardinality()), workers.place), flush=True)
 
-        # On a cluster, fit and evaluate find the strategy in its scope (fit_across_workers).
-        with distribution.scope() if cluster is not None else contextlib.nullcontext():
+        with workers.fit_scope():
             if not export_only:
                 fit_model(
                     model,
@@ -491,40 +359,13 @@ def train(
                     vocab=vocab,
                     resumed=resume,
                     verbose=verbose,
-                    cluster=cluster,
+                    workers=workers,
                 )
-            with distribution.scope():
-                final = best_model(paths, arch, config.dropout, lstm_impl, cluster)
+            final = best_model(paths, setup.arch, config.dropout, config.lstm_impl, workers)
             val_loss = float(final.evaluate(datasets[1], verbose=0))
-        val_stream_loss = stream_loss(final, vocab, arch, val_ids)
-        manifest = export_manifest(
-            name=out.name,
-            corpus=corpus,
-            chars=(len(train_ids), len(val_ids)),
-            config=config,
-            arch=arch,
-            model=final,
-            state=state,
-            val_loss=val_loss,
-            val_stream_loss=val_stream_loss,
-            init_from=init_from,
-            strategy=strategy,
-            precision=precision,
-            lstm_impl=lstm_impl,
-            command=command,
-            replicas=distribution.num_replicas_in_sync,
-            workers=1 if cluster is None else cluster.workers,
-        )
+        results = Results(state, val_loss, stream_loss(final, vocab, setup.arch, val_ids), int(final.count_params()))
+        manifest = export_manifest(out.name, facts, setup, results)
         speech = speech_data(corpus.train_text, base)  # a fine-tuned model's lexicon extends its base's
         export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
-        if leads:
-            print(
-                f"exported {out} (val loss {val_loss:.4f} nats/char, {val_stream_loss:.4f} read as streams; "
-                f"best epoch {state['best_epoch']})"
-            )
-        else:
-            print(
-                f"worker {cluster.index} of {cluster.workers} done (val loss {val_loss:.4f} nats/char); "
-                "worker 0 exports"
-            )
+        print(workers.finished(out, val_loss, results.val_stream_loss, state.best_epoch))
         return out
