@@ -62,3 +62,18 @@ def test_a_non_play_is_refused_before_training(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("bard-train: error:") and "novel.txt: no speeches found" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "model").exists()
+
+
+def test_the_preview_checks_the_vocabulary_of_the_model_to_fine_tune(tmp_path, capsys, tiny_model_dir):
+    (tmp_path / "hamlet.txt").write_text(SCRIPT.replace("question", "question \u0394"))
+    args = ["--text", str(tmp_path / "hamlet.txt"), "--preview", "--init-from"]
+    assert main([*args, str(tiny_model_dir)]) == 0
+    # The tiny model's characters are its test script's, which has no G or P: the bundled model's are not asked.
+    assert "not in vocabulary: 3 characters (3 distinct: 'GP\u0394')" in capsys.readouterr().out
+    assert main([*args, str(tmp_path)]) == 2  # not a model: said, not passed over
+    captured = capsys.readouterr()
+    assert (
+        captured.out == ""
+        and captured.err
+        == f"bard-train: error: --init-from: {tmp_path} has no manifest.json: not an exported bard model\n"
+    )

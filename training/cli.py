@@ -110,8 +110,7 @@ def export_again(argv: list[str], run_dir: Path) -> str:
 
 def preview(paths: list[Path], fmt: str, write_to: Path | None, init_from: Path | None) -> int:
     """Report what each file becomes; write the converted texts only when every file converts."""
-    from model_store import DEFAULT_MODEL_DIR
-    from model_store.vocab import Vocab
+    from model_store import DEFAULT_MODEL_DIR, store
     from training.corpus import CorpusError, files_of
     from training.importers import PlayImportError, convert
     from training.preview import report, write_converted
@@ -119,13 +118,18 @@ def preview(paths: list[Path], fmt: str, write_to: Path | None, init_from: Path 
     if not paths:
         print("bard-train: error: --preview needs --text files to convert", file=sys.stderr)
         return 2
-    vocab_file = (init_from or DEFAULT_MODEL_DIR) / "vocab.json"
-    vocab = Vocab.from_json(vocab_file.read_text(encoding="utf-8")) if vocab_file.is_file() else None
     try:
         files = files_of(paths)
     except CorpusError as exc:
         print(f"bard-train: error: {exc}", file=sys.stderr)
         return 2
+    try:  # the vocabulary the report checks against: --init-from's, or the bundled model's when it is there
+        vocab = store.load(init_from or DEFAULT_MODEL_DIR).vocab
+    except store.ModelError as exc:
+        if init_from is not None:
+            print(f"bard-train: error: --init-from: {exc}", file=sys.stderr)
+            return 2
+        vocab = None
     converted, failed = [], 0
     for f in files:
         try:
