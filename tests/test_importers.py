@@ -5,6 +5,9 @@ Every fixture is a small excerpt written here in the source's format; nothing is
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from play_excerpts import (
     ALONE_CAPS,
@@ -236,3 +239,42 @@ def test_numbered_speakers_verse_paragraphs_mail_escapes_and_footnotes_gathered_
         "SECOND NEI:\nWe go, sir, we go;\nFrom your worship we go.\n"
     )
     assert c.dropped["notes"] > 0
+
+
+# --------------------------------------------------------------------------- the training package's imports
+
+
+def training_imports() -> dict[str, set[str]]:
+    """Every training module and the training modules it imports anywhere in it, function-level imports included."""
+    root = Path(__file__).parents[1]
+    files = {".".join(p.relative_to(root).with_suffix("").parts): p for p in (root / "training").rglob("*.py")}
+    files = {name.removesuffix(".__init__"): path for name, path in files.items()}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        graph[name] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names if a.name in files}
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{name} imports relatively"
+                subs = {f"{node.module}.{a.name}" for a in node.names} & files.keys()
+                graph[name] |= subs or ({node.module} & files.keys())
+    return graph
+
+
+def test_no_training_module_imports_one_that_imports_it_back():
+    graph = training_imports()
+    assert graph["training.importers"] >= {"training.importers.markdown", "training.importers.gutenberg"}
+    assert "training.train" in graph["training.cli"]  # a function-level import counts
+    for start in graph:
+        came_from, todo = {start: ""}, [start]
+        while todo:  # every module start imports, directly or not; reaching start again is a cycle
+            module = todo.pop()
+            for imported in graph[module]:
+                chain = [module]
+                while came_from[chain[-1]]:
+                    chain.append(came_from[chain[-1]])
+                assert imported != start, f"import cycle: {' -> '.join([*reversed(chain), start])}"
+                if imported not in came_from:
+                    came_from[imported] = module
+                    todo.append(imported)
