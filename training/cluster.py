@@ -219,14 +219,16 @@ class Workers:
     def start_model(
         self,
         first_model: Callable[[], keras.Model],
-        start: tuple[TrainConfig, RunState | None, bool],
+        config: TrainConfig,
+        state: RunState | None,
+        continuing: bool,
+        *,
         corpus: Corpus,
         vocab: Vocab,
         paths: RunPaths,
     ) -> ModelStart:
-        """The run's start (config, state, continuing) with its model from first_model, made where the strategy
-        puts variables."""
-        config, state, continuing = start
+        """The run's config, state and continuing as given, and its model from first_model, made where the
+        strategy puts variables."""
         with self.distribution.scope():
             return config, state, continuing, first_model()
 
@@ -309,7 +311,10 @@ class ClusterWorkers(Workers):
     def start_model(
         self,
         first_model: Callable[[], keras.Model],
-        start: tuple[TrainConfig, RunState | None, bool],
+        config: TrainConfig,
+        state: RunState | None,  # None on the workers that follow
+        continuing: bool,
+        *,
         corpus: Corpus,
         vocab: Vocab,
         paths: RunPaths,
@@ -320,7 +325,6 @@ class ClusterWorkers(Workers):
         Worker 0 makes its model with first_model, as a single process does (the same weights from the same seed,
         a checkpoint as the run compiled it), outside the strategy; every worker then builds the network in the
         strategy's scope and takes worker 0's weights and optimizer state."""
-        config, state, continuing = start
         plan, source, cluster = None, None, self.cluster
         if cluster.chief:
             source = first_model()

@@ -152,6 +152,23 @@ def first_model(
     return keras.saving.load_model(paths.last, safe_mode=True) if continuing else new_model(config, vocab, base)
 
 
+def fit_setup(
+    config: TrainConfig, model: keras.Model, workers: Workers, *, strategy: str, init_from: Path | None, command: str
+) -> FitSetup:
+    """How the run's model is set up and fitted, read from the model it starts from."""
+    return FitSetup(
+        config=config,
+        arch=architecture(model),
+        precision=model_precision(model),
+        lstm_impl=model_lstm_impl(model),
+        strategy=strategy,
+        replicas=workers.replicas,
+        workers=workers.count,
+        init_from=init_from,
+        command=command,
+    )
+
+
 def opening_line(
     *, export_only: bool, continuing: bool, leads: bool, paths: RunPaths, state: RunState, base: LoadedModel | None
 ) -> str | None:
@@ -325,22 +342,14 @@ def train(
             if workers.leads:  # on a cluster, worker 0 decides the run and the others follow
                 config, state = open_run(paths, config, corpus, resume=resume, export_only=export_only, force=force)
         make = functools.partial(first_model, config, state, continuing, paths, vocab, base)
-        config, state, continuing, model = workers.start_model(make, (config, state, continuing), corpus, vocab, paths)
+        config, state, continuing, model = workers.start_model(
+            make, config, state, continuing, corpus=corpus, vocab=vocab, paths=paths
+        )
         # A resumed run keeps the layer it started with, even one older than --lstm-impl.
         config = dataclasses.replace(config, lstm_impl=model_lstm_impl(model))
         datasets = make_datasets(train_ids, val_ids, config, state.epoch)
         facts = CorpusFacts(corpus, len(train_ids), len(val_ids))
-        setup = FitSetup(
-            config=config,
-            arch=architecture(model),
-            precision=model_precision(model),
-            lstm_impl=config.lstm_impl,
-            strategy=strategy,
-            replicas=workers.replicas,
-            workers=workers.count,
-            init_from=init_from,
-            command=command,
-        )
+        setup = fit_setup(config, model, workers, strategy=strategy, init_from=init_from, command=command)
         opening = opening_line(
             export_only=export_only, continuing=continuing, leads=workers.leads, paths=paths, state=state, base=base
         )
