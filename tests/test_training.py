@@ -30,6 +30,7 @@ from training.callbacks import FitClock, LearningRateSchedule
 from training.config import TrainConfig
 from training.corpus import build_corpus, read_text_sources
 from training.data import windows
+from training.errors import TrainError
 from training.hardware import bf16_supported, choose_precision, cpu_flags
 from training.lstm_layer import F32GateLSTM
 from training.model import build_model, from_numpy_weights, model_lstm_impl, numpy_weights
@@ -338,6 +339,34 @@ def test_same_seed_same_run(play_file, tmp_path):
         )
         losses.append(json.loads((out / "manifest.json").read_text())["val_loss"])
     assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+
+
+def test_the_run_state_reads_and_writes_state_json_as_older_runs_left_it(tmp_path):
+    path = tmp_path / "state.json"
+    history = [{"epoch": 1, "loss": 3.2, "val_loss": 3.1, "learning_rate": 0.002, "seconds": 4.0}]
+    older = {  # a state file from before fitting time was counted, with a key this version does not know
+        "epoch": 1,
+        "step": 12,
+        "best_val_loss": 3.1,
+        "best_epoch": 1,
+        "best_train_loss": 3.2,
+        "wait": 0,
+        "history": history,
+        "config": TrainConfig().to_dict(),
+        "corpus_sha256": "0" * 64,
+        "train_seconds_before": 0.0,
+    }
+    path.write_text(json.dumps(older))
+    state = RunState.load(path)
+    assert (state.epoch, state.step, state.best_epoch, state.history, state.train_seconds) == (1, 12, 1, history, 0.0)
+    state.train_seconds = 4.5
+    state.save(path)
+    written = json.loads(path.read_text())
+    assert list(written) == [*list(older)[:-1], "train_seconds"]  # the order a run has always written
+    assert written == {k: v for k, v in older.items() if k != "train_seconds_before"} | {"train_seconds": 4.5}
+    path.write_text(json.dumps({k: v for k, v in older.items() if k != "step"}))
+    with pytest.raises(TrainError, match="the run's state lacks step: not a state file of bard-train"):
+        RunState.load(path)
 
 
 def at_step(step: int) -> RunState:

@@ -237,6 +237,7 @@ class Workers:
         return contextlib.nullcontext()
 
     def fit_clock(self, seconds_before: float, max_minutes: float) -> FitClock:
+        """The clock the schedule and the time budget read: this process's."""
         return FitClock(seconds_before)
 
     def fit_callbacks(self, callbacks: list[keras.callbacks.Callback], clock: FitClock) -> list:
@@ -247,6 +248,7 @@ class Workers:
         """Said after fitting: nothing, for one process."""
 
     def how_to_continue(self, epoch: int, paths: RunPaths) -> str:
+        """How to go on after an interrupted fit."""
         return f"the same command and --resume (checkpoint after epoch {epoch} in {paths.root})"
 
     def take_chief_weights(self, model: keras.Model) -> None:
@@ -257,6 +259,7 @@ class Workers:
         return model
 
     def finished(self, out: Path, val_loss: float, val_stream_loss: float, best_epoch: int) -> str:
+        """The run's last line."""
         return (
             f"exported {out} (val loss {val_loss:.4f} nats/char, {val_stream_loss:.4f} read as streams; "
             f"best epoch {best_epoch})"
