@@ -177,15 +177,8 @@ class GenerationService:
 
     def stats(self) -> dict[str, int]:
         """Counters for `!bard info` and the logs."""
-        c = self.counters
-        return {
-            "served": c["served"],
-            "busy": c["busy"],
-            "timeouts": c["timeouts"],
-            "errors": c["errors"],
-            "batches": c["batches"],
-            "pending": self._pending,
-        }
+        counted = ("served", "busy", "timeouts", "errors", "batches")
+        return {name: self.counters[name] for name in counted} | {"pending": self._pending}
 
     async def start(self) -> None:
         """Warm up (first BLAS call, the executor's thread) and start the batcher."""
@@ -206,9 +199,8 @@ class GenerationService:
         await loop.run_in_executor(self.executor, engine.generate_batch, [request])
 
     def split_seed(self, seed: str, model: str | None = None) -> tuple[str | None, str]:
-        """(speaker, speech) for a seed that opens with a name and a colon ("Hamlet: To be"), by the model's speakers
-        (a known name in any case, a new one capitalised); (None, seed) otherwise, or when the model is not served
-        (submit says so) or has no speakers."""
+        """(speaker, speech) for a seed opening with a name and a colon, by the model's Speakers.split_seed; (None,
+        seed) when it names nobody, or the model has no speakers or is not served (submit says so)."""
         engine = self.engines.get(self.default if model is None else model)
         if engine is None or engine.speakers is None:
             return None, seed

@@ -184,3 +184,12 @@ async def test_speakers_lists_the_model_speakers_with_and_without_a_filter(monol
         none = (await bard.dispatch("speakers lear", author_id=1, prefix="!")).text
         assert none == "No speaker matching “lear” among the model's 3."
     assert not service.serving and service.executor._shutdown  # type: ignore[attr-defined]  # closed by its opener
+
+
+async def test_a_named_speaker_opens_free_text_as_it_did_in_the_seed(make_bard: Callable[..., Bard]) -> None:
+    bard = make_bard()  # the tiny model has no speakers: it writes free text
+    await bard.service.start()
+    reply = await bard.write(Caller(1, "/"), "-t 0 -n 20 To be", speaker="horatio")
+    assert reply.text.startswith("*The bard continues:*\n>>> Horatio: To be")
+    bad = await bard.write(Caller(1, "/"), "To be", speaker="Hamlet: To")
+    assert not bad.ok and "is not a speaker's name" in bad.text

@@ -315,6 +315,21 @@ async def test_the_cog_loads_into_a_plain_bot_as_an_extension(fake: FakeDiscord,
     assert cog.bard.service.executor._shutdown  # type: ignore[union-attr]
 
 
+async def test_a_service_the_host_lends_is_the_hosts_to_close(fake: FakeDiscord, tiny_model_dir: Path) -> None:
+    settings = settings_for(fake, tiny_model_dir)
+    host = commands.Bot(command_prefix="?", intents=discord.Intents.default())
+    host.bard_settings = settings  # type: ignore[attr-defined]
+    async with open_service(settings) as service:
+        host.bard_service = service  # type: ignore[attr-defined]
+        async with host:
+            await host.load_extension("bot.cog")
+            cog: Any = host.get_cog("Bard")
+            assert cog.bard.service is service
+            await host.unload_extension("bot.cog")
+        assert service.serving and not service.executor._shutdown  # type: ignore[attr-defined]
+    assert not service.serving and service.executor._shutdown  # type: ignore[attr-defined]
+
+
 async def test_the_extension_fails_to_load_with_a_clear_message_when_the_model_is_missing(
     fake: FakeDiscord, tmp_path: Path
 ) -> None:

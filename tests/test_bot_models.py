@@ -66,6 +66,16 @@ async def test_an_unknown_model_gets_one_line_naming_those_served(bard: Bard):
     assert (await bard.dispatch("speakers -m gamma", author_id=1, prefix="!")).text == reply.text
     bad_name = await bard.write(Caller(1, "!"), "-m ../etc To be")
     assert bad_name == replies.bad_options("option “-m” needs a model's name, not “../etc”", "!")
+    # The slash command's model option, a field: the same checks, and the text's own -m has the last word.
+    assert await bard.write(Caller(1, "/"), "To be", model="gamma") == replies.bad_options(
+        "no model named “gamma” (models: alpha, beta)", "/"
+    )
+    assert await bard.write(Caller(1, "/"), "To be", model="../etc") == replies.bad_options(
+        "option “-m” needs a model's name, not “../etc”", "/"
+    )
+    beta = await bard.write(Caller(1, "/"), "-t 1 Faustus: Was this", model="beta")
+    assert beta.text.startswith("**FAUSTUS**\n>>> Was this")
+    assert (await bard.write(Caller(1, "/"), "-m beta Was this", model="gamma")).ok
 
 
 async def test_models_speakers_and_info_name_each_model(bard: Bard):
