@@ -118,14 +118,13 @@ class Bard:
             before = scene.exchange(earlier)
             if before and before[-1].speaker == spoken.speaker:
                 action, earlier, spoken = "continue", (), before[-1]
-                options = replace(options, seed="")
         if action == "continue":
             if not spoken.text and spoken.speaker is None:
                 return replies.NOTHING_TO_CONTINUE
             whole = scene.exchange([*earlier, spoken]) if spoken.speaker is not None else [spoken]
-            last = whole[-1]
-            request = Request(replace(options, seed=scene.tail(last.text)), last.speaker, scene.playscript(whole[:-1]))
-            return await self._perform(caller, replace(request, goes_on=True))
+            last, history = whole[-1], scene.playscript(whole[:-1])
+            goes_on = Request(replace(options, seed=scene.tail(last.text)), last.speaker, history, goes_on=True)
+            return await self._perform(caller, goes_on)
         if action == "another":
             history = scene.playscript(scene.exchange(earlier)) if spoken.speaker is not None else ""
             return await self._perform(caller, Request(options, spoken.speaker, history))

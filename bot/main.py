@@ -1,5 +1,6 @@
-"""bard-bot: the composition root. Settings, logging and the model are set up here, once, then handed
-to the Discord bot (BardBot) or to the console. Nothing heavy is imported: the serving path is numpy only."""
+"""bard-bot: the composition root. Settings and logging are set up here, once, then handed to the console
+(serve_console) or the Discord bot (run_bot: BardBot), each of which opens the model's service and closes it.
+Nothing heavy is imported: the serving path is numpy only."""
 
 from __future__ import annotations
 
