@@ -77,7 +77,7 @@ def tf_one_step(keras_model, engine: Engine, chars: int, *, cells_only: bool = F
 
     emb, dense = keras_model.get_layer("embedding"), keras_model.get_layer("logits")
     lstms = []
-    for i in range(engine.layers):
+    for i in range(engine.network.layers):
         trained = keras_model.get_layer(f"lstm{i}")
         layer = keras.layers.LSTM.from_config(trained.get_config() | {"return_state": True})
         layer.build((1, 1, trained.input.shape[-1]))
@@ -102,7 +102,7 @@ def tf_one_step(keras_model, engine: Engine, chars: int, *, cells_only: bool = F
         logits = dense(x)[:, -1, :] / 0.8 + mask
         return tf.squeeze(tf.random.categorical(logits, 1), -1), new_states
 
-    zeros = tf.zeros((1, engine.units))
+    zeros = tf.zeros((1, engine.network.units))
     states = [(zeros, zeros) for _ in lstms]
     for i in engine.vocab.encode(SEED):  # prime one character at a time, as the tutorial does
         _, states = one_step(tf.constant([i]), states)
@@ -144,13 +144,13 @@ def engine_generate(engine: Engine, streams: int, chars: int, blas_threads: int 
 
 def matmul_bound(engine: Engine, steps: int, batch: int = 1, blas_threads: int | None = None) -> Callable[[], float]:
     """(e) Characters per second if a step were only its matrix products, as the engine lays them out."""
-    h = np.random.default_rng(0).standard_normal((batch, engine.units)).astype(np.float32)
+    h = np.random.default_rng(0).standard_normal((batch, engine.network.units)).astype(np.float32)
 
     def run() -> float:
         with threadpool_limits(limits=blas_threads, user_api="blas"):
             t = time.perf_counter()
             for _ in range(steps):
-                for w in engine.fused:
+                for w in engine.network.fused:
                     h @ w
             return batch * steps / (time.perf_counter() - t)
 

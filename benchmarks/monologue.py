@@ -104,7 +104,7 @@ def logprob_per_char(engine: Engine, g: Generation) -> tuple[float, int]:
     """Sum of log P(char) over the generated text under the model alone, and how many characters."""
     context = context_of(engine, g)
     ids = engine.vocab.encode(context + g.text)
-    logits, _ = engine.prime(ids[:-1])
+    logits, _ = engine.network.prime(ids[:-1])
     logp = log_softmax(logits[len(context) - 1 :])
     targets = ids[len(context) :]
     return float(logp[np.arange(len(targets)), targets].sum()), len(targets)
@@ -129,6 +129,14 @@ def score(engine: Engine, replies: list[Generation], lexicon_counts: dict[str, l
 MODES = {"free": dict(monologue=False), "prose": dict(verse=False), "verse": dict(verse=True)}
 
 
+def request(engine: Engine, seed: str, rng: np.random.Generator, **options: bool) -> GenerationRequest:
+    """A request for one of SEEDS: a monologue's speaker read from it as bard-generate reads one ("Hamlet: O")."""
+    if options.get("monologue", True) and engine.speakers is not None:
+        speaker, speech = engine.speakers.split_seed(seed)
+        return GenerationRequest(speech, rng=rng, speaker=speaker, **options)
+    return GenerationRequest(seed, rng=rng, **options)
+
+
 def speed(engine: Engine, rounds: int = 5) -> dict[str, float]:
     """chars/s, best of `rounds` interleaved rounds, for one stream and 32 batched, with and without the rules."""
     best: dict[str, float] = {}
@@ -136,12 +144,12 @@ def speed(engine: Engine, rounds: int = 5) -> dict[str, float]:
         for mode in ("prose", "free"):
             for streams in (1, 32):
                 requests = [
-                    GenerationRequest(SEEDS[(r + i) % len(SEEDS)], rng=np.random.default_rng(i), **MODES[mode])
+                    request(engine, SEEDS[(r + i) % len(SEEDS)], np.random.default_rng(i), **MODES[mode])
                     for i in range(8 if streams == 1 else 32)
                 ]
                 start = time.perf_counter()
                 if streams == 1:
-                    out = [engine.generate_batch([request])[0] for request in requests]
+                    out = [engine.generate_batch([one])[0] for one in requests]
                 else:
                     out = engine.generate_batch(requests)
                 rate = sum(g.sampled for g in out) / (time.perf_counter() - start)
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     samples: dict[str, list[Generation]] = {}
     for mode, options in MODES.items():
         replies = [
-            engine.generate_batch([GenerationRequest(seed, rng=np.random.default_rng(r), **options)])[0]
+            engine.generate_batch([request(engine, seed, np.random.default_rng(r), **options)])[0]
             for seed in SEEDS
             for r in range(per_seed)
         ]

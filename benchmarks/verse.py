@@ -36,10 +36,10 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from monologue import SEEDS, logprob_per_char
+from monologue import SEEDS, logprob_per_char, request
 
 from model_store import DEFAULT_MODEL_DIR, store
-from model_store.engine import Engine, Generation, GenerationRequest
+from model_store.engine import Engine, Generation
 from model_store.lexicon import words
 from model_store.metre import scan
 from model_store.playscript import is_heading, is_speaker_line, is_stage_direction
@@ -92,11 +92,10 @@ def speed(engine: Engine, rounds: int = 5) -> dict[str, float]:
     for r in range(rounds):
         for mode in ("prose", "verse"):
             requests = [
-                GenerationRequest(SEEDS[(r + i) % len(SEEDS)], rng=np.random.default_rng(i), **MODES[mode])
-                for i in range(8)
+                request(engine, SEEDS[(r + i) % len(SEEDS)], np.random.default_rng(i), **MODES[mode]) for i in range(8)
             ]
             start = time.perf_counter()
-            out = [engine.generate_batch([request])[0] for request in requests]
+            out = [engine.generate_batch([one])[0] for one in requests]
             best[mode] = max(best.get(mode, 0.0), sum(g.sampled for g in out) / (time.perf_counter() - start))
     return best
 
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     verse_replies: list[Generation] = []
     for mode, options in MODES.items():
         replies = [
-            engine.generate_batch([GenerationRequest(seed, rng=np.random.default_rng(r), **options)])[0]
+            engine.generate_batch([request(engine, seed, np.random.default_rng(r), **options)])[0]
             for seed in SEEDS
             for r in range(per_seed)
         ]

@@ -1,5 +1,5 @@
-"""BardBot: the stand-alone bot, a commands.Bot that is handed its settings, service and executor and loads the
-bard's extension (bot.cog) with them, as a host bot loads it (discord.py's advanced_startup pattern).
+"""BardBot: the stand-alone bot, a commands.Bot that is handed its settings, opens the bard's service and lends it
+to the bard's extension (bot.cog), which it loads as a host bot does (discord.py's advanced_startup pattern).
 
 Sharding (BARD_SHARD_COUNT, BARD_SHARD_IDS): a process that runs one shard is a BardBot with shard_id and
 shard_count; one that runs several is a ShardedBardBot (discord.py's AutoShardedBot), its shards sharing one
@@ -8,17 +8,17 @@ model. create_bot picks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
-from concurrent.futures import Executor
 from typing import Any
 
 import discord
 import yarl
 from discord.ext import commands
 
-from bot.cog import NO_MENTIONS
-from bot.service import GenerationService
+from bot.components import NO_MENTIONS
+from bot.service import GenerationService, open_service
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,19 +43,13 @@ def intents_for(settings: Settings) -> discord.Intents:
 class _BardBotMixin:
     """The bard as a bot of its own: the prefix (or a mention), the bard's extension, and an orderly shutdown.
 
-    It carries what the extension's setup() looks for (bard_settings, bard_service), so the extension serves this
-    bot's service rather than loading a model of its own; the bot owns the service and its executor.
+    It owns its service: `async with bot` opens it (loads and warms up the model before any connection, so a bad
+    model stops start-up at once; setup_hook opens it if the bot was started without), and close() closes it. It
+    carries what the extension's setup() looks for (bard_settings, bard_service), so the extension serves this
+    bot's service rather than loading a model of its own.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        service: GenerationService,
-        executor: Executor,
-        *,
-        sync_commands: bool = False,
-        **options: Any,
-    ) -> None:
+    def __init__(self, settings: Settings, *, sync_commands: bool = False, **options: Any) -> None:
         # The bard has no voice: discord.py's warnings about missing voice libraries are only noise here.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
@@ -67,16 +61,30 @@ class _BardBotMixin:
             **options,
         )
         self.bard_settings = settings
-        self.bard_service = service
-        self.bard_executor = executor
+        self.bard_service: GenerationService | None = None  # open while the bot is
+        self._owned = contextlib.AsyncExitStack()
         self.sync_commands = sync_commands
+
+    async def __aenter__(self) -> Any:
+        entered = await super().__aenter__()
+        try:
+            await self._open_service()
+        except BaseException:
+            await self.close()
+            raise
+        return entered
+
+    async def _open_service(self) -> None:
+        if self.bard_service is None:
+            self.bard_service = await self._owned.enter_async_context(open_service(self.bard_settings))
 
     async def login(self, token: str) -> None:
         point_at(self.bard_settings.api_base_url, self.bard_settings.gateway_url)
         await super().login(token)
 
     async def setup_hook(self) -> None:
-        await self.load_extension(EXTENSION)  # starts (warms up) the service: the first request does not pay for it
+        await self._open_service()  # open already, unless the bot was started without `async with bot`
+        await self.load_extension(EXTENSION)
         if self.sync_commands:
             synced = await self.tree.sync()
             log.info("slash commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
@@ -89,7 +97,7 @@ class _BardBotMixin:
             self.user,
             len(self.guilds),
             shards if self.shard_count else "",
-            self.bard_service.describe(),
+            self.bard_service.describe() if self.bard_service is not None else "nothing",
             peak_mb,
         )
 
@@ -107,12 +115,19 @@ class _BardBotMixin:
         if self.is_closed():
             return
         log.info("%s: shutting down", reason)
-        await self.close()  # unloading the extension drains the cog (BardCog.cog_unload) before the gateway closes
+        await self.close()
 
     async def close(self) -> None:
-        await super().close()
-        await self.bard_service.close()  # already closed by the cog, unless the extension never loaded
-        self.bard_executor.shutdown(wait=False, cancel_futures=True)
+        """The extension first (BardCog.cog_unload lets the commands in flight finish), then the service (a command
+        still waiting is told the bard is leaving), then the gateway."""
+        try:
+            if EXTENSION in self.extensions:
+                await self.unload_extension(EXTENSION)
+        finally:
+            try:
+                await self._owned.aclose()
+            finally:
+                await super().close()
 
 
 class BardBot(_BardBotMixin, commands.Bot):
@@ -123,15 +138,11 @@ class ShardedBardBot(_BardBotMixin, commands.AutoShardedBot):
     """The bard on several shards in one process (shard_ids, shard_count), all served by one model."""
 
 
-def create_bot(
-    settings: Settings, service: GenerationService, executor: Executor, **options: Any
-) -> BardBot | ShardedBardBot:
+def create_bot(settings: Settings, **options: Any) -> BardBot | ShardedBardBot:
     """The bot for the shards this process runs (see Settings.shards_here); options go to the constructor."""
     shards = settings.shards_here
     if len(shards) > 1:
-        return ShardedBardBot(
-            settings, service, executor, shard_ids=list(shards), shard_count=settings.shard_count, **options
-        )
+        return ShardedBardBot(settings, shard_ids=list(shards), shard_count=settings.shard_count, **options)
     if shards:
-        return BardBot(settings, service, executor, shard_id=shards[0], shard_count=settings.shard_count, **options)
-    return BardBot(settings, service, executor, **options)
+        return BardBot(settings, shard_id=shards[0], shard_count=settings.shard_count, **options)
+    return BardBot(settings, **options)

@@ -1,7 +1,9 @@
-"""The bard's command handling, shared by the Discord cog and the console: command text in, a Reply out.
+"""The bard's command handling, shared by the Discord cog and the console: a command in, a Reply out.
 
 Everything a user can get wrong (options, cooldown, a busy queue, a timeout, a failing model)
 becomes a short friendly Reply here, so every transport answers the same way and keeps serving.
+A command's free text is read once, here (its options, then a seed that may name its speaker); from then on its
+parts travel as fields (Request) to the service and the engine.
 """
 
 from __future__ import annotations
@@ -11,19 +13,20 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from bot import replies, scene
 from bot.markdown import quote
-from bot.options import OptionError, Options, parse_options
+from bot.options import OptionError, Options, model_name, parse_options
 from bot.replies import Reply
+from bot.request import Caller, Request, showing
 from bot.scene import Said, Session, Spoken
-from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed, UnknownModel
+from bot.service import Busy, GenerationService, GenerationTimeout, PendingGeneration, ServiceClosed, UnknownModel
 from bot.settings import Settings
 from bot.stats import Outcome, RequestStats
+from model_store.engine import Generation
 from model_store.store import ModelError, model_card
 
 log = logging.getLogger(__name__)
@@ -32,12 +35,10 @@ SPEAKERS_LISTED = 30  # `bard speakers` lists this many at most
 ANSWERERS = 25  # Answer's menu offers this many speakers at most (Discord's limit on a select's options)
 _FIRST_WORD = re.compile(r"\s*(\S+)")
 
-# What the transport shows while a generation runs (Discord: the typing indicator).
-IndicatorFactory = Callable[[], AbstractAsyncContextManager[Any]]
-
 
 class Bard:
-    """Turns `bard` commands into replies, with per-user cooldown and in-flight tracking for shutdown."""
+    """Turns `bard` commands into replies, with per-user cooldown and in-flight tracking for shutdown. It borrows
+    its service: whoever opened the service closes it."""
 
     def __init__(self, settings: Settings, service: GenerationService, *, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
@@ -53,58 +54,55 @@ class Bard:
 
     # ------------------------------------------------------------------ commands
 
-    async def write(
-        self,
-        author_id: int,
-        text: str,
-        *,
-        prefix: str,
-        is_owner: bool = False,
-        while_generating: IndicatorFactory | None = None,
-        speaker: str | None = None,
-        note: str = "",
-    ) -> Reply:
+    async def write(self, caller: Caller, text: str, *, model: str | None = None, speaker: str | None = None) -> Reply:
         """`bard [options] <seed>`: a monologue, or a one-line reason why not; each request is logged and counted.
 
-        speaker: who speaks it (the slash command's option; in text, `Name:` opens the seed); note: a line of small
-        print for the reply (the context menu's "from a message by ...")."""
+        model and speaker: the slash command's options (the text's own `-m` has the last word; without a speaker,
+        `Name:` may open the seed)."""
         if not self.accepting:
-            self.requests.record(author_id, "closed")
+            self.requests.record(caller.author_id, "closed")
+            return replies.LEAVING
+        try:
+            options = self._options(text)
+            if model and options.model is None:
+                options = replace(options, model=model_name("-m", model.strip()))
+        except OptionError as exc:
+            self.requests.record(caller.author_id, "bad_options")
+            return replies.bad_options(str(exc), caller.prefix)
+        return await self._write(caller, options, speaker)
+
+    async def write_message(self, caller: Caller, text: str, *, note: str) -> Reply:
+        """The context menu: a message's text continued, all of it seed (it may open with `Name:`), with a note."""
+        if not self.accepting:
+            self.requests.record(caller.author_id, "closed")
             return replies.LEAVING
         s = self.settings
-        try:
-            options = parse_options(text, temperature=s.temperature, length=s.length)
-        except OptionError as exc:
-            self.requests.record(author_id, "bad_options")
-            return replies.bad_options(str(exc), prefix)
-        seed = options.seed
+        return await self._write(
+            caller, Options(seed=text.strip(), temperature=s.temperature, length=s.length), None, note
+        )
+
+    async def _write(self, caller: Caller, options: Options, speaker: str | None, note: str = "") -> Reply:
+        """The speaker named (checked), or read from the start of a monologue's seed, once; then the generation."""
         if speaker is not None and speaker.strip():
             name = scene.speaker_name(speaker)
             if name is None:
-                self.requests.record(author_id, "bad_options")
-                return replies.bad_options(f"{quote(speaker)} is not a speaker's name", prefix)
-            seed = f"{name}: {seed}"
-        return await self._perform(
-            author_id,
-            options,
-            seed,
-            prefix=prefix,
-            is_owner=is_owner,
-            while_generating=while_generating,
-            note=note,
-        )
+                self.requests.record(caller.author_id, "bad_options")
+                return replies.bad_options(f"{quote(speaker)} is not a speaker's name", caller.prefix)
+            return await self._perform(caller, Request(options, name, note=note))
+        named = None
+        if self.settings.monologue and not options.free:
+            named, speech = self.service.split_seed(options.seed, options.model)
+            options = replace(options, seed=speech)
+        return await self._perform(caller, Request(options, named, note=note))
 
     async def act(
         self,
-        author_id: int,
+        caller: Caller,
         action: str,
         said: Said,
         earlier: Sequence[Spoken] = (),
         *,
-        prefix: str,
         speaker: str | None = None,
-        is_owner: bool = False,
-        while_generating: IndicatorFactory | None = None,
     ) -> Reply:
         """A monologue's buttons (and the console's `bard continue|another|answer`): `said` is the monologue,
         `earlier` the speeches before it (oldest first; Discord: the replies it answers).
@@ -113,66 +111,41 @@ class Bard:
         another: a new monologue from the same seed, speaker and options (after the same exchange, if any);
         answer: another speaker (`speaker`, or one the model chooses) answers, primed with the whole exchange."""
         if not self.accepting:
-            self.requests.record(author_id, "closed")
+            self.requests.record(caller.author_id, "closed")
             return replies.LEAVING
         spoken, options = said.spoken, said.options
         if action == "another" and spoken.goes_on:  # another continuation of the speech it went on with
             before = scene.exchange(earlier)
             if before and before[-1].speaker == spoken.speaker:
                 action, earlier, spoken = "continue", (), before[-1]
-                options = replace(options, seed="")
         if action == "continue":
             if not spoken.text and spoken.speaker is None:
                 return replies.NOTHING_TO_CONTINUE
             whole = scene.exchange([*earlier, spoken]) if spoken.speaker is not None else [spoken]
-            last = whole[-1]
-            seed = scene.tail(last.text)
-            seed = f"{last.speaker}: {seed}" if last.speaker is not None else seed
-            history = scene.playscript(whole[:-1])
-            return await self._perform(
-                author_id,
-                replace(options, seed=""),
-                seed,
-                history=history,
-                goes_on=True,
-                prefix=prefix,
-                is_owner=is_owner,
-                while_generating=while_generating,
-            )
+            last, history = whole[-1], scene.playscript(whole[:-1])
+            goes_on = Request(replace(options, seed=scene.tail(last.text)), last.speaker, history, goes_on=True)
+            return await self._perform(caller, goes_on)
         if action == "another":
-            seed = f"{spoken.speaker}: {options.seed}" if spoken.speaker is not None else options.seed
             history = scene.playscript(scene.exchange(earlier)) if spoken.speaker is not None else ""
-            return await self._perform(
-                author_id,
-                options,
-                seed,
-                history=history,
-                prefix=prefix,
-                is_owner=is_owner,
-                while_generating=while_generating,
-            )
+            return await self._perform(caller, Request(options, spoken.speaker, history))
         if action != "answer":
             raise ValueError(f"unknown action {action!r}")
+        return await self._answer(caller, said, earlier, speaker)
+
+    async def _answer(self, caller: Caller, said: Said, earlier: Sequence[Spoken], speaker: str | None) -> Reply:
+        """Answer: another speaker (`speaker`, or one the model chooses) answers, primed with the whole exchange."""
+        spoken = said.spoken
         if spoken.speaker is None:
             return replies.NO_SPEAKER
-        seed = ""
+        name = None
         if speaker is not None and speaker.strip():
             name = scene.speaker_name(speaker)
             if name is None:
-                return replies.bad_options(f"{quote(speaker)} is not a speaker's name", prefix)
+                return replies.bad_options(f"{quote(speaker)} is not a speaker's name", caller.prefix)
             if name.lower() == spoken.speaker.lower():
                 return replies.same_speaker(spoken.speaker)
-            seed = f"{name}:"
         history = scene.playscript(scene.exchange([*earlier, spoken]))
-        return await self._perform(
-            author_id,
-            replace(options, seed="", free=False),
-            seed,
-            history=history,
-            prefix=prefix,
-            is_owner=is_owner,
-            while_generating=while_generating,
-        )
+        return await self._perform(caller, Request(replace(said.options, seed="", free=False), name, history))
 
     def answerers(self, said: Said, earlier: Sequence[Spoken] = ()) -> list[str]:
         """Who may answer a monologue, for Answer's menu: the scene's other speakers, then the model's best known
@@ -187,33 +160,35 @@ class Bard:
         names = [s.speaker for s in earlier if s.speaker is not None] + [name for name, _ in known]
         return [n for n in dict.fromkeys(names) if n.lower() != speaker.lower()][:ANSWERERS]
 
-    async def _perform(
-        self,
-        author_id: int,
-        options: Options,
-        seed: str,
-        *,
-        prefix: str,
-        history: str = "",
-        goes_on: bool = False,
-        note: str = "",
-        is_owner: bool = False,
-        while_generating: IndicatorFactory | None = None,
-    ) -> Reply:
-        """Generate from `seed` (which may name the speaker) with `options` (their seed is not used), after the
-        cooldown and through the service's queue; the reply carries the monologue's facts for its buttons."""
-        record = self.requests.record
-        s = self.settings
-        seed_chars = len(seed)
+    async def _perform(self, caller: Caller, request: Request) -> Reply:
+        """Generate what `request` asks for, after the cooldown and through the service's queue; the reply carries
+        the monologue's facts for its buttons."""
         now = self._clock()
-        wait = self._cooldown_left(author_id, now)
-        if wait > 0 and not is_owner:
-            record(author_id, "cooldown", seed_chars=seed_chars)
+        wait = self._cooldown_left(caller.author_id, now)
+        if wait > 0 and not caller.is_owner:
+            self.requests.record(caller.author_id, "cooldown", seed_chars=len(request.options.seed))
             return replies.cooldown(wait)
-        model = options.model or self.service.default  # named in the buttons: a later default does not change them
+        model = request.options.model or self.service.default  # named in the buttons: a later default changes nothing
+        pending = self._submit(caller, request, model)
+        if isinstance(pending, Reply):
+            return pending
+        self._remember(caller.author_id, now)
+        generation = await self._result(caller, request, pending, model)
+        if isinstance(generation, Reply):
+            return generation
+        return self._reply(request, generation, model)
+
+    def _submit(self, caller: Caller, request: Request, model: str) -> PendingGeneration | Reply:
+        """The request queued, or the reply that says why not."""
+        s, options = self.settings, request.options
+
+        def refused(outcome: Outcome, reply: Reply) -> Reply:
+            self.requests.record(caller.author_id, outcome, seed_chars=len(options.seed))
+            return reply
+
         try:
-            pending = self.service.submit(
-                seed,
+            return self.service.submit(
+                options.seed,
                 temperature=options.temperature,
                 max_chars=options.length,
                 top_k=options.top_k,
@@ -221,28 +196,34 @@ class Bard:
                 monologue=s.monologue and not options.free,
                 model=model,
                 verse=s.verse and not options.prose,
-                history=history,
+                history=request.history,
+                speaker=request.speaker,
             )
         except UnknownModel:
-            record(author_id, "bad_options", seed_chars=seed_chars)
-            return replies.bad_options(replies.unknown_model(options.model or "", self.service.names), prefix)
+            unknown = replies.unknown_model(options.model or "", self.service.names)
+            return refused("bad_options", replies.bad_options(unknown, caller.prefix))
         except Busy:
-            record(author_id, "busy", seed_chars=seed_chars)
-            return replies.BUSY
+            return refused("busy", replies.BUSY)
         except ServiceClosed:
-            record(author_id, "closed", seed_chars=seed_chars)
-            return replies.LEAVING
+            return refused("closed", replies.LEAVING)
         except ValueError as exc:  # the engine's own checks, should the parser ever let a value through
-            record(author_id, "bad_options", seed_chars=seed_chars)
-            return replies.bad_options(str(exc), prefix)
-        self._remember(author_id, now)
+            return refused("bad_options", replies.bad_options(str(exc), caller.prefix))
+
+    async def _result(
+        self, caller: Caller, request: Request, pending: PendingGeneration, model: str
+    ) -> Generation | Reply:
+        """The generation, or the reply that says what went wrong; either way the request is logged and counted."""
+        author_id = caller.author_id
 
         def done(outcome: Outcome, chars: int | None = None) -> None:
             queue_wait, gen_time = pending.timings()
-            record(author_id, outcome, seed_chars=seed_chars, chars=chars, queue_wait=queue_wait, gen_time=gen_time)
+            seed_chars = len(request.options.seed)
+            self.requests.record(
+                author_id, outcome, seed_chars=seed_chars, chars=chars, queue_wait=queue_wait, gen_time=gen_time
+            )
 
         try:
-            async with _indicator(while_generating):
+            async with showing(caller.while_generating):
                 generation = await pending.result()
         except GenerationTimeout:
             done("timeout")
@@ -256,11 +237,17 @@ class Bard:
             return replies.model_gone(model)
         except Exception:
             done("error")
-            log.exception("generation failed for user %s (options %s)", self._user(author_id), _describe(options))
+            log.exception(
+                "generation failed for user %s (options %s)", self._user(author_id), _describe(request.options)
+            )
             return replies.FAILED
         done("ok", len(generation.text))
-        facts = replace(options, model=model)
-        if goes_on:
+        return generation
+
+    def _reply(self, request: Request, generation: Generation, model: str) -> Reply:
+        """The reply for a generation, with what its buttons need."""
+        facts = replace(request.options, model=model)
+        if request.goes_on:
             text = replies.format_continuation(
                 generation.text, speaker=generation.speaker, stop_reason=generation.stop_reason
             )
@@ -272,7 +259,7 @@ class Bard:
             seed_changes=generation.seed_changes,
             stop_reason=generation.stop_reason,
             speaker=generation.speaker,
-            note=note,
+            note=request.note,
         )
         shown = scene.read_reply(text)  # the speech as the buttons will read it back from the message
         if shown is None:
@@ -287,7 +274,7 @@ class Bard:
     def speakers(self, text: str = "", prefix: str = "!") -> Reply:
         """`bard speakers [-m MODEL] [filter]`: the speakers a model knows best."""
         try:
-            options = parse_options(text, temperature=self.settings.temperature, length=self.settings.length)
+            options = self._options(text)
             found, total = self.service.speakers(SPEAKERS_LISTED, options.seed, model=options.model)
         except OptionError as exc:
             return replies.bad_options(str(exc), prefix)
@@ -300,16 +287,18 @@ class Bard:
         cards = [(name, model_card(self.service.model_named(name))) for name in self.service.names]
         return Reply(replies.format_models(cards, self.service.default))
 
-    def info(self, text: str = "", prefix: str = "!") -> Reply:
-        """`bard info [-m MODEL]`: a model's card and the counters."""
+    def info(self, text: str = "", prefix: str = "!", *, model: str | None = None) -> Reply:
+        """`bard info [-m MODEL]`: a model's card and the counters (model: the slash command's option)."""
         try:
-            options = parse_options(text, temperature=self.settings.temperature, length=self.settings.length)
-            model = self.service.model_named(options.model)
+            options = self._options(text)
+            if model and options.model is None:
+                options = replace(options, model=model_name("-m", model.strip()))
+            card = model_card(self.service.model_named(options.model))
         except OptionError as exc:
             return replies.bad_options(str(exc), prefix)
         except UnknownModel:
             return replies.bad_options(replies.unknown_model(options.model or "", self.service.names), prefix)
-        return Reply(replies.format_model_card(model_card(model), self.service.stats()))
+        return Reply(replies.format_model_card(card, self.service.stats()))
 
     def stats(self, *, is_owner: bool, transport: dict[str, Any] | None = None) -> Reply:
         """`bard stats` (owners only): request counters, generation times, uptime, the model; plus what the
@@ -348,6 +337,7 @@ class Bard:
         monologue is recorded in it."""
         match = _FIRST_WORD.match(text)
         word = match.group(1).lower() if match else ""
+        caller = Caller(author_id, prefix, is_owner)
         if word == "help":
             return self.help(prefix)
         rest = text.strip()[len(word) :]
@@ -355,30 +345,31 @@ class Bard:
             if word in ("continue", "another", "answer"):
                 if session.last is None:
                     return replies.NO_MONOLOGUE
-                speaker = rest.strip() or None
-                reply = await self.act(
-                    author_id, word, session.last, session.earlier, prefix=prefix, speaker=speaker, is_owner=is_owner
-                )
+                reply = await self.act(caller, word, session.last, session.earlier, speaker=rest.strip() or None)
             else:
-                reply = await self._dispatch(word, rest, text, author_id=author_id, prefix=prefix, is_owner=is_owner)
+                reply = await self._dispatch(word, rest, text, caller)
                 word = "write"
             if reply.said is not None:
                 session.record(word, reply.said)
             return reply
-        return await self._dispatch(word, rest, text, author_id=author_id, prefix=prefix, is_owner=is_owner)
+        return await self._dispatch(word, rest, text, caller)
 
-    async def _dispatch(self, word: str, rest: str, text: str, *, author_id: int, prefix: str, is_owner: bool) -> Reply:
+    async def _dispatch(self, word: str, rest: str, text: str, caller: Caller) -> Reply:
         if word == "info":
-            return self.info(rest, prefix)
+            return self.info(rest, caller.prefix)
         if word == "speakers":
-            return self.speakers(rest, prefix)
+            return self.speakers(rest, caller.prefix)
         if word == "models":
             return self.models()
         if word == "reload":
-            return await self.reload(is_owner=is_owner)
+            return await self.reload(is_owner=caller.is_owner)
         if word == "stats":
-            return self.stats(is_owner=is_owner)
-        return await self.write(author_id, text.strip(), prefix=prefix, is_owner=is_owner)
+            return self.stats(is_owner=caller.is_owner)
+        return await self.write(caller, text.strip())
+
+    def _options(self, text: str) -> Options:
+        """A command's options, with the settings' defaults; raises OptionError."""
+        return parse_options(text, temperature=self.settings.temperature, length=self.settings.length)
 
     def _user(self, author_id: int) -> str:
         return self.requests.user_hash(author_id)  # logs name users by pseudonym only
@@ -414,7 +405,8 @@ class Bard:
                 self._idle.set()
 
     async def close(self, grace: float) -> None:
-        """Stop taking commands, give those in flight up to `grace` seconds, then close the service."""
+        """Stop taking commands and give those in flight up to `grace` seconds (the service is its owner's to
+        close)."""
         self.accepting = False
         if self._in_flight:
             log.info("finishing %d command(s) in flight (up to %g s)", self._in_flight, grace)
@@ -422,29 +414,7 @@ class Bard:
                 await asyncio.wait_for(self._idle.wait(), grace)
             except TimeoutError:
                 log.warning("%d command(s) still in flight after %g s; closing anyway", self._in_flight, grace)
-        await self.service.close()
 
 
 def _describe(options: Options) -> str:
     return f"-t {options.temperature:g} -n {options.length} -k {options.top_k} -p {options.top_p:g}"
-
-
-@contextlib.asynccontextmanager
-async def _indicator(factory: IndicatorFactory | None) -> AsyncIterator[None]:
-    """Show the indicator around the body; an indicator that fails (no permission, network) is only logged."""
-    manager = None
-    if factory is not None:
-        try:
-            manager = factory()
-            await manager.__aenter__()
-        except Exception:
-            log.warning("could not show the typing indicator", exc_info=True)
-            manager = None
-    try:
-        yield
-    finally:
-        if manager is not None:
-            try:
-                await manager.__aexit__(None, None, None)
-            except Exception:
-                log.warning("could not stop the typing indicator", exc_info=True)

@@ -4,12 +4,11 @@ bot does, `await bot.load_extension("bot.cog")` (see setup for what it takes fro
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
@@ -18,17 +17,17 @@ from discord.ext import commands
 
 from bot import replies, scene
 from bot.bard import Bard
+from bot.components import DYNAMIC_ITEMS, NO_MENTIONS, view_for, with_view
 from bot.limits import MAX_SEED_CHARS
-from bot.options import OptionError, parse_options
+from bot.options import OptionError
 from bot.replies import Reply
-from bot.scene import Said, Spoken
-from bot.service import GenerationService, UnknownModel, create_service, inference_executor
+from bot.request import Caller
+from bot.scene import Spoken
+from bot.service import GenerationService, UnknownModel, open_service
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-# Nobody is ever pinged, whatever the host bot allows and whatever the seed or the model says.
-NO_MENTIONS = discord.AllowedMentions.none()
 BUTTONS_LAST = datetime.timedelta(days=14)  # a press on an older monologue is told to ask anew
 CONTEXT_MENU = "Continue as the bard"
 
@@ -40,17 +39,15 @@ class ChannelNotAllowed(commands.CheckFailure):
 class BardCog(commands.Cog, name="Bard"):
     """Shakespearean monologues from a character-level LSTM."""
 
-    def __init__(
-        self, bot: commands.Bot, bard: Bard, *, on_unload: Callable[[], Awaitable[None]] | None = None
-    ) -> None:
+    def __init__(self, bot: commands.Bot, bard: Bard, *, owned: contextlib.AsyncExitStack | None = None) -> None:
         self.bot = bot
         self.bard = bard
-        self._on_unload = on_unload
+        self._owned = owned or contextlib.AsyncExitStack()  # what the extension opened for itself: its own service
         self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU, callback=self.continue_message)
 
     async def cog_load(self) -> None:
         # Presses are recognised by their custom id, whatever message they are on: buttons survive restarts.
-        self.bot.add_dynamic_items(BardButton, AnswerMenu)
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
         self.bot.tree.add_command(self.context_menu)
 
     # ------------------------------------------------------------------ commands
@@ -68,15 +65,8 @@ class BardCog(commands.Cog, name="Bard"):
         # `model` and `speaker` come from the slash command's options; a prefix command names them in the text
         # (-m NAME, Hamlet: To be).
         with self.bard.in_flight():
-            reply = await self.bard.write(
-                ctx.author.id,
-                with_model(seed, model),
-                prefix=ctx.clean_prefix,
-                is_owner=await self._is_owner(ctx),
-                while_generating=ctx.typing,
-                speaker=speaker,
-            )
-            await self._send(ctx, reply)
+            caller = Caller(ctx.author.id, ctx.clean_prefix, await self._is_owner(ctx), ctx.typing)
+            await self._send(ctx, await self.bard.write(caller, seed, model=model, speaker=speaker))
 
     @bard_group.command(name="help")
     async def help_command(self, ctx: commands.Context[Any]) -> None:
@@ -100,7 +90,7 @@ class BardCog(commands.Cog, name="Bard"):
     @app_commands.describe(model="Which bard (see /bard models); the default if left out")
     async def info_command(self, ctx: commands.Context[Any], model: str | None = None) -> None:
         """The model card: corpus, size, validation loss, when it was trained."""
-        await self._send(ctx, self.bard.info(with_model("", model), ctx.clean_prefix))
+        await self._send(ctx, self.bard.info("", ctx.clean_prefix, model=model))
 
     @info_command.autocomplete("model")
     async def _info_model_choices(
@@ -150,16 +140,16 @@ class BardCog(commands.Cog, name="Bard"):
             if not text:
                 reply = replies.NOTHING_TO_CONTINUE
             else:
-                reply = await self.bard.write(
-                    interaction.user.id,
-                    f"-- {text}",  # the message's text is all seed, even if it starts with -
-                    prefix="/",
-                    is_owner=await self._user_is_owner(interaction.user),
-                    note=f"from a message by {message.author.display_name}",  # named, not mentioned
-                )
-            view = self._view(reply.said, ()) if reply.said is not None else None
+                caller = Caller(interaction.user.id, "/", await self._user_is_owner(interaction.user))
+                note = f"from a message by {message.author.display_name}"  # named, not mentioned
+                reply = await self.bard.write_message(caller, text, note=note)  # all of it seed, even a leading -
+            view = view_for(self.bard, reply.said, ()) if reply.said is not None else None
             await interaction.followup.send(
-                reply.text, ephemeral=not reply.ok, allowed_mentions=NO_MENTIONS, suppress_embeds=True, **_with(view)
+                reply.text,
+                ephemeral=not reply.ok,
+                allowed_mentions=NO_MENTIONS,
+                suppress_embeds=True,
+                **with_view(view),
             )
 
     async def press(self, interaction: discord.Interaction, match: re.Match[str], speaker: str | None = None) -> None:
@@ -198,25 +188,17 @@ class BardCog(commands.Cog, name="Bard"):
         speaker: str | None,
     ) -> Reply | None:
         """Generate for a press and send the new monologue; returns a refusal to send instead, or None if sent."""
-        s = self.bard.settings
         spoken = scene.read_reply(message.content)
         try:
-            options = parse_options(scene.options_text(match), temperature=s.temperature, length=s.length)
+            options = scene.options_of(match)
         except OptionError:
             return replies.NOT_A_MONOLOGUE
         assert spoken is not None  # checked in _refusal
         said = scene.recovered(spoken, options, int(match["seed"]))
         earlier = await self._earlier(message)
-        reply = await self.bard.act(
-            interaction.user.id,
-            action,
-            said,
-            earlier,
-            prefix="/",
-            speaker=speaker,
-            is_owner=await self._user_is_owner(interaction.user),
-            while_generating=getattr(interaction.channel, "typing", None),
-        )
+        user = interaction.user
+        caller = Caller(user.id, "/", await self._user_is_owner(user), getattr(interaction.channel, "typing", None))
+        reply = await self.bard.act(caller, action, said, earlier, speaker=speaker)
         if reply.said is None:
             return reply
         # Continue and Answer reply to the pressed monologue, so that a scene is a chain of replies; Another stands
@@ -225,24 +207,16 @@ class BardCog(commands.Cog, name="Bard"):
             parent, before = message.reference, earlier
         else:
             parent, before = message.to_reference(fail_if_not_exists=False), [*earlier, said.spoken]
-        reference = None
-        if parent is not None and parent.message_id is not None:
-            reference = discord.MessageReference(
-                message_id=parent.message_id,
-                channel_id=parent.channel_id,
-                guild_id=parent.guild_id,
-                fail_if_not_exists=False,
-            )
         channel = interaction.channel
         if not isinstance(channel, discord.abc.Messageable):
             return replies.FAILED
         try:
             await channel.send(
                 reply.text,
-                reference=reference,  # type: ignore[arg-type]
+                reference=_reference_to(parent),  # type: ignore[arg-type]
                 allowed_mentions=NO_MENTIONS,
                 suppress_embeds=True,
-                **_with(self._view(reply.said, before)),
+                **with_view(view_for(self.bard, reply.said, before)),
             )
         except discord.HTTPException:
             log.warning("could not send the monologue for a press", exc_info=True)
@@ -267,26 +241,6 @@ class BardCog(commands.Cog, name="Bard"):
             found.append(spoken)
             reference = parent.reference
         return found[::-1]
-
-    def _view(self, said: Said, earlier: Sequence[Spoken]) -> discord.ui.View | None:
-        """The components under a monologue: Continue, Another, Answer, and a menu of who may answer."""
-        if not self.bard.settings.components:
-            return None
-        ids = {action: scene.custom_id(action, said) for action in ("c", "a", "w", "s")}
-        if None in ids.values():  # a model name too long for Discord's 100 characters: a plain reply
-            return None
-        view = discord.ui.View(timeout=None)
-        view.add_item(BardButton(str(ids["c"]), "Continue", discord.ButtonStyle.primary))
-        view.add_item(BardButton(str(ids["a"]), "Another", discord.ButtonStyle.secondary))
-        if said.spoken.speaker is not None:
-            view.add_item(BardButton(str(ids["w"]), "Answer", discord.ButtonStyle.secondary))
-            names = self.bard.answerers(said, earlier)
-            if names:
-                view.add_item(AnswerMenu(str(ids["s"]), names))
-        # Presses reach the dynamic items whatever the message; a stored view would answer them a second time
-        # and be kept in memory for ever, so it is finished before it is sent.
-        view.stop()
-        return view
 
     async def _followup_quietly(self, interaction: discord.Interaction, reply: Reply) -> None:
         try:
@@ -331,11 +285,10 @@ class BardCog(commands.Cog, name="Bard"):
         await self._send_quietly(ctx, reply)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(BardButton, AnswerMenu)
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
         self.bot.tree.remove_command(self.context_menu.name, type=self.context_menu.type)
-        await self.bard.close(self.bard.settings.shutdown_grace)
-        if self._on_unload is not None:
-            await self._on_unload()
+        await self.bard.close(self.bard.settings.shutdown_grace)  # the commands in flight finish first
+        await self._owned.aclose()  # then what the extension opened for itself: its own service
 
     async def _is_owner(self, ctx: commands.Context[Any]) -> bool:
         return await self._user_is_owner(ctx.author)
@@ -343,7 +296,7 @@ class BardCog(commands.Cog, name="Bard"):
     async def _send(self, ctx: commands.Context[Any], reply: Reply) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS, "suppress_embeds": True}
         if reply.said is not None:
-            kwargs |= _with(self._view(reply.said, ()))
+            kwargs |= with_view(view_for(self.bard, reply.said, ()))
         if ctx.interaction is None:
             # A reply, so each user sees which monologue is theirs; fine if their message is gone by now.
             kwargs["reference"] = ctx.message.to_reference(fail_if_not_exists=False)
@@ -358,55 +311,13 @@ class BardCog(commands.Cog, name="Bard"):
             log.warning("could not send the error reply", exc_info=True)
 
 
-class BardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=scene.BUTTON_ID):
-    """Continue, Another or Answer under a monologue; its custom id holds the model and options (bot/scene.py)."""
-
-    def __init__(self, custom_id: str, label: str = "", style: discord.ButtonStyle = discord.ButtonStyle.secondary):
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
-
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
-    ) -> BardButton:
-        return cls(item.custom_id or match.string, item.label or "", item.style)
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        match = self.template.fullmatch(self.custom_id)
-        cog = interaction.client.get_cog("Bard") if isinstance(interaction.client, commands.Bot) else None
-        if match is not None and cog is not None:
-            await cog.press(interaction, match)  # type: ignore[attr-defined]
-
-
-class AnswerMenu(discord.ui.DynamicItem[discord.ui.Select[Any]], template=scene.SELECT_ID):
-    """Answer as…: the speakers who may answer a monologue."""
-
-    def __init__(self, custom_id: str, names: Sequence[str] = ()):
-        options = [discord.SelectOption(label=name[:100], value=name[:100]) for name in names]
-        super().__init__(discord.ui.Select(custom_id=custom_id, placeholder="Answer as…", options=options))
-
-    @classmethod
-    async def from_custom_id(  # type: ignore[override]
-        cls, interaction: discord.Interaction, item: discord.ui.Select[Any], match: re.Match[str], /
-    ) -> AnswerMenu:
-        return cls(item.custom_id or match.string)
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        match = self.template.fullmatch(self.custom_id)
-        values = (interaction.data or {}).get("values") or []
-        cog = interaction.client.get_cog("Bard") if isinstance(interaction.client, commands.Bot) else None
-        if match is not None and cog is not None:
-            await cog.press(interaction, match, speaker=str(values[0]) if values else None)  # type: ignore[attr-defined]
-
-
-def _with(view: discord.ui.View | None) -> dict[str, Any]:
-    """The send() keyword for a view, if there is one (none: a plain reply, as with BARD_COMPONENTS=false)."""
-    return {"view": view} if view is not None else {}
-
-
-def with_model(text: str, model: str | None) -> str:
-    """The command text with a slash command's model option in front, as `-m NAME` (the text's own options,
-    after it, have the last word)."""
-    return text if not model else f"-m {model.strip()} {text}"
+def _reference_to(parent: discord.MessageReference | None) -> discord.MessageReference | None:
+    """A reply's reference to `parent` (None: not a reply), fine if that message is gone by now."""
+    if parent is None or parent.message_id is None:
+        return None
+    return discord.MessageReference(
+        message_id=parent.message_id, channel_id=parent.channel_id, guild_id=parent.guild_id, fail_if_not_exists=False
+    )
 
 
 def model_choices(names: list[str], current: str) -> list[app_commands.Choice[str]]:
@@ -430,37 +341,17 @@ async def setup(bot: commands.Bot) -> None:
     """Extension entry point, one path for every bot: the stand-alone BardBot and any host discord.py bot.
 
     It uses what the bot carries: `bot.bard_settings` (else the BARD_* settings) and `bot.bard_service` (a
-    GenerationService the bot owns and closes). A bot that carries no service gets one of its own, with its own
-    inference thread, both released when the extension is unloaded.
+    GenerationService the bot lends: the bot opened it and closes it). A bot that lends no service gets one the
+    extension opens for itself, with its own inference thread, and closes when it is unloaded.
     """
     settings: Settings = getattr(bot, "bard_settings", None) or load_settings()
-    service: GenerationService | None = getattr(bot, "bard_service", None)
-    release = None
-    if service is None:
-        service, release = await _service_of_its_own(settings)
-    else:
-        await service.start()  # warm-up, once: the first request does not pay for it
+    lent: GenerationService | None = getattr(bot, "bard_service", None)
+    owned = contextlib.AsyncExitStack()
     try:
-        await bot.add_cog(BardCog(bot, Bard(settings, service), on_unload=release))
-    except BaseException:  # e.g. the host already has a `bard` command
-        if release is not None:
-            await service.close()
-            await release()
+        service = lent if lent is not None else await owned.enter_async_context(open_service(settings))
+        await service.start()  # a lent service: warmed up once, here if not yet (the first request does not pay)
+        await bot.add_cog(BardCog(bot, Bard(settings, service), owned=owned))
+    except BaseException:  # e.g. the model is missing, or the host already has a `bard` command
+        await owned.aclose()
         raise
     log.info("bard loaded into %s: serving %s", type(bot).__name__, service.describe())
-
-
-async def _service_of_its_own(settings: Settings) -> tuple[GenerationService, Callable[[], Awaitable[None]]]:
-    """A started service on its own inference thread, and what releases the thread; raises store.ModelError."""
-    executor = inference_executor()
-    try:
-        service = await asyncio.to_thread(create_service, settings, executor)
-        await service.start()
-    except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-
-    async def release_executor() -> None:
-        executor.shutdown(wait=False, cancel_futures=True)
-
-    return service, release_executor

@@ -16,6 +16,8 @@ from typing import TextIO
 
 from bot.bard import Bard
 from bot.scene import Session
+from bot.service import open_service
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,13 @@ def command_text(line: str, prefix: str) -> str | None:
     return words[1] if len(words) > 1 else ""
 
 
+async def serve_console(settings: Settings) -> int:
+    """Console mode on the configured model(s): the service is opened for it (store.ModelError if it cannot be) and
+    closed after the end of input; returns the exit status."""
+    async with open_service(settings) as service:
+        return await run_console(Bard(settings, service))
+
+
 async def run_console(
     bard: Bard,
     *,
@@ -60,7 +69,8 @@ async def run_console(
     stderr: TextIO | None = None,
     banner: bool = True,
 ) -> int:
-    """Answer bard commands from stdin until its end; returns the exit status (0)."""
+    """Answer bard commands from stdin until its end, with a bard on a service its caller opened (and closes);
+    returns the exit status (0)."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     prefix = bard.settings.prefix

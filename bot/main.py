@@ -1,5 +1,6 @@
-"""bard-bot: the composition root. Settings, logging and the model are set up here, once, then handed
-to the Discord bot (BardBot) or to the console. Nothing heavy is imported: the serving path is numpy only."""
+"""bard-bot: the composition root. Settings and logging are set up here, once, then handed to the console
+(serve_console) or the Discord bot (run_bot: BardBot), each of which opens the model's service and closes it.
+Nothing heavy is imported: the serving path is numpy only."""
 
 from __future__ import annotations
 
@@ -15,10 +16,7 @@ from bot import health_client
 from bot.settings import DEFAULT_ENV_FILE, DEFAULT_SECRETS_DIR, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     from bot.app import BardBot, ShardedBardBot
-    from bot.service import GenerationService
 
 # The bot's own modules (discord.py, aiohttp, numpy) are imported where they are needed, not here: a container
 # runs `bard-bot --health` every 30 s, and it needs none of them (0.4 s instead of 0.8 s, half the memory).
@@ -75,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.health:
         return check_health(settings)
 
-    from bot.bard import Bard
-    from bot.console import run_console
+    from bot.console import serve_console
     from bot.logs import configure_logging
-    from bot.service import create_service, inference_executor
     from model_store.store import ModelError
 
     console = args.console or settings.token is None
@@ -93,18 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
 
-    executor = inference_executor()
-    try:
-        try:
-            service = create_service(settings, executor)
-        except ModelError as exc:
-            print(f"bard-bot: cannot load the model: {exc} (set BARD_MODEL_DIR or pass --model DIR)", file=sys.stderr)
-            return EXIT_FAILED
-        if console:
-            return asyncio.run(run_console(Bard(settings, service)))
-        return asyncio.run(run_bot(settings, service, executor, sync=args.sync))
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+    try:  # each opens the service (loading the model before anything is served) and closes it
+        return asyncio.run(serve_console(settings) if console else run_bot(settings, sync=args.sync))
+    except ModelError as exc:
+        print(f"bard-bot: cannot load the model: {exc} (set BARD_MODEL_DIR or pass --model DIR)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def check_health(settings: Settings) -> int:
@@ -117,28 +106,30 @@ def check_health(settings: Settings) -> int:
     return EXIT_OK if healthy else EXIT_FAILED
 
 
-async def run_bot(settings: Settings, service: GenerationService, executor: Executor, *, sync: bool = False) -> int:
+async def run_bot(settings: Settings, *, sync: bool = False) -> int:
     """Run the bot (and its health endpoint) until SIGTERM or SIGINT, then shut down in order; returns the exit
-    status."""
+    status. Raises store.ModelError, before connecting, when the model cannot be served."""
     from bot import health
     from bot.app import create_bot
 
     assert settings.token is not None
-    bot = create_bot(settings, service, executor, sync_commands=sync)
-    server = None
-    if settings.health_port:
-        check = health.HealthCheck(bot, service, deadline=settings.health_deadline)
-        server = health.HealthServer(check, settings.health_port)
+    async with create_bot(settings, sync_commands=sync) as bot:  # opens the bot's service; closing the bot closes it
+        server = None
+        if settings.health_port:
+            check = health.HealthCheck(bot, bot.bard_service, deadline=settings.health_deadline)
+            server = health.HealthServer(check, settings.health_port)
+            try:
+                await server.start()
+            except OSError as exc:  # fail at start, not with a container that is never healthy
+                log.error(
+                    "cannot serve the health check on port %d: %s (set another BARD_HEALTH_PORT)", server.port, exc
+                )
+                return EXIT_FAILED
         try:
-            await server.start()
-        except OSError as exc:  # fail at start, not with a container that is never healthy
-            log.error("cannot serve the health check on port %d: %s (set another BARD_HEALTH_PORT)", server.port, exc)
-            return EXIT_FAILED
-    try:
-        return await _run(bot, settings)
-    finally:
-        if server is not None:
-            await server.close()  # last: it answers 503 while the bot shuts down
+            return await _run(bot, settings)
+        finally:
+            if server is not None:
+                await server.close()  # last: it answers 503 while the bot shuts down
 
 
 async def _run(bot: BardBot | ShardedBardBot, settings: Settings) -> int:
@@ -158,8 +149,7 @@ async def _run(bot: BardBot | ShardedBardBot, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        async with bot:
-            await bot.start(settings.token.get_secret_value())
+        await bot.start(settings.token.get_secret_value())
     except discord.LoginFailure:
         log.error("Discord refused the token: check BARD_TOKEN (Developer Portal > your application > Bot)")
         return EXIT_FAILED

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.limits import MAX_LENGTH, MAX_SEED_CHARS
 from bot.markdown import quote
+from model_store.sampling import MAX_TEMPERATURE
 
 
 class OptionError(ValueError):
@@ -32,7 +33,7 @@ class Options:
 
 # option spelling -> (field, kind, low, high, low_is_open)
 _SPECS: dict[str, tuple[str, type, float, float, bool]] = {
-    "temperature": ("temperature", float, 0.0, 2.0, False),
+    "temperature": ("temperature", float, 0.0, MAX_TEMPERATURE, False),
     "length": ("length", int, 1, MAX_LENGTH, False),
     "top-k": ("top_k", int, 0, 1000, False),
     "top-p": ("top_p", float, 0.0, 1.0, True),
@@ -77,9 +78,7 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
                 raise OptionError(f"option {quote(spelling)} needs a value")
             inline_value, pos = value.group(1), value.end()
         if name in _NAMES:
-            if not _NAME.fullmatch(inline_value):
-                raise OptionError(f"option {quote(spelling)} needs a model's name, not {quote(inline_value)}")
-            values[_NAMES[name]] = inline_value
+            values[_NAMES[name]] = model_name(spelling, inline_value)
             continue
         field, kind, low, high, low_open = _SPECS[name]
         values[field] = _number(spelling, inline_value, kind, low, high, low_open)
@@ -87,6 +86,20 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
     if len(seed) > MAX_SEED_CHARS:
         raise OptionError(f"the seed is {len(seed)} characters long; the most is {MAX_SEED_CHARS}")
     return Options(seed=seed, **values)
+
+
+def model_name(spelling: str, value: str) -> str:
+    """A model's name as `-m` takes one (a models folder's subdirectory); raises OptionError naming the option."""
+    if not _NAME.fullmatch(value):
+        raise OptionError(f"option {quote(spelling)} needs a model's name, not {quote(value)}")
+    return value
+
+
+def option_value(name: str, raw: str) -> int | float:
+    """An option's value from its text, given by its long name ("temperature", "top-k"), checked as a typed one is
+    (for values that come as fields, such as a button's); raises OptionError."""
+    _, kind, low, high, low_open = _SPECS[name]
+    return _number(f"--{name}", raw, kind, low, high, low_open)
 
 
 def _number(spelling: str, raw: str, kind: type, low: float, high: float, low_open: bool) -> int | float:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot.limits import MAX_LENGTH, MESSAGE_LIMIT
 from bot.markdown import escape_markdown, fit, fit_lines
 from model_store.playscript import SPEAKER_LINE
+from model_store.sampling import MAX_TEMPERATURE
 
 if TYPE_CHECKING:
     from bot.scene import Said
@@ -192,7 +193,8 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
             f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
             f"`{p}bard models` the bards served here; `-m NAME` before the seed picks one",
             f"Options go before the seed: `{p}bard -t 0.5 -n 300 To be`",
-            f"`-t`, `--temperature` 0–2, default {temperature:g}: 0 picks the likeliest letter, higher is wilder",
+            f"`-t`, `--temperature` 0–{MAX_TEMPERATURE:g}, default {temperature:g}: "
+            "0 picks the likeliest letter, higher is wilder",
             f"`-n`, `--length` 1–{MAX_LENGTH} characters to add, default {length}",
             "`-k`, `--top-k` sample only from the k likeliest letters (0 = off, the default)",
             "`-p`, `--top-p` sample from the likeliest letters that together make up p (0–1; 1 = off)",

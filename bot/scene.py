@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.markdown import ELLIPSIS, unescape_markdown
-from bot.options import Options
+from bot.options import Options, model_name, option_value
+from model_store.engine import HISTORY_CHARS
 
-EXCHANGE_SPEECHES = 5  # Answer is primed with this many speeches at most (the last ones)
-EXCHANGE_CHARS = 3000  # and this many characters at most (the engine feeds no more either)
+EXCHANGE_SPEECHES = 5  # Answer is primed with this many speeches at most (the last ones), HISTORY_CHARS at most
 CONTINUE_CHARS = 800  # Continue primes the speaker's speech with its last this-many characters
 GOES_ON = " *goes on:*"  # after a continuation's speaker
 ACTIONS = {"c": "continue", "a": "another", "w": "answer", "s": "answer"}  # id letter -> action ("s": the select)
@@ -85,7 +85,8 @@ def read_reply(content: str) -> Spoken | None:
 
 def exchange(speeches: Sequence[Spoken]) -> list[Spoken]:
     """The scene so far as whole speeches: continuations joined to the speech they go on with, from the last free
-    text on (free text has no speaker to answer), the last EXCHANGE_SPEECHES and EXCHANGE_CHARS at most."""
+    text on (free text has no speaker to answer), the last EXCHANGE_SPEECHES and HISTORY_CHARS
+    (all the engine feeds) at most."""
     joined: list[Spoken] = []
     for spoken in speeches:
         if spoken.speaker is None:
@@ -96,7 +97,7 @@ def exchange(speeches: Sequence[Spoken]) -> list[Spoken]:
         else:
             joined.append(Spoken(spoken.speaker, spoken.text))
     joined = joined[-EXCHANGE_SPEECHES:]
-    while len(joined) > 1 and len(playscript(joined)) > EXCHANGE_CHARS:
+    while len(joined) > 1 and len(playscript(joined)) > HISTORY_CHARS:
         joined.pop(0)
     return joined
 
@@ -116,7 +117,8 @@ def tail(text: str, chars: int = CONTINUE_CHARS) -> str:
 
 
 def speaker_name(typed: str) -> str | None:
-    """A speaker's name as a seed names one (words capitalised, so that a new name counts too), or None."""
+    """A typed speaker's name checked (up to four words of letters, as a seed may name one) and written as the plays
+    write a name they lack (each word capitalised; it shows as typed in free text), or None when it is not a name."""
     words = " ".join(typed.split())
     if not _NAME.fullmatch(words):
         return None
@@ -131,10 +133,18 @@ def custom_id(action: str, said: Said) -> str | None:
     return made if len(made) <= CUSTOM_ID_LIMIT and o.model else None
 
 
-def options_text(match: re.Match[str]) -> str:
-    """A component id's options as command text (`-m NAME -t 0.8 ...`), for the options parser to check."""
-    flags = (" -f" if "f" in match["flags"] else "") + (" -r" if "r" in match["flags"] else "")
-    return f"-m {match['model']} -t {match['t']} -n {match['n']} -k {match['k']} -p {match['p']}{flags}"
+def options_of(match: re.Match[str]) -> Options:
+    """A component id's options (its seed left empty), each value checked as a typed option is; raises OptionError."""
+    return Options(
+        seed="",
+        temperature=float(option_value("temperature", match["t"])),
+        length=int(option_value("length", match["n"])),
+        top_k=int(option_value("top-k", match["k"])),
+        top_p=float(option_value("top-p", match["p"])),
+        free="f" in match["flags"],
+        model=model_name("-m", match["model"]),
+        prose="r" in match["flags"],
+    )
 
 
 def recovered(spoken: Spoken, options: Options, seed_chars: int) -> Said:

@@ -2,9 +2,10 @@
 
 Requests wait in a queue (up to a bound: past it the caller is told at once that the bard is
 busy); a single batcher task takes everything queued, up to max_batch, and runs it as one
-Engine.generate_batch call per model in the dedicated executor: twenty requests cost a few times one,
-not twenty. The service serves one model, or every model of a models folder (BARD_MODELS_DIR) by name,
-with a default; all share the one thread. This module knows numpy and model_store, never discord.
+Engine.generate_batch call per model in the service's own inference thread: twenty requests cost a few times
+one, not twenty. The service serves one model, or every model of a models folder (BARD_MODELS_DIR) by name,
+with a default; all share the one thread, which the service makes and, when closed, shuts down.
+Whoever opens a service closes it: open_service() does both. This module knows numpy and model_store, never discord.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import asyncio
 import logging
 import sys
 from collections import Counter
-from collections.abc import Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,12 +105,11 @@ class PendingGeneration:
 
 
 class GenerationService:
-    """Serves generation requests from one model or several, by name, in batches, in a dedicated executor."""
+    """Serves generation requests from one model or several, by name, in batches, in its own inference thread."""
 
     def __init__(
         self,
         models: LoadedModel | Mapping[str, LoadedModel],
-        executor: Executor,
         *,
         default: str | None = None,
         queue_bound: int = 32,
@@ -120,7 +121,8 @@ class GenerationService:
             raise ModelError("no model to serve")
         self.engines = {name: Engine(model) for name, model in models.items()}
         self.default = choose_default(list(self.engines), default)
-        self.executor = executor
+        # The one thread inference runs in (and BLAS is kept to one thread too: see bot/__init__.py); close() ends it.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bard-inference")
         self.queue_bound = queue_bound
         self.max_batch = max_batch
         self.timeout = timeout
@@ -175,15 +177,8 @@ class GenerationService:
 
     def stats(self) -> dict[str, int]:
         """Counters for `!bard info` and the logs."""
-        c = self.counters
-        return {
-            "served": c["served"],
-            "busy": c["busy"],
-            "timeouts": c["timeouts"],
-            "errors": c["errors"],
-            "batches": c["batches"],
-            "pending": self._pending,
-        }
+        counted = ("served", "busy", "timeouts", "errors", "batches")
+        return {name: self.counters[name] for name in counted} | {"pending": self._pending}
 
     async def start(self) -> None:
         """Warm up (first BLAS call, the executor's thread) and start the batcher."""
@@ -203,6 +198,14 @@ class GenerationService:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, engine.generate_batch, [request])
 
+    def split_seed(self, seed: str, model: str | None = None) -> tuple[str | None, str]:
+        """(speaker, speech) for a seed opening with a name and a colon, by the model's Speakers.split_seed; (None,
+        seed) when it names nobody, or the model has no speakers or is not served (submit says so)."""
+        engine = self.engines.get(self.default if model is None else model)
+        if engine is None or engine.speakers is None:
+            return None, seed
+        return engine.speakers.split_seed(seed)
+
     def speakers(self, limit: int, contains: str = "", model: str | None = None) -> tuple[list[tuple[str, int]], int]:
         """(the `limit` speakers with most speeches whose name contains `contains`, how many the model knows)."""
         known = self._engine_named(model).speakers
@@ -220,9 +223,11 @@ class GenerationService:
         model: str | None = None,
         verse: bool = True,
         history: str = "",
+        speaker: str | None = None,
     ) -> PendingGeneration:
         """Queue one request for a model (None: the default); a monologue may follow an exchange (history, in
-        play-script form). Raises ValueError (bad values, UnknownModel), Busy (queue full) or ServiceClosed, at once."""
+        play-script form) and have its speaker named (None: the model chooses). Raises ValueError (bad values,
+        UnknownModel), Busy (queue full) or ServiceClosed, at once."""
         if self._closed:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:
@@ -239,6 +244,7 @@ class GenerationService:
             monologue=monologue,
             verse=verse,
             history=history,
+            speaker=speaker,
         )
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1
@@ -379,7 +385,8 @@ class GenerationService:
             )
 
     async def close(self) -> None:
-        """Stop taking requests; requests still queued fail with ServiceClosed. Idempotent."""
+        """Stop taking requests (those still queued fail with ServiceClosed) and end the inference thread. Idempotent;
+        called by the service's owner (see open_service)."""
         self._closed = True
         if self._batcher is not None:
             self._batcher.cancel()
@@ -390,17 +397,13 @@ class GenerationService:
             queued.append(self._queue.get_nowait())
         self._pending -= len(queued)
         _fail(queued, ServiceClosed("the bard is shutting down"))
+        self.executor.shutdown(wait=False, cancel_futures=True)  # the only place the thread is ended
 
 
 def _fail(jobs: list[_Job], exc: Exception) -> None:
     for job in jobs:
         if not job.future.done():
             job.future.set_exception(exc)
-
-
-def inference_executor() -> ThreadPoolExecutor:
-    """The one thread inference runs in (and BLAS is kept to one thread too: see bot/__init__.py)."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="bard-inference")
 
 
 def choose_default(names: list[str], wanted: str | None) -> str:
@@ -414,11 +417,24 @@ def choose_default(names: list[str], wanted: str | None) -> str:
     return DEFAULT_MODEL_DIR.name if DEFAULT_MODEL_DIR.name in names else sorted(names)[0]
 
 
-def create_service(settings: Settings, executor: Executor, model: LoadedModel | None = None) -> GenerationService:
-    """Load and verify the configured model, or every model of the models folder (unless a model is given), and
-    build the service; raises store.ModelError. In a folder, models that fail to load are logged and left out."""
-    if model is not None or settings.models_dir is None:
-        models: LoadedModel | dict[str, LoadedModel] = model if model is not None else store.load(settings.model_dir)
+@asynccontextmanager
+async def open_service(settings: Settings) -> AsyncIterator[GenerationService]:
+    """The configured service, loaded (off the event loop), warmed up and serving; closed when the block ends.
+    Raises store.ModelError before anything is served."""
+    service = await asyncio.to_thread(create_service, settings)
+    try:
+        await service.start()
+        yield service
+    finally:
+        await service.close()
+
+
+def create_service(settings: Settings) -> GenerationService:
+    """Load and verify the configured model, or every model of the models folder, and build the service (not yet
+    started; whoever builds it closes it); raises store.ModelError. In a folder, models that fail to load are logged
+    and left out."""
+    if settings.models_dir is None:
+        models: LoadedModel | dict[str, LoadedModel] = store.load(settings.model_dir)
     else:
         models, failed = store.load_folder(settings.models_dir)
         for name, why in failed.items():
@@ -428,7 +444,6 @@ def create_service(settings: Settings, executor: Executor, model: LoadedModel | 
             raise ModelError(f"no model in {settings.models_dir} can be served ({reasons})")
     return GenerationService(
         models,
-        executor,
         default=settings.default_model,
         queue_bound=settings.queue_bound,
         max_batch=settings.max_batch,

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.limits import MAX_LENGTH
 from model_store import DEFAULT_MODEL_DIR
+from model_store.sampling import MAX_TEMPERATURE
 
 ENV_PREFIX = "BARD_"
 DEFAULT_ENV_FILE = Path(".env")
@@ -36,7 +37,7 @@ class Settings(BaseSettings):
     models_dir: Path | None = None  # a folder of models, all served by name (then model_dir is not used)
     default_model: str | None = Field(None, min_length=1)  # in models_dir: served when none is named
     prefix: str = Field("!", min_length=1, max_length=10)
-    temperature: float = Field(0.8, ge=0, le=2, allow_inf_nan=False)
+    temperature: float = Field(0.8, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False)
     length: int = Field(400, ge=1, le=MAX_LENGTH)
     monologue: bool = True  # one speech by one speaker in real words; false: free text (`--free` per command)
     verse: bool = True  # a monologue in blank verse (iambic pentameter); false: prose (`--prose` per command)

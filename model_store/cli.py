@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from model_store import DEFAULT_MODEL_DIR
 from model_store.engine import Engine, GenerationRequest
+from model_store.sampling import MAX_TEMPERATURE
 from model_store.store import ModelError, load
 
 
@@ -19,7 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model", type=Path, default=DEFAULT_MODEL_DIR, help=f"exported model (default {DEFAULT_MODEL_DIR})"
     )
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (default 0.8)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help=f"sampling temperature, 0 to {MAX_TEMPERATURE:g}; 0 = greedy (default 0.8)",
+    )
     p.add_argument("--top-k", type=int, default=0, help="sample among the K likeliest characters; 0 = off")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass in (0, 1]; 1 = off")
     p.add_argument("--length", type=int, default=400, help="maximum characters to generate (default 400)")
@@ -39,14 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        rng = np.random.default_rng(args.rng_seed)
         request = GenerationRequest(
             args.seed,
             args.length,
             args.temperature,
             args.top_k,
             args.top_p,
-            rng,
+            np.random.default_rng(args.rng_seed),
             monologue=not args.free,
             verse=not args.prose,
         )
@@ -56,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if request.monologue and not engine.monologues:
         print(f"bard-generate: {args.model} has no speakers: writing free text (see README)", file=sys.stderr)
-    for change in engine.clean(args.seed).changes:
+    cleaned = engine.clean(args.seed)
+    for change in cleaned.changes:
         print(f"bard-generate: seed changed: {change}", file=sys.stderr)
+    if request.monologue and engine.speakers is not None:
+        # A monologue's seed may open with its speaker ("Hamlet: To be"), read as the model will see the seed.
+        speaker, speech = engine.speakers.split_seed(cleaned.text)
+        request = replace(request, seed=speech, speaker=speaker)
     out = sys.stdout
 
     def write(piece: str) -> None:

@@ -4,8 +4,9 @@ Several requests can share one batch: each keeps its own options and random gene
 text it would alone.
 
 A request is a monologue by default (when the model carries a lexicon and its speakers): one speech by
-one speaker, named in the seed ("Hamlet: To be") or chosen by how likely the model finds each of its
-well-known speakers to speak next, in real words only (model_store/monologue.py, model_store/words.py).
+one speaker, the one the request names (its `speaker` field; the seed is the speech) or one chosen by how
+likely the model finds each of its well-known speakers to speak next, in real words only
+(model_store/monologue.py, model_store/words.py).
 A monologue is in blank verse when the model carries its metre (verse=False: prose): lines of 10 or 11
 syllables that scan as iambic pentameter (model_store/metre.py, model_store/verse.py).
 The rules are masks on the model's own distribution, so it still chooses among what they allow. With
@@ -26,7 +27,7 @@ import numpy as np
 from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.monologue import MonologueRule, structure_masks
 from model_store.playscript import last_speaker, speeches
-from model_store.sampling import BatchSampler
+from model_store.sampling import MAX_TEMPERATURE, BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopReason, StopRule
 from model_store.store import LoadedModel
@@ -39,7 +40,7 @@ Rule = MonologueRule | StopRule
 class Plan(NamedTuple):
     """What one request is fed, and how it ends."""
 
-    shown: str  # the seed as the reply shows it (cleaned; without the speaker it named)
+    shown: str  # the seed as the reply shows it (cleaned)
     context: str  # fed to the model after the history and the speaker's opening
     speaker: str | None  # who speaks the monologue; None for free text
     rule: Rule
@@ -65,21 +66,28 @@ class GenerationRequest:
     monologue: bool = True  # one speech by one speaker in real words; False: free text (also on older models)
     verse: bool = True  # a monologue in blank verse (on models with metre data); False: prose
     history: str = ""  # monologues: the exchange before this speech, in play-script form ("HAMLET:\n...")
+    # Who speaks, as typed ("hamlet"; spelled as the plays do); None: the model chooses. Free text has no speaker of
+    # its own: there the name opens the seed, "Hamlet: To be".
+    speaker: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= 100_000:
             raise ValueError(f"max_chars must be between 1 and 100000, got {self.max_chars}")
         if not (self.temperature >= 0 and np.isfinite(self.temperature)):
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.temperature > MAX_TEMPERATURE:
+            raise ValueError(f"temperature must be at most {MAX_TEMPERATURE:g}, got {self.temperature}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.speaker is not None and (not self.speaker.strip() or any(c in self.speaker for c in ":\n")):
+            raise ValueError(f"speaker must be a name, got {self.speaker!r}")
 
 
 @dataclass(frozen=True)
 class Generation:
-    seed: str  # the seed as fed to the model, after cleaning (and without the speaker it named)
+    seed: str  # the seed as fed to the model, after cleaning (free text: after the speaker's name, if one was named)
     text: str  # the continuation
     seed_changes: tuple[str, ...]  # what cleaning changed in the seed, if anything
     stop_reason: StopReason
@@ -88,12 +96,14 @@ class Generation:
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
 
 
-class Engine(LSTMNetwork):
-    """Generates text from a loaded model. Thread-safe: it holds no per-request state."""
+class Engine:
+    """Generates text from a loaded model with its network (model_store/lstm.py). Thread-safe: it holds no
+    per-request state."""
 
     def __init__(self, model: LoadedModel, *, max_seed_chars: int = 1000) -> None:
-        super().__init__(model)
+        self.network = LSTMNetwork(model)
         self.model = model
+        self.vocab = model.vocab
         self.max_seed_chars = max_seed_chars
         # Monologues need the model's speakers (its lexicon too, for real words).
         self.speakers = model.speakers
@@ -107,7 +117,7 @@ class Engine(LSTMNetwork):
             self.candidates = self.speakers.well_known()
             # Who speaks when nobody is named: each well-known speaker as likely as the model finds it to open
             # a speech. Fixed for a model, so worked out once here.
-            logp = self.continuation_logprobs(SPEECH_BREAK, [f"{name}:\n" for name in self.candidates])
+            logp = self.network.continuation_logprobs(SPEECH_BREAK, [f"{name}:\n" for name in self.candidates])
             weights = np.exp(logp - logp.max())
             self.speaker_cdf = np.cumsum(weights) / weights.sum()
 
@@ -117,7 +127,7 @@ class Engine(LSTMNetwork):
         with self._openings_lock:
             opening = self._openings.pop(speaker, None)
             if opening is None:
-                logits, state = self.prime(self.vocab.encode(f"{SPEECH_BREAK}{speaker}:\n"))
+                logits, state = self.network.prime(self.vocab.encode(f"{SPEECH_BREAK}{speaker}:\n"))
                 opening = (logits[-1], state)
             self._openings[speaker] = opening  # the most recent last
             while len(self._openings) > OPENINGS_KEPT:
@@ -128,8 +138,6 @@ class Engine(LSTMNetwork):
     def monologues(self) -> bool:
         """Whether the model can write monologues (it carries its speakers)."""
         return self.speakers is not None
-
-    # ------------------------------------------------------------------ the recurrence
 
     # ------------------------------------------------------------------ generation
 
@@ -142,17 +150,24 @@ class Engine(LSTMNetwork):
         lead = "\n\n" if seed == "" else "\n"
         return "".join(c for c in lead if c in self.vocab) + seed
 
+    def _seed_text(self, request: GenerationRequest) -> str:
+        """The text a request's seed is cleaned from: its speech, after the speaker's name in free text."""
+        if request.speaker is not None and not (request.monologue and self.speakers is not None):
+            return f"{request.speaker}: {request.seed}"
+        return request.seed
+
     def _plan(self, request: GenerationRequest, cleaned: CleanSeed) -> Plan:
         """What one request is fed and how it ends.
 
-        A monologue's speaker is the one its seed names, or one drawn by the model's own odds: of opening a speech,
-        or, after an exchange (history), of answering its last speaker (who does not answer himself).
+        A monologue's speaker is the one the request names, or one drawn by the model's own odds: of opening a
+        speech, or, after an exchange (history), of answering its last speaker (who does not answer himself).
         """
         if request.monologue and self.speakers is not None:
-            named, speech = self.speakers.split_seed(cleaned.text)
+            speech = cleaned.text
+            named = self.clean(request.speaker).text if request.speaker is not None else ""
             history = clean_seed(request.history, self.vocab, max_chars=HISTORY_CHARS).text.strip("\n")
-            if named is not None:
-                speaker = named
+            if named.strip():
+                speaker = self.speakers.spelling(named)
             elif history:
                 speaker = self._answerer(history, request.rng)
             else:
@@ -179,7 +194,7 @@ class Engine(LSTMNetwork):
         last = last_speaker(history)  # a speech of stage directions alone is not in `said`, but it was spoken last
         likely = [self.candidates[i] for i in np.argsort(-np.diff(self.speaker_cdf, prepend=0.0))[:ANSWER_CANDIDATES]]
         names = [n for n in dict.fromkeys([*said, *likely]) if n != last]
-        logp = self.continuation_logprobs(history + SPEECH_BREAK, [f"{name}:\n" for name in names])
+        logp = self.network.continuation_logprobs(history + SPEECH_BREAK, [f"{name}:\n" for name in names])
         odds = np.cumsum(np.exp(logp - logp.max()))
         return names[int(np.searchsorted(odds / odds[-1], rng.random(), side="right"))]
 
@@ -194,11 +209,14 @@ class Engine(LSTMNetwork):
         rng: np.random.Generator | None = None,
         monologue: bool = True,
         verse: bool = True,
+        speaker: str | None = None,
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         """Continue one seed. on_text, if given, receives the text in pieces as soon as each is final."""
         rng = rng if rng is not None else np.random.default_rng()
-        request = GenerationRequest(seed, max_chars, temperature, top_k, top_p, rng, monologue=monologue, verse=verse)
+        request = GenerationRequest(
+            seed, max_chars, temperature, top_k, top_p, rng, monologue=monologue, verse=verse, speaker=speaker
+        )
         return self.generate_batch([request], on_text=on_text)[0]
 
     def generate_batch(
@@ -212,7 +230,7 @@ class Engine(LSTMNetwork):
         free text) and the seed as shown before anything is generated, and on_text streams its text."""
         if not requests:
             return []
-        cleaned = [self.clean(r.seed) for r in requests]
+        cleaned = [self.clean(self._seed_text(r)) for r in requests]
         plans = [self._plan(r, c) for r, c in zip(requests, cleaned, strict=True)]
         rules = [plan.rule for plan in plans]
         monologues = [isinstance(rule, MonologueRule) for rule in rules]
@@ -249,7 +267,7 @@ class Engine(LSTMNetwork):
                 active, ids, state, sampler = active[keep], ids[keep], state.take(keep), sampler.take(keep)
                 row_rules = [row_rules[row] for row in keep]
                 monologues = [monologues[row] for row in keep]
-            logits = self.step(ids, state)
+            logits = self.network.step(ids, state)
         return [
             Generation(shown, rule.text, c.changes, rule.reason or "length", speaker, len(rule.chars), _fallbacks(rule))
             for c, (shown, _, speaker, rule, _) in zip(cleaned, plans, strict=True)
@@ -259,16 +277,17 @@ class Engine(LSTMNetwork):
         """(logits for the next character, state) after the history, the speaker's opening (if any) and the context."""
         context, speaker = plan.context, plan.speaker
         if plan.history:  # an exchange before the speech: primed whole, as no kept opening can stand for it
-            all_logits, state = self.prime(self.vocab.encode(f"{plan.history}{SPEECH_BREAK}{speaker}:\n{context}"))
+            ids = self.vocab.encode(f"{plan.history}{SPEECH_BREAK}{speaker}:\n{context}")
+            all_logits, state = self.network.prime(ids)
             return all_logits[-1], state
         if speaker is not None:
             logits, state = self._opening(speaker)
         else:
             logits, state = np.zeros(self.vocab.size, np.float32), None  # nothing at all: uniform
         if context:
-            all_logits, state = self.prime(self.vocab.encode(context), state)
+            all_logits, state = self.network.prime(self.vocab.encode(context), state)
             return all_logits[-1], state
-        return logits, state.copy() if state is not None else self.zero_state(1)
+        return logits, state.copy() if state is not None else self.network.zero_state(1)
 
     def _banned(self, rows: list[Rule]) -> np.ndarray:
         """What each batch row may not write next: its words' mask, and its speech's bans (free text: none)."""

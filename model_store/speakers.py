@@ -61,7 +61,8 @@ class Speakers:
     def split_seed(self, seed: str) -> tuple[str | None, str]:
         """("HAMLET", "To be") for "Hamlet: To be"; (None, seed) when the seed names nobody.
 
-        A known name in any case counts; a new one must be written as a name (each word capitalised).
+        A known name in any case counts; a new one must be written as a name (each word capitalised). The edges read
+        a typed seed with this once (bard-generate, the bot's commands); the engine takes the speaker as a field.
         """
         match = _NAMED.match(seed)
         if match is None:

@@ -226,21 +226,21 @@ def keras_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) 
 async def make_bard(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Any]]:
     """Makes Bards (not yet started) on the tiny model, with the cooldown off unless given; closes them after."""
     from bot.bard import Bard
-    from bot.service import create_service, inference_executor
+    from bot.service import create_service
     from bot.settings import Settings
 
     made: list[Bard] = []
 
     def make(**settings: Any) -> Bard:
         s = Settings(model_dir=tiny_model_dir, **({"cooldown": 0} | settings))
-        bard = Bard(s, create_service(s, inference_executor()))
+        bard = Bard(s, create_service(s))
         made.append(bard)
         return bard
 
     yield make
     for bard in made:
         await bard.close(0)
-        bard.service.executor.shutdown(wait=True, cancel_futures=True)
+        await bard.service.close()
 
 
 def estimated_metre(lexicon: Any) -> Any:

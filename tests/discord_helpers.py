@@ -16,7 +16,7 @@ from fake_discord import TOKEN, Call, FakeDiscord
 
 from bot.app import BardBot
 from bot.limits import MESSAGE_LIMIT
-from bot.service import GenerationService, create_service, inference_executor
+from bot.service import GenerationService
 from bot.settings import Settings
 
 
@@ -48,9 +48,8 @@ async def start(bot: commands.Bot) -> asyncio.Task[None]:
 
 @asynccontextmanager
 async def running(fake: FakeDiscord, settings: Settings, *, sync: bool = False) -> AsyncIterator[BardBot]:
-    """A stand-alone BardBot on the tiny model, connected and ready; closed afterwards."""
-    executor = inference_executor()
-    bot = BardBot(settings, create_service(settings, executor), executor, sync_commands=sync, guild_ready_timeout=0.01)
+    """A stand-alone BardBot on the tiny model, connected and ready; closed afterwards (its service with it)."""
+    bot = BardBot(settings, sync_commands=sync, guild_ready_timeout=0.01)
     async with bot:
         task = await start(bot)
         try:

@@ -13,7 +13,8 @@ from discord_helpers import Gate
 
 from bot import replies
 from bot.bard import Bard
-from bot.service import create_service, inference_executor
+from bot.request import Caller
+from bot.service import open_service
 from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -30,7 +31,7 @@ class Clock:
 async def test_a_command_gets_a_monologue(make_bard: Callable[..., Bard]) -> None:
     bard = make_bard()
     await bard.service.start()
-    reply = await bard.write(1, "-n 30 -t 0 To be", prefix="!")
+    reply = await bard.write(Caller(1, "!"), "-n 30 -t 0 To be")
     assert reply.ok and reply.text.startswith("*The bard continues:*\n>>> To be")
 
 
@@ -50,16 +51,16 @@ async def test_cooldown_per_user_owners_exempt(make_bard: Callable[..., Bard]) -
     clock = Clock()
     bard._clock = clock
     await bard.service.start()
-    assert (await bard.write(1, "-n 5 a", prefix="!")).ok
-    wait = await bard.write(1, "-n 5 a", prefix="!")
+    assert (await bard.write(Caller(1, "!"), "-n 5 a")).ok
+    wait = await bard.write(Caller(1, "!"), "-n 5 a")
     assert not wait.ok and "in 10 s" in wait.text
-    assert (await bard.write(2, "-n 5 a", prefix="!")).ok  # another user
-    assert (await bard.write(1, "-n 5 a", prefix="!", is_owner=True)).ok
+    assert (await bard.write(Caller(2, "!"), "-n 5 a")).ok  # another user
+    assert (await bard.write(Caller(1, "!", True), "-n 5 a")).ok
     clock.now += 10.5
-    assert (await bard.write(1, "-n 5 a", prefix="!")).ok
+    assert (await bard.write(Caller(1, "!"), "-n 5 a")).ok
     # A refused command (bad options) costs no cooldown.
-    assert not (await bard.write(3, "-t 9 a", prefix="!")).ok
-    assert (await bard.write(3, "-n 5 a", prefix="!")).ok
+    assert not (await bard.write(Caller(3, "!"), "-t 9 a")).ok
+    assert (await bard.write(Caller(3, "!"), "-n 5 a")).ok
 
 
 async def test_generation_errors_get_the_friendly_reply_with_a_logged_traceback(
@@ -73,20 +74,20 @@ async def test_generation_errors_get_the_friendly_reply_with_a_logged_traceback(
 
     monkeypatch.setattr(bard.service.engine, "generate_batch", broken)
     with caplog.at_level(logging.ERROR, logger="bot.bard"):
-        assert await bard.write(1, "To be", prefix="!") == replies.FAILED
+        assert await bard.write(Caller(1, "!"), "To be") == replies.FAILED
     record = next(r for r in caplog.records if r.name == "bot.bard")
     assert record.exc_info and record.exc_info[0] is ZeroDivisionError
     monkeypatch.undo()
-    assert (await bard.write(1, "-n 5 To be", prefix="!")).ok  # and it keeps serving
+    assert (await bard.write(Caller(1, "!"), "-n 5 To be")).ok  # and it keeps serving
 
 
 async def test_busy_and_timeout_replies(make_bard: Callable[..., Bard], monkeypatch: pytest.MonkeyPatch) -> None:
     bard = make_bard(queue_bound=1, timeout=0.2)
     await bard.service.start()
     gate = Gate(bard.service, monkeypatch)
-    first = asyncio.create_task(bard.write(1, "a", prefix="!"))
+    first = asyncio.create_task(bard.write(Caller(1, "!"), "a"))
     await gate.wait_entered()  # the first request holds the only place in the queue
-    assert await bard.write(2, "b", prefix="!") == replies.BUSY
+    assert await bard.write(Caller(2, "!"), "b") == replies.BUSY
     assert await first == replies.timed_out(0.2)
     gate.release.set()
 
@@ -104,9 +105,9 @@ async def test_the_indicator_shows_only_while_generating_and_its_failure_loses_n
         yield
         events.append("stop")
 
-    assert (await bard.write(1, "-n 5 a", prefix="!", while_generating=indicator)).ok
+    assert (await bard.write(Caller(1, "!", False, indicator), "-n 5 a")).ok
     assert events == ["start", "stop"]
-    assert not (await bard.write(1, "-t 7 a", prefix="!", while_generating=indicator)).ok
+    assert not (await bard.write(Caller(1, "!", False, indicator), "-t 7 a")).ok
     assert events == ["start", "stop"]  # no indicator for a refusal
 
     @asynccontextmanager
@@ -114,7 +115,7 @@ async def test_the_indicator_shows_only_while_generating_and_its_failure_loses_n
         raise ConnectionError("typing endpoint down")
         yield
 
-    assert (await bard.write(1, "-n 5 a", prefix="!", while_generating=broken)).ok
+    assert (await bard.write(Caller(1, "!", False, broken), "-n 5 a")).ok
 
 
 async def test_close_lets_a_generation_in_flight_finish_then_refuses(
@@ -126,14 +127,14 @@ async def test_close_lets_a_generation_in_flight_finish_then_refuses(
 
     async def command() -> replies.Reply:
         with bard.in_flight():
-            return await bard.write(1, "-n 5 To be", prefix="!")
+            return await bard.write(Caller(1, "!"), "-n 5 To be")
 
     task = asyncio.create_task(command())
     await gate.wait_entered()
     closing = asyncio.create_task(bard.close(grace=10))
     await asyncio.sleep(0)
     assert not closing.done() and not bard.accepting
-    assert await bard.write(2, "a", prefix="!") == replies.LEAVING  # nothing new once closing
+    assert await bard.write(Caller(2, "!"), "a") == replies.LEAVING  # nothing new once closing
     gate.release.set()
     reply = await task
     assert reply.ok and "To be" in reply.text  # the one in flight was answered
@@ -148,7 +149,8 @@ async def test_close_gives_up_after_the_grace_period(
     caplog.set_level(logging.INFO, logger="bot.bard")
     with bard.in_flight():  # a command that never finishes
         await bard.close(grace=0.05)
-        assert not bard.accepting and not bard.service.serving  # closed while the command is still in flight
+        # done while the command is still in flight; the service is its owner's to close (make_bard's here)
+        assert not bard.accepting and bard.service.serving
     assert [r.getMessage() for r in caplog.records if r.name == "bot.bard"] == [
         "finishing 1 command(s) in flight (up to 0.05 s)",
         "1 command(s) still in flight after 0.05 s; closing anyway",
@@ -164,14 +166,14 @@ async def test_close_with_nothing_in_flight_does_not_wait(
     with bard.in_flight():
         pass  # a command that finished
     await bard.close(grace=3600)  # would hang the test if the finished command were still counted
-    assert not bard.service.serving
+    assert not bard.accepting and bard.service.serving  # the service is its owner's to close
     assert not [r for r in caplog.records if r.name == "bot.bard"]
 
 
 async def test_speakers_lists_the_model_speakers_with_and_without_a_filter(monologue_model_dir):
     settings = Settings(model_dir=monologue_model_dir, cooldown=0)
-    bard = Bard(settings, create_service(settings, inference_executor()))
-    try:
+    async with open_service(settings) as service:
+        bard = Bard(settings, service)
         everyone = (await bard.dispatch("speakers", author_id=1, prefix="!")).text
         assert everyone.splitlines() == [
             "**Speakers**, by speeches (of 3; name one: `Hamlet: To be`):",
@@ -181,6 +183,13 @@ async def test_speakers_lists_the_model_speakers_with_and_without_a_filter(monol
         assert some.splitlines()[1] == "HORATIO (6)" and "matching “ho”" in some
         none = (await bard.dispatch("speakers lear", author_id=1, prefix="!")).text
         assert none == "No speaker matching “lear” among the model's 3."
-    finally:
-        await bard.close(0)
-        bard.service.executor.shutdown(wait=True)
+    assert not service.serving and service.executor._shutdown  # type: ignore[attr-defined]  # closed by its opener
+
+
+async def test_a_named_speaker_opens_free_text_as_it_did_in_the_seed(make_bard: Callable[..., Bard]) -> None:
+    bard = make_bard()  # the tiny model has no speakers: it writes free text
+    await bard.service.start()
+    reply = await bard.write(Caller(1, "/"), "-t 0 -n 20 To be", speaker="horatio")
+    assert reply.text.startswith("*The bard continues:*\n>>> Horatio: To be")
+    bad = await bard.write(Caller(1, "/"), "To be", speaker="Hamlet: To")
+    assert not bad.ok and "is not a speaker's name" in bad.text

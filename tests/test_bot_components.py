@@ -19,7 +19,7 @@ from bot import replies
 from bot.bard import Bard
 from bot.console import run_console
 from bot.scene import read_reply
-from bot.service import create_service, inference_executor
+from bot.service import open_service
 from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -249,11 +249,10 @@ async def test_the_console_continues_answers_and_writes_another(monologue_model_
     lines = ["!bard continue", "!bard -n 60 Hamlet: To be", "!bard continue", "!bard answer hamlet"]
     lines += ["!bard answer", "!bard another", "!bard answer othello", "!bard answer"]
     out = io.StringIO()
-    bard = Bard(settings, create_service(settings, inference_executor()))
-    try:
-        await run_console(bard, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out, stderr=io.StringIO())
-    finally:
-        bard.service.executor.shutdown()
+    async with open_service(settings) as service:
+        await run_console(
+            Bard(settings, service), stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out, stderr=io.StringIO()
+        )
     answers = [a for a in out.getvalue().split("\n\n") if a.strip()]
     first_line = [re.sub(r"\n.*", "", a, flags=re.S) for a in answers]
     assert first_line[0] == replies.NO_MONOLOGUE.text

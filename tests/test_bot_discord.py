@@ -22,7 +22,8 @@ from bot import replies
 from bot.app import point_at
 from bot.bard import Bard
 from bot.console import run_console
-from bot.service import create_service, inference_executor
+from bot.request import Caller
+from bot.service import open_service
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -71,7 +72,7 @@ async def test_help_info_and_a_bare_command(fake: FakeDiscord, tiny_model_dir: P
         help_reply = await ask(fake, "?bard help")
         info_reply = await ask(fake, "?BARD INFO")
         opening = await ask(fake, "?bard")
-        expected = await Bard(settings, bot.bard_service).write(1, "", prefix="?")
+        expected = await Bard(settings, bot.bard_service).write(Caller(1, "?"), "")
         ignored = await fake.send_message("!bard To be", author_id=1)  # another bot's prefix
         unknown = await fake.send_message("?dance", author_id=1)  # not our command
         last = await ask(fake, "?bard -n 10 end")
@@ -278,7 +279,7 @@ async def test_shutdown_lets_the_command_in_flight_finish_then_closes(
         await asyncio.wait_for(shutdown, 10)
         reply = fake.reply_to(message_id)
         assert reply is not None and reply.json["content"].startswith("*The bard continues:*")
-        assert bot.is_closed() and bot.bard_executor._shutdown  # type: ignore[attr-defined]
+        assert bot.is_closed() and bot.bard_service.executor._shutdown  # type: ignore[union-attr]
 
 
 async def test_the_stand_alone_bot_loads_the_extension_with_its_settings_and_service(
@@ -289,7 +290,7 @@ async def test_the_stand_alone_bot_loads_the_extension_with_its_settings_and_ser
         cog: Any = bot.get_cog("Bard")  # discord.py executes the extension anew: not bot.cog.BardCog by identity
         assert cog.bard.settings is bot.bard_settings and cog.bard.service is bot.bard_service
         assert bot.bard_service.serving  # started, warmed up, by the extension's setup
-    assert not bot.bard_service.serving and bot.bard_executor._shutdown  # type: ignore[attr-defined]
+    assert not bot.bard_service.serving and bot.bard_service.executor._shutdown  # type: ignore[union-attr]
 
 
 async def test_the_cog_loads_into_a_plain_bot_as_an_extension(fake: FakeDiscord, tiny_model_dir: Path) -> None:
@@ -314,6 +315,21 @@ async def test_the_cog_loads_into_a_plain_bot_as_an_extension(fake: FakeDiscord,
     assert cog.bard.service.executor._shutdown  # type: ignore[union-attr]
 
 
+async def test_a_service_the_host_lends_is_the_hosts_to_close(fake: FakeDiscord, tiny_model_dir: Path) -> None:
+    settings = settings_for(fake, tiny_model_dir)
+    host = commands.Bot(command_prefix="?", intents=discord.Intents.default())
+    host.bard_settings = settings  # type: ignore[attr-defined]
+    async with open_service(settings) as service:
+        host.bard_service = service  # type: ignore[attr-defined]
+        async with host:
+            await host.load_extension("bot.cog")
+            cog: Any = host.get_cog("Bard")
+            assert cog.bard.service is service
+            await host.unload_extension("bot.cog")
+        assert service.serving and not service.executor._shutdown  # type: ignore[attr-defined]
+    assert not service.serving and service.executor._shutdown  # type: ignore[attr-defined]
+
+
 async def test_the_extension_fails_to_load_with_a_clear_message_when_the_model_is_missing(
     fake: FakeDiscord, tmp_path: Path
 ) -> None:
@@ -332,10 +348,9 @@ async def test_the_console_gives_the_reply_the_channel_gets(fake: FakeDiscord, t
     async with running(fake, settings):
         channel = await ask(fake, command)
     out = io.StringIO()
-    bard = Bard(settings, create_service(settings, inference_executor()))
-    try:
-        status = await run_console(bard, stdin=io.StringIO(command + "\n"), stdout=out, stderr=io.StringIO())
-    finally:
-        bard.service.executor.shutdown()
+    async with open_service(settings) as service:
+        status = await run_console(
+            Bard(settings, service), stdin=io.StringIO(command + "\n"), stdout=out, stderr=io.StringIO()
+        )
     assert status == 0
     assert out.getvalue() == channel.json["content"] + "\n\n"

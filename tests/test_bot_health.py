@@ -19,7 +19,7 @@ from fake_discord import TOKEN, FakeDiscord
 from bot import health, health_client
 from bot.app import BardBot
 from bot.main import main, run_bot
-from bot.service import create_service, inference_executor
+from bot.service import create_service
 
 
 @pytest.fixture
@@ -89,12 +89,11 @@ async def test_healthy_when_ready_and_unhealthy_when_generation_hangs_or_the_bot
 
 async def test_a_bot_that_has_not_started_is_unhealthy(tiny_model_dir: Path, fake: FakeDiscord) -> None:
     settings = settings_for(fake, tiny_model_dir)
-    executor = inference_executor()
+    service = create_service(settings)  # loaded, not started: as a bot's is until `async with bot` opens it
     try:
-        bot = BardBot(settings, create_service(settings, executor), executor)
-        checks = await health.HealthCheck(bot, bot.bard_service, deadline=1).run()
+        checks = await health.HealthCheck(BardBot(settings), service, deadline=1).run()
     finally:
-        executor.shutdown()
+        await service.close()
     assert not any(c.ok for c in checks.values())
     assert checks["gateway"].detail.startswith("not ready") and checks["model"].detail.startswith("not serving")
 
@@ -137,9 +136,8 @@ async def test_the_running_bot_serves_its_health_to_the_cli_until_it_stops(
     port = free_port()
     monkeypatch.setenv("BARD_HEALTH_PORT", str(port))
     settings = settings_for(fake, tiny_model_dir, health_port=port)
-    executor = inference_executor()
     with LogEvent("bot.app", "ready as") as ready:
-        bot_run = asyncio.create_task(run_bot(settings, create_service(settings, executor), executor))
+        bot_run = asyncio.create_task(run_bot(settings))
         try:
             await asyncio.wait_for(ready.wait(), 15)
             assert await asyncio.to_thread(main, ["--health", *env]) == 0
@@ -149,7 +147,6 @@ async def test_the_running_bot_serves_its_health_to_the_cli_until_it_stops(
         finally:
             if not bot_run.done():
                 bot_run.cancel()
-            executor.shutdown()
     assert await asyncio.to_thread(main, ["--health", *env]) == 1  # its endpoint went with it
 
 
@@ -160,10 +157,6 @@ async def test_a_taken_health_port_stops_start_up(
         taken.bind((health.HOST, 0))
         taken.listen()
         settings = settings_for(fake, tiny_model_dir, health_port=taken.getsockname()[1])
-        executor = inference_executor()
-        try:
-            assert await run_bot(settings, create_service(settings, executor), executor) == 1
-        finally:
-            executor.shutdown()
+        assert await run_bot(settings) == 1
     assert "cannot serve the health check on port" in caplog.text
     assert not fake.identify_payloads  # it never connected

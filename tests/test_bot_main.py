@@ -16,7 +16,6 @@ from fake_discord import TOKEN, FakeDiscord
 
 from bot.logs import REDACTED, RedactSecrets
 from bot.main import main, run_bot
-from bot.service import create_service, inference_executor
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +26,6 @@ RUN_MAIN = """
 import sys
 from bot.logs import REDACTED, RedactSecrets
 from bot.main import main, run_bot
-from bot.service import create_service, inference_executor
 from bot.settings import Settings
 status = main(sys.argv[1:])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "training"))
@@ -210,8 +208,7 @@ async def test_a_refused_token_is_a_clear_error_that_does_not_show_it(
     settings = Settings(
         token=wrong, model_dir=tiny_model_dir, api_base_url=fake.api_base_url, gateway_url=fake.gateway_url
     )
-    executor = inference_executor()
-    assert await run_bot(settings, create_service(settings, executor), executor) == 1
+    assert await run_bot(settings) == 1
     assert "Discord refused the token: check BARD_TOKEN" in caplog.text
     assert wrong not in caplog.text
 

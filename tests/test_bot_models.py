@@ -17,9 +17,11 @@ from play_excerpts import FAUSTUS
 
 from bot import replies
 from bot.bard import Bard
-from bot.cog import model_choices, with_model
+from bot.cog import model_choices
 from bot.console import run_console
-from bot.service import create_service, inference_executor
+from bot.options import OptionError, model_name
+from bot.request import Caller
+from bot.service import create_service, open_service
 from bot.settings import Settings
 from model_store import store
 
@@ -40,30 +42,40 @@ def models(tmp_path: Path) -> Path:
 async def bard(models: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Bard]:
     settings = Settings(models_dir=models, cooldown=0, length=60)
     with caplog.at_level(logging.WARNING, logger="bot.service"):
-        bard = Bard(settings, create_service(settings, inference_executor()))
+        bard = Bard(settings, create_service(settings))
     assert "model broken left out" in caplog.text and "weights.npz does not match" in caplog.text
     await bard.service.start()
     yield bard
     await bard.close(0)
-    bard.service.executor.shutdown(wait=True)
+    await bard.service.close()
 
 
 async def test_every_good_model_of_the_folder_is_served_by_name(bard: Bard):
     assert bard.service.names == ["alpha", "beta"] and bard.service.default == "alpha"  # no shakespeare: the first
-    beta = await bard.write(1, "-m beta -t 1 Was this", prefix="!")
+    beta = await bard.write(Caller(1, "!"), "-m beta -t 1 Was this")
     assert beta.text.startswith(("**FAUSTUS**", "**MEPHISTOPHELES**")), beta.text
-    alpha = await bard.write(1, "-t 1 To be", prefix="!")
+    alpha = await bard.write(Caller(1, "!"), "-t 1 To be")
     assert alpha.text.startswith(("**HAMLET**", "**HORATIO**", "**OTHELLO**")), alpha.text
-    named = await bard.write(1, "-m beta Faustus: Was this", prefix="!")
+    named = await bard.write(Caller(1, "!"), "-m beta Faustus: Was this")
     assert named.text.startswith("**FAUSTUS**\n>>> Was this")
 
 
 async def test_an_unknown_model_gets_one_line_naming_those_served(bard: Bard):
-    reply = await bard.write(1, "-m gamma To be", prefix="!")
+    reply = await bard.write(Caller(1, "!"), "-m gamma To be")
     assert reply == replies.bad_options("no model named “gamma” (models: alpha, beta)", "!")
     assert (await bard.dispatch("speakers -m gamma", author_id=1, prefix="!")).text == reply.text
-    bad_name = await bard.write(1, "-m ../etc To be", prefix="!")
+    bad_name = await bard.write(Caller(1, "!"), "-m ../etc To be")
     assert bad_name == replies.bad_options("option “-m” needs a model's name, not “../etc”", "!")
+    # The slash command's model option, a field: the same checks, and the text's own -m has the last word.
+    assert await bard.write(Caller(1, "/"), "To be", model="gamma") == replies.bad_options(
+        "no model named “gamma” (models: alpha, beta)", "/"
+    )
+    assert await bard.write(Caller(1, "/"), "To be", model="../etc") == replies.bad_options(
+        "option “-m” needs a model's name, not “../etc”", "/"
+    )
+    beta = await bard.write(Caller(1, "/"), "-t 1 Faustus: Was this", model="beta")
+    assert beta.text.startswith("**FAUSTUS**\n>>> Was this")
+    assert (await bard.write(Caller(1, "/"), "-m beta Was this", model="gamma")).ok
 
 
 async def test_models_speakers_and_info_name_each_model(bard: Bard):
@@ -82,7 +94,10 @@ def test_autocomplete_offers_the_models_that_match():
     assert [c.value for c in model_choices(names, "AL")] == ["alpha"]
     assert [c.value for c in model_choices(names, "mar")] == ["marlowe"]
     assert len(model_choices(names, "")) == 25  # Discord's most
-    assert with_model("To be", "beta") == "-m beta To be" and with_model("To be", None) == "To be"
+    # The slash command's model option is a field, checked as -m's value is.
+    assert model_name("-m", "beta") == "beta"
+    with pytest.raises(OptionError, match="needs a model's name"):
+        model_name("-m", "../etc")
 
 
 async def test_reload_adds_replaces_removes_and_refuses_without_harm(bard: Bard, models: Path):
@@ -99,22 +114,22 @@ async def test_reload_adds_replaces_removes_and_refuses_without_harm(bard: Bard,
     ]
     assert reply.text.splitlines()[4].startswith("⚠️ Refused broken: ") and not reply.ok
     assert bard.service.model_named("alpha").manifest["val_loss"] == 3.5
-    assert (await bard.write(1, "-m beta To be", prefix="!")).text.startswith("⚠️ no model named “beta”")
+    assert (await bard.write(Caller(1, "!"), "-m beta To be")).text.startswith("⚠️ no model named “beta”")
     # A model that served and is now damaged goes on serving, as it was.
     (models / "gamma" / "vocab.json").write_text("{}")
     reply = await bard.reload(is_owner=True)
     assert "Now serving 2 model(s): alpha, gamma" in reply.text and "Refused gamma" in reply.text
-    assert (await bard.write(1, "-m gamma Faustus: Sweet", prefix="!")).text.startswith("**FAUSTUS**")
+    assert (await bard.write(Caller(1, "!"), "-m gamma Faustus: Sweet")).text.startswith("**FAUSTUS**")
 
 
 async def test_a_folder_where_nothing_loads_stops_start_up(tmp_path: Path):
     (tmp_path / "models" / "empty").mkdir(parents=True)
     settings = Settings(models_dir=tmp_path / "models")
     with pytest.raises(store.ModelError, match=r"no model in .* can be served .*empty: .* has no manifest.json"):
-        create_service(settings, inference_executor())
+        create_service(settings)
     with pytest.raises(store.ModelError, match="the default model 'zeta' is not among"):
         make_tiny_model(tmp_path / "models" / "alpha", SCRIPT * 6)
-        create_service(Settings(models_dir=tmp_path / "models", default_model="zeta"), inference_executor())
+        create_service(Settings(models_dir=tmp_path / "models", default_model="zeta"))
 
 
 async def test_two_models_on_the_fake_discord_with_the_slash_option_and_autocomplete(fake: FakeDiscord, models):
@@ -138,11 +153,10 @@ async def test_two_models_on_the_fake_discord_with_the_slash_option_and_autocomp
 
 async def test_two_models_in_console_mode(models: Path):
     settings = Settings(models_dir=models, cooldown=0, length=60)
-    bard = Bard(settings, create_service(settings, inference_executor()))
     out, err = io.StringIO(), io.StringIO()
     commands = "!bard models\n!bard -m beta Faustus: Was this\n!bard Horatio: My lord\n"
-    assert await run_console(bard, stdin=io.StringIO(commands), stdout=out, stderr=err) == 0
-    bard.service.executor.shutdown(wait=True)
+    async with open_service(settings) as service:
+        assert await run_console(Bard(settings, service), stdin=io.StringIO(commands), stdout=out, stderr=err) == 0
     listed, beta, alpha = out.getvalue().strip().split("\n\n")
     assert "**alpha** (default)" in listed and "**beta**" in listed
     assert beta.startswith("**FAUSTUS**\n>>> Was this") and alpha.startswith("**HORATIO**\n>>> My lord")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import pytest
 
+from bot import scene
 from bot.limits import MAX_SEED_CHARS
 from bot.options import OptionError, Options, parse_options
+from bot.scene import Said, Spoken
 
 DEFAULTS = {"temperature": 0.8, "length": 400}
 
@@ -83,3 +88,18 @@ def test_prose_and_free_are_flags() -> None:
     assert parse("--prose -f To be") == Options("To be", 0.8, 400, free=True, prose=True)
     with pytest.raises(OptionError, match="takes no value"):
         parse("--prose=yes To be")
+
+
+def test_a_component_ids_options_are_fields_checked_as_typed_ones() -> None:
+    said = Said(Spoken("HAMLET", "To be, or not"), Options("To be", 0.5, 300, 5, 0.9, prose=True, model="alpha"))
+    assert scene.custom_id("c", said) == "bard:c:alpha:0.5:300:5:0.9:r:5"
+
+    def button(t: str = "0.5", n: str = "300", k: str = "5", p: str = "0.9") -> re.Match[str]:
+        match = re.fullmatch(scene.BUTTON_ID, f"bard:c:alpha:{t}:{n}:{k}:{p}:r:5")
+        assert match is not None
+        return match
+
+    assert scene.options_of(button()) == replace(said.options, seed="")
+    for bad in ({"t": "9"}, {"t": "1.2.3"}, {"n": "0"}, {"n": "1501"}, {"k": "1001"}, {"p": "0"}, {"p": "1e9"}):
+        with pytest.raises(OptionError):
+            scene.options_of(button(**bad))

@@ -22,7 +22,7 @@ import pytest_asyncio
 from conftest import make_tiny_model
 
 from bot import service as service_module
-from bot.service import GenerationService, inference_executor
+from bot.service import GenerationService
 from model_store import store
 from model_store.store import LoadedModel, ModelError
 
@@ -76,11 +76,10 @@ async def live(tmp_path: Path, references: dict[str, LoadedModel]) -> AsyncItera
     """The directory the bot reads (holding "old"), and a started service on it."""
     model_dir = tmp_path / "models" / "current"
     export(references["old"], model_dir)
-    service = GenerationService(store.load(model_dir), inference_executor())
+    service = GenerationService(store.load(model_dir))
     await service.start()
     yield model_dir, service
     await service.close()
-    service.executor.shutdown(wait=True, cancel_futures=True)
 
 
 async def test_reloads_racing_exports_get_a_whole_model_or_a_clean_refusal(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed, inference_executor
+from bot.service import Busy, GenerationService, GenerationTimeout, ServiceClosed
 from model_store import store
 from model_store.engine import Engine, GenerationRequest
 
@@ -47,14 +47,13 @@ async def make_service(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Gene
     made: list[GenerationService] = []
 
     def make(model_dir: Path = tiny_model_dir, **options: Any) -> GenerationService:
-        service = GenerationService(store.load(model_dir), inference_executor(), **options)
+        service = GenerationService(store.load(model_dir), **options)
         made.append(service)
         return service
 
     yield make
     for service in made:
         await service.close()
-        service.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def gate(service: GenerationService, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> Gate:

@@ -12,15 +12,13 @@ from fake_discord import FakeDiscord
 from bot import health
 from bot.app import BardBot, ShardedBardBot, create_bot
 from bot.cog import transport_facts
-from bot.service import create_service, inference_executor
 from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 def build(settings: Settings) -> BardBot | ShardedBardBot:
-    executor = inference_executor()
-    bot = create_bot(settings, create_service(settings, executor), executor, guild_ready_timeout=0.01)
+    bot = create_bot(settings, guild_ready_timeout=0.01)
 
     async def at_once(shard_id: int | None, *, initial: bool = False) -> None:
         """discord.py waits 5 s between two shards' IDENTIFYs, Discord's limit; the fake has none."""
@@ -42,12 +40,9 @@ def build(settings: Settings) -> BardBot | ShardedBardBot:
 async def test_the_settings_choose_the_bot_and_its_shards(
     tiny_model_dir: Path, shards: dict[str, Any], kind: type, expected: dict[str, Any]
 ) -> None:
-    bot = build(Settings(model_dir=tiny_model_dir, **shards))
-    try:
-        assert type(bot) is kind
-        assert {k: getattr(bot, k) for k in expected} == expected
-    finally:
-        bot.bard_executor.shutdown()
+    bot = build(Settings(model_dir=tiny_model_dir, **shards))  # not entered: no service opened, nothing to close
+    assert type(bot) is kind and bot.bard_service is None
+    assert {k: getattr(bot, k) for k in expected} == expected
 
 
 async def test_one_shard_of_several_identifies_as_that_shard(fake: FakeDiscord, tiny_model_dir: Path) -> None:

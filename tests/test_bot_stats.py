@@ -17,6 +17,7 @@ from fake_discord import FakeDiscord
 
 from bot import replies
 from bot.bard import Bard
+from bot.request import Caller
 from bot.stats import RequestStats, percentile
 
 LINE = re.compile(r"request user=(?P<user>[0-9a-f]{12})(?P<fields>( [a-z_]+=\S+)*)")
@@ -59,18 +60,18 @@ async def test_each_request_is_one_logfmt_line_without_the_seed_or_the_user_id(
     caplog.set_level(logging.INFO)
     bard = make_bard(cooldown=60, queue_bound=1, timeout=0.3)
     await bard.service.start()
-    assert (await bard.write(USER, f"-n 40 -t 0 {SEED}", prefix="!")).ok
-    assert not (await bard.write(USER, f"-n 40 {SEED}", prefix="!")).ok  # cooldown
-    assert not (await bard.write(USER, f"-z 3 {SEED}", prefix="!")).ok  # bad option
+    assert (await bard.write(Caller(USER, "!"), f"-n 40 -t 0 {SEED}")).ok
+    assert not (await bard.write(Caller(USER, "!"), f"-n 40 {SEED}")).ok  # cooldown
+    assert not (await bard.write(Caller(USER, "!"), f"-z 3 {SEED}")).ok  # bad option
     Hold(bard, monkeypatch, fail=True).release.set()
-    assert await bard.write(3, SEED, prefix="!") == replies.FAILED
+    assert await bard.write(Caller(3, "!"), SEED) == replies.FAILED
     hold = Hold(bard, monkeypatch)
-    slow = asyncio.create_task(bard.write(1, SEED, prefix="!"))  # holds the only place in the queue...
+    slow = asyncio.create_task(bard.write(Caller(1, "!"), SEED))  # holds the only place in the queue...
     assert await asyncio.to_thread(hold.entered.wait, 10)
-    assert await bard.write(2, SEED, prefix="!") == replies.BUSY  # ...so this one is refused at once
+    assert await bard.write(Caller(2, "!"), SEED) == replies.BUSY  # ...so this one is refused at once
     assert (await slow).text == replies.timed_out(0.3).text
     bard.accepting = False
-    assert await bard.write(4, SEED, prefix="!") == replies.LEAVING
+    assert await bard.write(Caller(4, "!"), SEED) == replies.LEAVING
     hold.release.set()
 
     lines = request_lines(caplog)
@@ -124,8 +125,8 @@ async def test_stats_are_for_owners(make_bard: Callable[..., Any]) -> None:
     bard = make_bard()
     await bard.service.start()
     assert (await bard.dispatch("stats", author_id=1, prefix="!")) == replies.NOT_OWNER
-    await bard.write(1, "-n 20 To be", prefix="!")
-    await bard.write(1, "-t 9 To be", prefix="!")
+    await bard.write(Caller(1, "!"), "-n 20 To be")
+    await bard.write(Caller(1, "!"), "-t 9 To be")
     reply = await bard.dispatch("STATS", author_id=1, prefix="!", is_owner=True)
     assert reply.ok
     lines = reply.text.split("\n")

@@ -21,16 +21,16 @@ def test_logits_match_keras_over_500_steps(keras_model_dir, script_text):
     engine = Engine(store.load(keras_model_dir))
     ids = engine.vocab.encode(script_text[:500])
     expected = np.asarray(model(ids[None, :], training=False))[0]
-    primed, _ = engine.prime(ids)
+    primed, _ = engine.network.prime(ids)
     assert np.max(np.abs(primed - expected)) <= 1e-4
     # Step by step from the carried state, as generation does.
-    state = engine.zero_state(1)
-    stepped = np.stack([engine.step(ids[t : t + 1], state)[0] for t in range(len(ids))])
+    state = engine.network.zero_state(1)
+    stepped = np.stack([engine.network.step(ids[t : t + 1], state)[0] for t in range(len(ids))])
     assert stepped.shape == expected.shape == (500, engine.vocab.size)
     assert np.max(np.abs(stepped - expected)) <= 1e-4
     # Stepping on from a primed state, as generation after a seed does.
-    _, state = engine.prime(ids[:250])
-    resumed = np.stack([engine.step(ids[t : t + 1], state)[0] for t in range(250, len(ids))])
+    _, state = engine.network.prime(ids[:250])
+    resumed = np.stack([engine.network.step(ids[t : t + 1], state)[0] for t in range(250, len(ids))])
     assert np.max(np.abs(resumed - expected[250:])) <= 1e-4
 
 
@@ -42,9 +42,9 @@ def test_logits_match_keras_for_other_depths(tmp_path, script_text, layers):
     engine = Engine(store.load(model_dir))
     ids = engine.vocab.encode(script_text[:120])
     expected = np.asarray(store.load_keras(model_dir)(ids[None, :], training=False))[0]
-    _, state = engine.prime(ids[:60])
-    resumed = np.stack([engine.step(ids[t : t + 1], state)[0] for t in range(60, len(ids))])
-    assert np.max(np.abs(engine.prime(ids)[0] - expected)) <= 1e-4
+    _, state = engine.network.prime(ids[:60])
+    resumed = np.stack([engine.network.step(ids[t : t + 1], state)[0] for t in range(60, len(ids))])
+    assert np.max(np.abs(engine.network.prime(ids)[0] - expected)) <= 1e-4
     assert np.max(np.abs(resumed - expected[60:])) <= 1e-4
 
 
@@ -88,6 +88,9 @@ def test_streamed_pieces_add_up_to_the_text(engine):
         dict(top_p=1.5),
         dict(max_chars=0),
         dict(temperature=float("nan")),
+        dict(temperature=2.5),
+        dict(speaker=" "),
+        dict(speaker="Hamlet: To be"),
     ],
 )
 def test_bad_options_raise(engine, bad):
@@ -104,16 +107,16 @@ def _mean_nll(logits: np.ndarray, targets: np.ndarray) -> float:
 @pytest.mark.parametrize("streams", [1, 3])
 def test_stream_loss_reads_each_stretch_as_one_primed_sequence(engine, script_text, streams):
     ids = engine.vocab.encode(script_text[:301])
-    n = 300 // streams
+    n, prime = 300 // streams, engine.network.prime
     expected = np.mean(
-        [_mean_nll(engine.prime(ids[k * n : (k + 1) * n])[0], ids[k * n + 1 : (k + 1) * n + 1]) for k in range(streams)]
+        [_mean_nll(prime(ids[k * n : (k + 1) * n])[0], ids[k * n + 1 : (k + 1) * n + 1]) for k in range(streams)]
     )
-    assert engine.stream_loss(ids, streams=streams) == pytest.approx(expected, rel=1e-5)
+    assert engine.network.stream_loss(ids, streams=streams) == pytest.approx(expected, rel=1e-5)
 
 
 def test_stream_loss_needs_a_character_per_stream(engine):
     with pytest.raises(ValueError, match="too few"):
-        engine.stream_loss(engine.vocab.encode("To be"), streams=8)
+        engine.network.stream_loss(engine.vocab.encode("To be"), streams=8)
 
 
 @pytest.mark.training
@@ -123,4 +126,4 @@ def test_stream_loss_matches_keras_over_whole_sequences(keras_model_dir, script_
     ids = engine.vocab.encode(script_text[:401])
     x, y = ids[:400].reshape(4, 100), ids[1:401].reshape(4, 100)
     expected = _mean_nll(np.asarray(model(x, training=False)), y)
-    assert engine.stream_loss(ids, streams=4) == pytest.approx(expected, abs=1e-4)
+    assert engine.network.stream_loss(ids, streams=4) == pytest.approx(expected, abs=1e-4)

@@ -39,12 +39,12 @@ def test_every_reply_is_one_speech_in_words_of_the_plays(engine, seed):
 
 
 def test_a_named_speaker_is_honoured_in_any_case(engine):
-    g = monologue(engine, "horatio: My lord", 1)
+    g = monologue(engine, "My lord", 1, speaker="horatio")
     assert (g.speaker, g.seed) == ("HORATIO", "My lord")
 
 
 def test_a_speaker_the_model_never_saw_still_speaks(engine):
-    g = monologue(engine, "Osric: My lord", 2, max_chars=60)  # the script has no Osric
+    g = monologue(engine, "My lord", 2, max_chars=60, speaker="Osric")  # the script has no Osric
     assert (g.speaker, g.seed) == ("OSRIC", "My lord")
     assert g.text
 
@@ -52,7 +52,7 @@ def test_a_speaker_the_model_never_saw_still_speaks(engine):
 def test_with_nobody_named_the_model_chooses_by_its_own_odds(engine):
     chosen = {monologue(engine, "", s, max_chars=10).speaker for s in range(20)}
     assert chosen <= set(engine.candidates) == set(engine.speakers.counts)  # none has 20 speeches: all are candidates
-    logp = engine.continuation_logprobs("\n\n", [f"{name}:\n" for name in engine.candidates])
+    logp = engine.network.continuation_logprobs("\n\n", [f"{name}:\n" for name in engine.candidates])
     odds = np.exp(logp - logp.max()) / np.exp(logp - logp.max()).sum()
     assert np.allclose(np.diff(np.concatenate([[0.0], engine.speaker_cdf])), odds)
     # A draw u picks the first speaker whose cumulative odds exceed it.
@@ -62,22 +62,30 @@ def test_with_nobody_named_the_model_chooses_by_its_own_odds(engine):
 
 
 def test_batched_monologues_match_their_solo_runs_and_stream(engine):
-    seeds = ["", "Hamlet: To be", "My lord", "It is the cause"]
-    requests = [GenerationRequest(s, max_chars=150, rng=np.random.default_rng(i)) for i, s in enumerate(seeds)]
+    seeds = [("", None), ("To be", "Hamlet"), ("My lord", None), ("It is the cause", None)]
+    requests = [
+        GenerationRequest(s, max_chars=150, rng=np.random.default_rng(i), speaker=who)
+        for i, (s, who) in enumerate(seeds)
+    ]
     solo = [engine.generate_batch([r])[0] for r in requests]
-    again = [GenerationRequest(s, max_chars=150, rng=np.random.default_rng(i)) for i, s in enumerate(seeds)]
+    again = [
+        GenerationRequest(s, max_chars=150, rng=np.random.default_rng(i), speaker=who)
+        for i, (s, who) in enumerate(seeds)
+    ]
     pieces: list[str] = []
     started: list[tuple[str | None, str]] = []
     batch = engine.generate_batch(again, on_start=lambda *a: started.append(a), on_text=pieces.append)
-    assert batch == solo
+    assert batch == solo and batch[1].speaker == "HAMLET"
     assert "".join(pieces) == batch[0].text and started == [(batch[0].speaker, batch[0].seed)]
 
 
 def test_free_text_when_asked_or_when_the_model_has_no_speakers(engine, tiny_model_dir):
     g = monologue(engine, "Hamlet: To be", 3, monologue=False)
-    assert g.speaker is None and g.seed == "Hamlet: To be"
+    assert g.speaker is None and g.seed == "Hamlet: To be"  # the engine reads no speaker out of a seed
+    assert monologue(engine, "To be", 3, monologue=False, speaker="Hamlet") == g  # free text: the name opens it
     plain = Engine(store.load(tiny_model_dir))  # exported without lexicon and speakers
     assert not plain.monologues and monologue(plain, "To be", 3).speaker is None
+    assert monologue(plain, "To be", 3, speaker="Hamlet").seed == "Hamlet: To be"
 
 
 # The shipped model's free text for fixed seeds, pinned when the model was shipped (with the engine's free-text path
@@ -134,7 +142,7 @@ def test_an_answer_after_an_exchange_is_by_another_speaker(engine):
             "", max_chars=80, rng=np.random.default_rng(rng_seed), history=f"{history}\n\nHAMLET:\n[Exit]"
         )
         assert engine.generate_batch([request])[0].speaker != "HAMLET"
-    named = GenerationRequest("Hamlet: Season", max_chars=40, rng=np.random.default_rng(0), history=history)
-    alone = GenerationRequest("Hamlet: Season", max_chars=40, rng=np.random.default_rng(0))
+    named = GenerationRequest("Season", max_chars=40, rng=np.random.default_rng(0), history=history, speaker="Hamlet")
+    alone = GenerationRequest("Season", max_chars=40, rng=np.random.default_rng(0), speaker="Hamlet")
     assert engine.generate_batch([named])[0].speaker == "HAMLET"
     assert engine.generate_batch([named])[0] != engine.generate_batch([alone])[0]  # the exchange is fed first

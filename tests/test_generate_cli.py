@@ -27,10 +27,19 @@ def test_seed_changes_are_reported_on_stderr(capsys, tiny_model_dir):
     assert "seed changed" in err
 
 
+def test_a_monologue_seed_names_its_speaker_and_free_text_keeps_it_as_text(capsys, monologue_model_dir):
+    common = ("--model", str(monologue_model_dir), "--length", "40", "--rng-seed", "2")
+    status, out, _ = generate(capsys, *common, "--seed", "horatio: My lord")
+    assert status == 0 and out.startswith("HORATIO:\nMy lord")
+    status, out, _ = generate(capsys, *common, "--seed", "horatio: My lord", "--free")
+    assert status == 0 and out.startswith("horatio: My lord")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--temperature", "-1"], "temperature must be >= 0"),
+        (["--temperature", "2.5"], "temperature must be at most 2"),
         (["--top-p", "2"], "top_p must be in (0, 1]"),
         (["--top-k", "-3"], "top_k must be >= 0"),
         (["--length", "0"], "max_chars must be between 1 and 100000"),

@@ -52,7 +52,7 @@ def test_export_then_load_gives_every_weight_and_the_logits_of_the_keras_model(k
         keras_logits = np.asarray(keras_model(ids[None, :]))[0]
         assert keras_logits.shape == (len(text), loaded.vocab.size)
         assert np.ptp(keras_logits) > 1e-3  # logits that differ, so the comparison below can fail
-        np.testing.assert_allclose(engine.prime(ids)[0], keras_logits, rtol=0, atol=1e-4, err_msg=repr(text))
+        np.testing.assert_allclose(engine.network.prime(ids)[0], keras_logits, rtol=0, atol=1e-4, err_msg=repr(text))
 
 
 def test_tampered_weights_are_rejected(model_copy):

@@ -99,7 +99,7 @@ def test_train_one_epoch_export_and_generate(play_file, tmp_path, capsys):
     ids = loaded.vocab.encode("HAMLET:\nTo be, or not to be")
     keras_logits = np.asarray(keras_model(ids[None, :]))[0]
     engine = Engine(loaded)
-    assert np.max(np.abs(engine.prime(ids)[0] - keras_logits)) <= 1e-4
+    assert np.max(np.abs(engine.network.prime(ids)[0] - keras_logits)) <= 1e-4
     assert len(engine.generate("To be", max_chars=50, rng=np.random.default_rng(0)).text) <= 50
     assert (runs / "log.csv").read_text().count("\n") == 2
     assert (runs / "tensorboard").is_dir()

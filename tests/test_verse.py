@@ -66,7 +66,9 @@ def test_verse_replies_are_lines_of_ten_or_eleven_syllables_that_scan(engine):
     lines = 0
     for seed in SEEDS:
         for rng_seed in range(6):
-            request = GenerationRequest(seed, max_chars=300, temperature=1.0, rng=np.random.default_rng(rng_seed))
+            speaker, speech = engine.speakers.split_seed(seed)  # "Othello: It is the cause"
+            rng = np.random.default_rng(rng_seed)
+            request = GenerationRequest(speech, max_chars=300, temperature=1.0, rng=rng, speaker=speaker)
             g = engine.generate_batch([request])[0]
             if g.metre_fallbacks:
                 continue
