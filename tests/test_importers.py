@@ -166,6 +166,7 @@ CAST_TEI = """<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader><profileDesc><
 <person xml:id="mephostophilis"><persName>Mephostophilis</persName></person>
 <personGrp xml:id="scholars"><name>Scholars</name></personGrp>
 <person xml:id="scholar-1"><persName>Scholar 1</persName></person>
+<person xml:id="Wagner_Fau"><persName>Wagner_Fau</persName></person>
 </listPerson></particDesc></profileDesc></teiHeader><text><body><div type="scene">
 <sp who="#faustus"><speaker>Fau.</speaker><l>Was this the face that launcht a thousand ships?</l></sp>
 <sp who="#mephostophilis"><speaker>Me.</speaker><l>Why this is hell, nor am I out of it.</l></sp>
@@ -174,6 +175,7 @@ CAST_TEI = """<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader><profileDesc><
 <sp who="#scholars"><speaker>All.</speaker><l>God will strengthen thee.</l></sp>
 <sp who="#faustus #mephostophilis"><speaker>Both.</speaker><l>Away!</l></sp>
 <sp who="#wagner"><speaker>Boy.</speaker><l>How now, boy?</l></sp>
+<sp who="#Wagner_Fau"><speaker>Wag.</speaker><l>Sirrah boy, come hither.</l></sp>
 </div></body></text></TEI>
 """
 CASTLIST_TEI = """<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader/><text><front><castList>
@@ -190,9 +192,10 @@ def test_tei_who_takes_the_name_the_cast_list_gives_it(tmp_path):
     c = convert(write(tmp_path, "faustus.xml", CAST_TEI))
     # Fau. and Faust. are one FAUSTUS; a joint speech and an id outside the cast keep the prefix as printed.
     assert speakers_of(c.text) == [
-        "FAUSTUS", "MEPHOSTOPHILIS", "FAUSTUS", "FIRST SCHOLAR", "SCHOLARS", "Both", "Boy",
+        "FAUSTUS", "MEPHOSTOPHILIS", "FAUSTUS", "FIRST SCHOLAR", "SCHOLARS", "Both", "Boy", "Wag",
     ]  # fmt: skip
-    assert c.names.source == "the TEI cast list (particDesc)" and c.names.unmapped() == ["Both", "Boy"]
+    # A name that is only the id again (DraCor's "Wagner_Fau") names no one.
+    assert c.names.source == "the TEI cast list (particDesc)" and c.names.unmapped() == ["Both", "Boy", "Wag"]
     assert c.names.full["Fau"] == c.names.full["Faust"] == "FAUSTUS"
     c = convert(write(tmp_path, "malta.xml", CASTLIST_TEI))
     assert speakers_of(c.text) == ["BARABAS", "ITHAMORE"]  # the role's name, not its description

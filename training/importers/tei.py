@@ -132,7 +132,8 @@ def cast_names(root: ET.Element) -> tuple[dict[str, str], str]:
                 continue
             named = next((d for d in e.iter() if _local(d.tag) in ("persName", "name", "role")), None)
             text = _text_all(named).split(",")[0] if named is not None else ""  # "Barabas, the Jew": Barabas
-            if text and who not in names:
+            # DraCor fills some names with the id ("Gravedigger_Ham"): no name, the prefix stays as printed.
+            if text and who not in names and "_" not in text:
                 names[who] = text
     return names, f"the TEI cast list ({', '.join(dict.fromkeys(lists))})" if names else ""
 
