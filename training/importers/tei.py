@@ -115,8 +115,13 @@ def _text(element: ET.Element) -> str:
 
 
 def _name_from_who(who: str) -> str:
-    """The name in a @who id: "#eng000077-subtle" -> "Subtle"."""
-    return who.lstrip("#").rsplit("-", 1)[-1].replace("_", " ").title()
+    """The name in a @who id, after the text's own id: "#eng000077-subtle" -> "Subtle", "A07009-horse-corser" ->
+    "Horse Corser", "A04632-avocator1" -> "Avocator 1", "Barnardo_Ham" -> "Barnardo"."""
+    who = re.sub(r"_[A-Z][A-Za-z]{1,4}$", "", who.lstrip("#"))  # Folger's play suffix: "Barnardo_Ham"
+    parts = who.split("-")
+    if len(parts) > 1 and re.search(r"\d", parts[0]):
+        parts = parts[1:]
+    return re.sub(r"([A-Za-z])(\d)", r"\1 \2", " ".join(parts).replace("_", " ")).title()
 
 
 def cast_names(root: ET.Element) -> tuple[dict[str, str], str]:
@@ -174,7 +179,7 @@ def _speech(sp: ET.Element, cast: dict[str, str]) -> Speech | None:
     full = ""
     if len(who) == 1:  # a speech of one speaker: the cast list's name, or its id's when the prefix abbreviates it
         from_id = who[0].lstrip("#")
-        full = cast.get(from_id) or _abbreviated(printed, _name_from_who(from_id))
+        full = cast.get(from_id) or _abbreviated(printed, speaker_name(_name_from_who(from_id)))
     return Speech(printed[0].upper() + printed[1:], speaker_name(full).upper(), tuple(lines))
 
 
@@ -231,10 +236,12 @@ def tei_to_script(data: bytes) -> tuple[str, Counter[str], str, SpeakerNames]:
 
 
 def _abbreviated(printed: str, name: str) -> str:
-    """name, when printed abbreviates it word for word ("Good A" and "Good Angel"), else "" (Folger's ids,
-    "Barnardo_Ham", hold more words than the name)."""
-    same_words = len(printed.split()) == len(name.split())
-    return name if same_words and full_name(printed, [name]) else ""
+    """name, when printed abbreviates it ("Good A." and "Good Angel", "Pol." and "Politic Wouldbe"), else "". A
+    prefix of fewer words must shorten its last one: Folger's ids ("Barnardo_Ham") hold more than the name."""
+    if not full_name(printed, [name]):
+        return ""
+    words, named = (text.upper().replace(".", " ").split() for text in (printed, name))
+    return name if len(words) == len(named) or len(words[-1]) < len(named[len(words) - 1]) else ""
 
 
 def _speaker_names(found: list[Speech], source: str) -> SpeakerNames:
