@@ -6,6 +6,7 @@ Every fixture is a small excerpt written here in the source's format; nothing is
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from play_excerpts import (
 from model_store.playscript import speeches
 from training.importers import PlayImportError, convert, detect
 from training.importers import reading as reading_module
-from training.importers.cast import full_name, speaker_name
+from training.importers.cast import full_name, name_speakers, speaker_name
 
 
 def write(tmp_path, name: str, content: str | bytes):
@@ -153,6 +154,12 @@ def test_a_play_without_a_cast_list_keeps_its_prefixes(tmp_path):
 )
 def test_a_prefix_names_the_one_cast_member_it_abbreviates_word_by_word(prefix, cast, expected):
     assert full_name(prefix, cast) == expected
+
+
+def test_a_cast_name_too_long_for_a_speaker_line_names_no_one():
+    long_name = "GENTLEMAN OF THE COURT AND FRIEND TO THE PRINCE OF ARRAGON"  # 58 characters
+    names = name_speakers(Counter({"Gent": 2, "Ham": 1}), [long_name, "Hamlet"], "the cast")
+    assert names.full == {"Ham": "HAMLET"} and names.unmapped() == ["Gent"]
 
 
 def test_speaker_names_hold_only_what_the_play_script_format_can():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 ORDINALS = ("FIRST", "SECOND", "THIRD", "FOURTH", "FIFTH", "SIXTH", "SEVENTH", "EIGHTH", "NINTH")
 _NOT_A_NAME = re.compile(r"[^A-Za-z' .&-]")
+MAX_NAME = 41  # the longest name a play-script speaker line holds (model_store.playscript.SPEAKER_LINE)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def full_name(prefix: str, cast: list[str]) -> str | None:
 
 def name_speakers(speeches: Counter[str], cast: list[str], source: str) -> SpeakerNames:
     """The full name of every prefix the cast names (in capitals); the others keep the spelling printed most."""
-    cast = [name.upper() for name in dict.fromkeys(speaker_name(n) for n in cast) if name]
+    cast = [name.upper() for name in dict.fromkeys(speaker_name(n) for n in cast) if 0 < len(name) <= MAX_NAME]
     full: dict[str, str] = {}
     for prefix in speeches:
         name = full_name(prefix, cast)

@@ -23,7 +23,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from model_store.typography import plain_typography
-from training.importers.cast import SpeakerNames, full_name, name_speakers, speaker_name
+from training.importers.cast import MAX_NAME, SpeakerNames, full_name, name_speakers, speaker_name
 
 TEI_NS = "http://www.tei-c.org/ns/1.0"
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
@@ -180,7 +180,8 @@ def _speech(sp: ET.Element, cast: dict[str, str]) -> Speech | None:
     if len(who) == 1:  # a speech of one speaker: the cast list's name, or its id's when the prefix abbreviates it
         from_id = who[0].lstrip("#")
         full = cast.get(from_id) or _abbreviated(printed, speaker_name(_name_from_who(from_id)))
-    return Speech(printed[0].upper() + printed[1:], speaker_name(full).upper(), tuple(lines))
+    full = speaker_name(full).upper()
+    return Speech(printed[0].upper() + printed[1:], full if len(full) <= MAX_NAME else "", tuple(lines))
 
 
 def tei_to_script(data: bytes) -> tuple[str, Counter[str], str, SpeakerNames]:
