@@ -32,6 +32,7 @@ TRAINING_MODULES = frozenset(
         "test_multiworker.py",
         "test_importers.py",
         "test_preview.py",
+        "test_run_length.py",
     }
 )
 

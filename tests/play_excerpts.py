@@ -128,3 +128,107 @@ DRACOR = """<TEI xmlns="http://www.tei-c.org/ns/1.0" xml:id="eng000076"><teiHead
 of my wealth.</l></lg><stage>He kisses the gold.</stage></sp>
 </div></body><back><div><p>Finis.</p></div></back></text></TEI>
 """
+
+# A cast list ("Persons Represented", mixed case) over speeches whose prefixes are abbreviated, alone on a line;
+# Hamlet's printed two ways, the King not in the list under that name.
+PERSONS_REPRESENTED = """HAMLET, PRINCE OF DENMARK
+
+PERSONS REPRESENTED.
+
+Claudius, King of Denmark.
+Hamlet, Son to the former, and Nephew to the present King.
+Polonius, Lord Chamberlain.
+Horatio, Friend to Hamlet.
+Marcellus, an Officer.
+
+ACT I.
+
+Scene II. A room of state in the Castle.
+
+Hor.
+Hail to your lordship!
+
+Ham.
+I am glad to see you well:
+Horatio, or I do forget myself.
+
+Mar.
+My good lord.
+
+King.
+Good night, my lords.
+
+Hor.
+The same, my lord, and your poor servant ever.
+
+Haml.
+Sir, my good friend; I'll change that name with you.
+
+Mar.
+My lord!
+
+King.
+Farewell.
+
+Hor.
+My lord, I came to see your father's funeral.
+
+Haml.
+I pray thee do not mock me, fellow-student.
+
+Mar.
+Upon the platform where we watch'd.
+
+King.
+Our son shall win.
+
+Ham.
+Indeed, indeed, sirs, but this troubles me.
+
+Haml.
+Hold you the watch to-night?
+
+Ham.
+Then saw you not his face?
+"""
+# A cast list in capitals ("The Persons of the Play") over inline prefixes, two of them of more than one word;
+# COR. could be CORVINO or CORBACCIO, and NANO is not in the list.
+PERSONS_OF_THE_PLAY = """THE PERSONS OF THE PLAY
+
+VOLPONE, a Magnifico.
+MOSCA, his Parasite.
+CORVINO, a Merchant.
+CORBACCIO, an old Gentleman.
+SIR POLITICK WOULD-BE, a Knight.
+PEREGRINE, a Gentleman Traveller.
+
+SCENE, VENICE.
+
+ACT 1. SCENE 1.
+
+VOLP. Good morning to the day; and next, my gold!
+
+MOS. And what he will, sir.
+
+VOLP. Hail the world's soul, and mine!
+
+COR. Signior Volpone!
+
+MOS. He sleeps, sir.
+
+NANO. Now, room for fresh gamesters.
+
+SIR P. Sir, to a wise man, all the world's his soil.
+
+PER. A knight, sir?
+
+SIR POL. I hope you need not fear me.
+
+COR. Is he asleep?
+
+NANO. Fools, they are the only nation.
+
+PER. Good sir, be patient.
+
+SIR P. Farewell, sir.
+"""

@@ -6,6 +6,7 @@ Every fixture is a small excerpt written here in the source's format; nothing is
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,15 @@ from play_excerpts import (
     MODERN_FOOTER,
     MODERN_HEADER,
     NOVEL,
+    PERSONS_OF_THE_PLAY,
+    PERSONS_REPRESENTED,
     SMALL_PRINT_HEADER,
 )
 
 from model_store.playscript import speeches
 from training.importers import PlayImportError, convert, detect
 from training.importers import reading as reading_module
+from training.importers.cast import full_name, name_speakers, speaker_name
 
 
 def write(tmp_path, name: str, content: str | bytes):
@@ -105,6 +109,107 @@ def test_a_novel_is_refused_saying_what_was_found(tmp_path):
         convert(write(tmp_path, "novel.txt", NOVEL))
 
 
+# --------------------------------------------------------------------------- full names from the cast list
+
+
+def speakers_of(text: str) -> list[str]:
+    return [s.speaker for s in speeches(text)]
+
+
+def test_gutenberg_prefixes_take_the_names_of_the_persons_represented(tmp_path):
+    c = convert(write(tmp_path, "hamlet.txt", PERSONS_REPRESENTED), "gutenberg")
+    # "Ham." and "Haml." are one speaker; "King." names no one in the list (Claudius is its King) and stays.
+    assert set(speakers_of(c.text)) == {"HORATIO", "HAMLET", "MARCELLUS", "King"}
+    assert speakers_of(c.text).count("HAMLET") == 6
+    assert c.names.full == {"Hor": "HORATIO", "Ham": "HAMLET", "Mar": "MARCELLUS", "Haml": "HAMLET"}
+    assert c.names.source == "the Dramatis Personae" and c.names.unmapped() == ["King"]
+
+
+def test_gutenberg_capitals_cast_prefixes_of_several_words_and_what_stays_as_printed(tmp_path):
+    c = convert(write(tmp_path, "volpone.txt", PERSONS_OF_THE_PLAY), "gutenberg")
+    assert speakers_of(c.text) == [
+        "VOLPONE", "MOSCA", "VOLPONE", "COR", "MOSCA", "NANO", "SIR POLITICK WOULD-BE", "PEREGRINE",
+        "SIR POLITICK WOULD-BE", "COR", "NANO", "PEREGRINE", "SIR POLITICK WOULD-BE",
+    ]  # fmt: skip
+    assert c.names.unmapped() == ["COR", "NANO"]  # CORVINO or CORBACCIO; not in the list
+
+
+def test_a_play_without_a_cast_list_keeps_its_prefixes(tmp_path):
+    c = convert(write(tmp_path, "malta.txt", MODERN_HEADER + INLINE_CAPS + MODERN_FOOTER))
+    assert c.names.source == "" and c.names.full == {} and "BARABAS" in c.names.speeches
+
+
+@pytest.mark.parametrize(
+    "prefix, cast, expected",
+    [
+        ("Ham", ["CLAUDIUS", "HAMLET", "HORATIO"], "HAMLET"),
+        ("SIR P", ["SIR POLITICK WOULD-BE", "PEREGRINE"], "SIR POLITICK WOULD-BE"),
+        ("Fau.", ["FAUSTUS", "WAGNER"], "FAUSTUS"),
+        ("Cor", ["CORVINO", "CORBACCIO"], None),  # ambiguous
+        ("Lear", ["LEAR", "LEARNED DOCTOR"], "LEAR"),  # the name itself wins over a longer one it begins
+        ("King", ["CLAUDIUS", "GERTRUDE"], None),  # missing
+        ("Sir Toby Belch", ["SIR TOBY"], None),  # more words than the name
+        ("", ["HAMLET"], None),
+    ],
+)
+def test_a_prefix_names_the_one_cast_member_it_abbreviates_word_by_word(prefix, cast, expected):
+    assert full_name(prefix, cast) == expected
+
+
+def test_a_cast_name_too_long_for_a_speaker_line_names_no_one():
+    long_name = "GENTLEMAN OF THE COURT AND FRIEND TO THE PRINCE OF ARRAGON"  # 58 characters
+    names = name_speakers(Counter({"Gent": 2, "Ham": 1}), [long_name, "Hamlet"], "the cast")
+    assert names.full == {"Ham": "HAMLET"} and names.unmapped() == ["Gent"]
+
+
+def test_speaker_names_hold_only_what_the_play_script_format_can():
+    assert speaker_name("Scholar 2") == "SECOND Scholar"
+    assert speaker_name("1. Sch.") == "FIRST Sch"
+    assert speaker_name(" Wagner. ") == "Wagner"
+
+
+CAST_TEI = """<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader><profileDesc><particDesc><listPerson>
+<person xml:id="faustus"><persName>Faustus</persName></person>
+<person xml:id="mephostophilis"><persName>Mephostophilis</persName></person>
+<personGrp xml:id="scholars"><name>Scholars</name></personGrp>
+<person xml:id="scholar-1"><persName>Scholar 1</persName></person>
+<person xml:id="Wagner_Fau"><persName>Wagner_Fau</persName></person>
+</listPerson></particDesc></profileDesc></teiHeader><text><body><div type="scene">
+<sp who="#faustus"><speaker>Fau.</speaker><l>Was this the face that launcht a thousand ships?</l></sp>
+<sp who="#mephostophilis"><speaker>Me.</speaker><l>Why this is hell, nor am I out of it.</l></sp>
+<sp who="#faustus"><speaker>Faust.</speaker><l>How comes it then that thou art out of hell?</l></sp>
+<sp who="#scholar-1"><speaker>1. Sch.</speaker><l>Now God forbid.</l></sp>
+<sp who="#scholars"><speaker>All.</speaker><l>God will strengthen thee.</l></sp>
+<sp who="#faustus #mephostophilis"><speaker>Both.</speaker><l>Away!</l></sp>
+<sp who="#wagner"><speaker>Boy.</speaker><l>How now, boy?</l></sp>
+<sp who="#Wagner_Fau"><speaker>Wag.</speaker><l>Sirrah boy, come hither.</l></sp>
+</div></body></text></TEI>
+"""
+CASTLIST_TEI = """<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader/><text><front><castList>
+<castItem><role xml:id="Barabas">Barabas, the Jew of Malta</role></castItem>
+<castItem xml:id="Ithamore"><role>Ithamore</role><roleDesc>a slave</roleDesc></castItem>
+</castList></front><body>
+<sp who="#Barabas"><speaker>Iew.</speaker><l>So that of thus much that return was made.</l></sp>
+<sp who="#Ithamore"><speaker>Ith.</speaker><l>I have the bottle, master.</l></sp>
+</body></text></TEI>
+"""
+
+
+def test_tei_who_takes_the_name_the_cast_list_gives_it(tmp_path):
+    c = convert(write(tmp_path, "faustus.xml", CAST_TEI))
+    # Fau. and Faust. are one FAUSTUS; a joint speech and an id outside the cast keep the prefix as printed.
+    assert speakers_of(c.text) == [
+        "FAUSTUS", "MEPHOSTOPHILIS", "FAUSTUS", "FIRST SCHOLAR", "SCHOLARS", "Both", "Boy", "WAGNER",
+    ]  # fmt: skip
+    # A name that is only the id again (DraCor's "Wagner_Fau") is no name: the id's own (its play suffix left
+    # out) names the speaker its prefix abbreviates.
+    assert c.names.source == "the TEI cast list (particDesc)" and c.names.unmapped() == ["Both", "Boy"]
+    assert c.names.full["Fau"] == c.names.full["Faust"] == "FAUSTUS"
+    c = convert(write(tmp_path, "malta.xml", CASTLIST_TEI))
+    assert speakers_of(c.text) == ["BARABAS", "ITHAMORE"]  # the role's name, not its description
+    assert c.names.source == "the TEI cast list (castList)"
+
+
 # --------------------------------------------------------------------------- TEI
 
 
@@ -121,7 +226,11 @@ def test_folger_words_spaces_and_punctuation_as_elements(tmp_path):
 def test_earlyprint_word_elements_regularised_and_corrected(tmp_path):
     c = convert(write(tmp_path, "cupid.xml", EARLYPRINT))
     assert c.format == "tei (earlyprint)"
-    assert c.text == ("Actus primus.\n\nNisus:\nWhy, did your Lordship sleep?\n\nDor:\nI marvel what the Duke meant.\n")
+    # Without a cast list the @who ids name the speakers, where the prefix abbreviates the id's name ("Dor.").
+    assert c.text == (
+        "Actus primus.\n\nNISUS:\nWhy, did your Lordship sleep?\n\nDORIALUS:\nI marvel what the Duke meant.\n"
+    )
+    assert c.names.full == {"Nisus": "NISUS", "Dor": "DORIALUS"} and c.names.source == "the TEI @who ids"
 
 
 def test_dracor_plain_text_who_choice_notes_and_page_breaks(tmp_path):
@@ -129,9 +238,9 @@ def test_dracor_plain_text_who_choice_notes_and_page_breaks(tmp_path):
     assert c.format == "tei (dracor)"
     assert c.text == (
         "Act I. Scene I.\n\n[VOLPONE, MOSCA.]\n\n"
-        "Volpone:\nGood morning to the day; and, next, my gold:\nOpen the shrine.\n\n"
-        "MOS:\nAnd what he will, sir.\n\n"
-        "VOLP:\nTrue, my beloved Mosca. Yet I glory\nMore in the cunning purchase of my wealth.\n"
+        "VOLPONE:\nGood morning to the day; and, next, my gold:\nOpen the shrine.\n\n"
+        "MOSCA:\nAnd what he will, sir.\n\n"
+        "VOLPONE:\nTrue, my beloved Mosca. Yet I glory\nMore in the cunning purchase of my wealth.\n"
         "[He kisses the gold.]\n"
     )
     assert c.dropped["front matter"] > 0 and c.dropped["back matter"] > 0

@@ -131,9 +131,10 @@ def story(tmp_path_factory, script_text):
         watch = threading.Thread(target=lambda: stopped.append((first.procs[1].wait(), time.monotonic())))
         watch.start()
 
-        # While worker 1 notices: the same run's first epoch, fitted by one process with the same global batch.
+        # While worker 1 notices: the same run fitted by one process with the same global batch (as many epochs:
+        # the warm-up and the schedule follow the run's length), whose first epoch the workers' is compared with.
         alone = tmp / "alone"
-        arguments = ["--text", play, "--out", alone, "--run-dir", tmp / "runs-alone", "--epochs", "1", *TINY]
+        arguments = ["--text", play, "--out", alone, "--run-dir", tmp / "runs-alone", "--epochs", EPOCHS, *TINY]
         assert cli.main([str(a) for a in arguments]) == 0
 
         watch.join(timeout=max(0.0, killed + LIMIT - time.monotonic()))

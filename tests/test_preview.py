@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from play_excerpts import ALONE_CAPS, DRACOR, MODERN_HEADER, SMALL_PRINT_HEADER
+from play_excerpts import ALONE_CAPS, DRACOR, MODERN_HEADER, PERSONS_OF_THE_PLAY, SMALL_PRINT_HEADER
 
 from training.cli import main
 
@@ -31,6 +31,7 @@ def test_the_preview_reports_what_was_dropped_and_unknown_characters(tmp_path, c
     assert "format:            gutenberg" in out and "speakers:          2 (HAMLET 3, GHOST 2)" in out
     assert "(header " in out and "footer " in out and "front matter " in out
     assert "not in vocabulary: 1 characters (1 distinct: '\u0394')" in out
+    assert "full names:        none (no cast list found); the speakers stay as printed\n" in out
 
 
 def test_a_mixed_folder_is_previewed_file_by_file_and_written_whole(tmp_path, capsys):
@@ -77,3 +78,17 @@ def test_the_preview_checks_the_vocabulary_of_the_model_to_fine_tune(tmp_path, c
         and captured.err
         == f"bard-train: error: --init-from: {tmp_path} has no manifest.json: not an exported bard model\n"
     )
+
+
+def test_the_preview_shows_each_prefixs_full_name_and_what_stayed_as_printed(tmp_path, capsys):
+    (tmp_path / "volpone.txt").write_text(PERSONS_OF_THE_PLAY)
+    assert main(["--text", str(tmp_path / "volpone.txt"), "--format", "gutenberg", "--preview"]) == 0
+    out = capsys.readouterr().out
+    assert "full names:        5 of 7 speech prefixes, from the Dramatis Personae\n" in out
+    assert "    VOLP               -> VOLPONE (2 speeches)\n" in out
+    assert "    SIR P              -> SIR POLITICK WOULD-BE (2 speeches)\n" in out
+    assert "    COR                   as printed (2)\n" in out
+    assert "as printed:        2 (no name, or more than one, in the cast list): COR, NANO\n" in out
+    (tmp_path / "volpone.txt").write_text(SCRIPT)
+    assert main(["--text", str(tmp_path / "volpone.txt"), "--preview"]) == 0
+    assert "full names" not in capsys.readouterr().out  # a play-script text names its speakers as it wants

@@ -33,9 +33,13 @@ class FitClock:
         return self.seconds_before + self.elapsed()
 
 
+WARMUP_SHARE = 0.1  # the warm-up takes at most this share of a run, so that a short run reaches its peak rate
+
+
 class LearningRateSchedule(keras.callbacks.Callback):
     """Sets the learning rate before every step: constant, or a linear warm-up and then a cosine decay to the
-    floor over the run's steps, or over its time budget when that is the tighter bound."""
+    floor over the run's steps, or over its time budget when that is the tighter bound. Both are set from the
+    run's own length: the warm-up is --warmup-steps or a tenth of the run, whichever is shorter."""
 
     def __init__(self, config: TrainConfig, state: RunState, total_steps: int, clock: FitClock) -> None:
         super().__init__()
@@ -49,12 +53,21 @@ class LearningRateSchedule(keras.callbacks.Callback):
             p = max(p, self.clock.run_seconds() / (self.config.max_minutes * 60))
         return min(p, 1.0)
 
+    def warmup_steps(self) -> int:
+        """--warmup-steps, or a tenth of the run's steps when that is fewer (a run of 23 steps warms up over 2)."""
+        if not self.config.warmup_steps:
+            return 0
+        return max(1, min(self.config.warmup_steps, round(WARMUP_SHARE * self.total_steps)))
+
     def rate(self) -> float:
         c, step = self.config, self.state.step
         if c.lr_schedule == "constant":
             return c.learning_rate
-        if step < c.warmup_steps:
-            return c.learning_rate * (step + 1) / c.warmup_steps
+        warmup = self.warmup_steps()
+        # Under a time budget the warm-up also ends at a tenth of the time, whatever the steps.
+        timed = self.clock.run_seconds() / (c.max_minutes * 60) if c.max_minutes > 0 else 0.0
+        if step < warmup and timed < WARMUP_SHARE:
+            return c.learning_rate * max((step + 1) / warmup, timed / WARMUP_SHARE)
         floor = c.learning_rate * c.min_lr_ratio
         return floor + (c.learning_rate - floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from dataclasses import fields
 from pathlib import Path
 
+from model_store import store
 from training.config import TrainConfig
+from training.corpus import Corpus
+from training.errors import TrainError
 from training.importers import FORMATS
+from training.run_dir import RunPaths, reopen_run
+from training.tf_startup import import_tensorflow
 
 EXAMPLES = """examples:
   bard-train --text pg4081.txt --text volpone.xml --preview --write-converted converted/
@@ -148,10 +152,33 @@ def preview(paths: list[Path], fmt: str, write_to: Path | None, init_from: Path 
     return 0
 
 
+def refuse_before_tensorflow(args: argparse.Namespace, config: TrainConfig, corpus: Corpus) -> None:
+    """The refusals that need no TensorFlow, made before it is imported (seconds): an existing --out, a run
+    directory that holds a run (or none to resume), an --init-from that is not a model. train() makes them again;
+    on a cluster only there, where each worker's --out and run directory are its own."""
+    if args.strategy == "multi-worker":
+        return
+    if args.out.exists() and not args.force:
+        raise TrainError(f"output directory {args.out} already exists (use --force to replace it)")
+    if args.init_from is not None:
+        try:
+            store.load(args.init_from)
+        except store.ModelError as exc:
+            raise TrainError(f"--init-from: {exc}") from None
+    paths = RunPaths(run_dir_of(args))
+    if args.resume or args.export_only:
+        reopen_run(paths, config, corpus, "--export-only" if args.export_only else "--resume")
+    elif paths.state.exists() and not args.force:
+        raise TrainError(f"run directory {paths.root} already holds a run (use --resume, or --force to restart)")
+
+
+def run_dir_of(args: argparse.Namespace) -> Path:
+    return args.run_dir or Path("runs") / args.out.name
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     from training.corpus import CorpusError, Source, build_corpus, bundled_plays, convert_files, select_plays
     from training.preview import write_converted
 
@@ -175,16 +202,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bard-train: warning: {warning}", file=sys.stderr)
         sources += [Source(str(c.path), c.text) for c in converted]
         corpus = build_corpus(sources, config.val_fraction)
+        refuse_before_tensorflow(args, config, corpus)
         if args.write_converted is not None:
             for path in write_converted(converted, args.write_converted):
                 print(f"wrote {path}")
-    except (CorpusError, ValueError) as exc:
+    except (CorpusError, ValueError, TrainError) as exc:
         print(f"bard-train: error: {exc}", file=sys.stderr)
         return 2
 
-    from training.train import ExportWriteError, TrainError, train  # imports TensorFlow: only once the request is valid
+    import_tensorflow()  # only once the request is valid; its start-up lines once
+    from training.train import ExportWriteError, train
 
-    run_dir = args.run_dir or Path("runs") / args.out.name
+    run_dir = run_dir_of(args)
     # The manifest records the command that trained the model, also when the export is made by --export-only or
     # the run was resumed (a resumed run is the same run: the same command, interrupted).
     command = shlex.join(["bard-train", *(a for a in argv if a not in ("--export-only", "--resume"))])

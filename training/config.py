@@ -15,6 +15,8 @@ def _hp(default: Any, doc: str) -> Any:
 
 
 PRECISION_CHOICES = ("auto", "float32", "mixed_bfloat16")
+DEFAULT_EPOCHS = 30  # --epochs 0 (the default) without --max-minutes
+UNCAPPED_EPOCHS = 100_000  # --epochs 0 with --max-minutes: the time budget ends the run, not an epoch count
 LSTM_IMPL_CHOICES = ("f32-gates", "keras")  # training/lstm_layer.py's F32GateLSTM, Keras's LSTM
 
 
@@ -45,13 +47,18 @@ class TrainConfig:
     val_fraction: float = _hp(0.1, "the last fraction of every source held out for validation")
     # optimisation
     epochs: int = _hp(
-        30,
-        "maximum epochs; early stopping or --max-minutes may end sooner. The cosine schedule decays over the tighter "
-        "of epochs and --max-minutes: on a small corpus, few enough epochs let it decay before the run overfits",
+        0,
+        f"maximum epochs; early stopping or --max-minutes may end sooner. 0: {DEFAULT_EPOCHS}, or no cap with "
+        "--max-minutes (the time budget is the run's length). The cosine schedule decays over the tighter of "
+        "epochs and --max-minutes: on a small corpus, few enough epochs let it decay before the run overfits",
     )
     learning_rate: float = _hp(2e-3, "peak Adam learning rate")
     lr_schedule: str = _hp("cosine", "cosine (warm-up, then decay to the floor over the run) or constant")
-    warmup_steps: int = _hp(100, "linear warm-up steps at the start of the cosine schedule")
+    warmup_steps: int = _hp(
+        100,
+        "linear warm-up steps at the start of the cosine schedule, at most a tenth of the run (its steps, or its "
+        "--max-minutes): a short run reaches the peak learning rate",
+    )
     min_lr_ratio: float = _hp(0.05, "the cosine schedule ends at the peak learning rate times this")
     weight_decay: float = _hp(
         0.0,
@@ -93,7 +100,7 @@ class TrainConfig:
             "seq_len": 2 <= self.seq_len <= 10_000,
             "batch_size": 1 <= self.batch_size <= 65_536,
             "val_fraction": 0 < self.val_fraction < 1,
-            "epochs": 1 <= self.epochs <= 100_000,
+            "epochs": 0 <= self.epochs <= UNCAPPED_EPOCHS,
             "learning_rate": 0 < self.learning_rate < 1,
             "lr_schedule": self.lr_schedule in ("cosine", "constant"),
             "warmup_steps": self.warmup_steps >= 0,
@@ -112,6 +119,12 @@ class TrainConfig:
             raise ValueError(f"invalid --{name.replace('_', '-')}: {getattr(self, name)!r}")
         if self.weight_drop and self.lstm_impl != "f32-gates":
             raise ValueError("--weight-drop needs --lstm-impl f32-gates: Keras's LSTM layer has no DropConnect")
+
+    def epoch_limit(self) -> int:
+        """The epochs the run may fit: --epochs, or by default DEFAULT_EPOCHS, and no cap under a time budget."""
+        if self.epochs:
+            return self.epochs
+        return UNCAPPED_EPOCHS if self.max_minutes > 0 else DEFAULT_EPOCHS
 
     def regularisers(self) -> dict[str, float]:
         """The training-only options of build_model (and build_architecture) that a run sets: one place to add one."""

@@ -41,6 +41,7 @@ class FitSetup:
     workers: int
     init_from: Path | None
     command: str
+    base_name: str | None = None  # the manifest name of the model fine-tuned (init_from)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,15 @@ def export_manifest(name: str, corpus: CorpusFacts, setup: FitSetup, results: Re
         "history": state.history,
         "train_seconds": round(state.train_seconds, 1),
         "init_from": str(setup.init_from) if setup.init_from else None,
+        # What a model says of itself (bard-train's summary, the bot's !bard models): the model it was fine-tuned
+        # from (None: from scratch), the text its val_loss was measured on, and how long it fitted.
+        "base_model": {"name": setup.base_name, "path": str(setup.init_from)} if setup.init_from else None,
+        "validation": {
+            "texts": [s.name for s in corpus.corpus.sources],
+            "fraction": setup.config.val_fraction,
+            "chars": corpus.val_chars,
+        },
+        "train_minutes": round(state.train_seconds / 60, 1),
         "versions": {
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
@@ -97,3 +107,24 @@ def export_manifest(name: str, corpus: CorpusFacts, setup: FitSetup, results: Re
         },
         "command": setup.command,
     }
+
+
+def validation_text(validation: dict[str, Any]) -> str:
+    """ "the last 10% of 2 texts (volpone.xml, faustus.xml): 41,230 characters" """
+    texts = validation["texts"]
+    names = ", ".join(Path(t).name for t in texts[:3]) + (f" and {len(texts) - 3} more" if len(texts) > 3 else "")
+    plural = "text" if len(texts) == 1 else "texts"
+    return (
+        f"the last {validation['fraction']:.0%} of {len(texts)} {plural} ({names}): {validation['chars']:,} characters"
+    )
+
+
+def summary(manifest: dict[str, Any]) -> str:
+    """What the exported model is, in three lines: its base, what its val loss was measured on, its minutes."""
+    base = manifest["base_model"]
+    origin = f"fine-tuned from {base['name']} ({base['path']})" if base else "trained from scratch"
+    return (
+        f"  base:       {origin}\n"
+        f"  val loss:   {manifest['val_loss']:.4f} nats/char on {validation_text(manifest['validation'])}\n"
+        f"  training:   {manifest['train_minutes']:g} minutes, {manifest['epochs_trained']} epochs"
+    )

@@ -12,6 +12,8 @@ from model_store.vocab import Vocab
 from training.importers import Converted
 
 FIRST_LINES = 20
+TOP_SPEAKERS = 10  # the speech prefixes whose full names the preview lists
+UNMAPPED_SHOWN = 20
 
 
 def report(converted: Converted, vocab: Vocab | None) -> str:
@@ -41,10 +43,33 @@ def report(converted: Converted, vocab: Vocab | None) -> str:
         shown = "".join(sorted(missing))[:40]
         unknown = f"{sum(missing.values()):,} characters ({len(missing)} distinct: {shown!r})" if missing else "none"
         out.append(f"  not in vocabulary: {unknown}")
+    out += speaker_names(converted)
     out += [f"  warning: {w}" for w in converted.warnings]
     out.append(f"  first {FIRST_LINES} lines:")
     out += [f"    | {line}" for line in lines[:FIRST_LINES]]
     return "\n".join(out)
+
+
+def speaker_names(converted: Converted) -> list[str]:
+    """What the speech prefixes were written as: the ten with the most speeches, each with its full name from the
+    cast list or "as printed", and every prefix the cast list did not name."""
+    names = converted.names
+    if not names.speeches:
+        return []
+    if not names.source:
+        return ["  full names:        none (no cast list found); the speakers stay as printed"]
+    mapped = sum(1 for p in names.speeches if p in names.full)
+    out = [f"  full names:        {mapped} of {len(names.speeches)} speech prefixes, from {names.source}"]
+    for prefix, n in names.speeches.most_common(TOP_SPEAKERS):
+        full = names.full.get(prefix)
+        out.append(
+            f"    {prefix:<18} -> {full} ({n:,} speeches)" if full else f"    {prefix:<18}    as printed ({n:,})"
+        )
+    unmapped = names.unmapped()
+    if unmapped:
+        shown = ", ".join(unmapped[:UNMAPPED_SHOWN]) + (", ..." if len(unmapped) > UNMAPPED_SHOWN else "")
+        out.append(f"  as printed:        {len(unmapped)} (no name, or more than one, in the cast list): {shown}")
+    return out
 
 
 def converted_name(converted: Converted, taken: set[str]) -> str:

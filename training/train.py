@@ -35,7 +35,7 @@ from training.corpus import Corpus
 from training.data import make_dataset
 from training.errors import TrainError
 from training.hardware import bf16_supported, choose_precision
-from training.manifest import CorpusFacts, FitSetup, Results, export_manifest
+from training.manifest import CorpusFacts, FitSetup, Results, export_manifest, summary
 from training.model import (
     architecture,
     build_architecture,
@@ -153,9 +153,16 @@ def first_model(
 
 
 def fit_setup(
-    config: TrainConfig, model: keras.Model, workers: Workers, *, strategy: str, init_from: Path | None, command: str
+    config: TrainConfig,
+    model: keras.Model,
+    workers: Workers,
+    *,
+    strategy: str,
+    init_from: Path | None,
+    base: LoadedModel | None,
+    command: str,
 ) -> FitSetup:
-    """How the run's model is set up and fitted, read from the model it starts from."""
+    """How the run's model is set up and fitted, read from the model it starts from (and the model fine-tuned)."""
     return FitSetup(
         config=config,
         arch=architecture(model),
@@ -166,6 +173,7 @@ def fit_setup(
         workers=workers.count,
         init_from=init_from,
         command=command,
+        base_name=base.manifest.get("name", base.path.name) if base is not None else None,
     )
 
 
@@ -213,15 +221,15 @@ def fit_model(
     verbose: int,
     workers: Workers,
 ) -> None:
-    """Fit until config.epochs, early stopping or the time budget; every epoch leaves a checkpoint to resume."""
+    """Fit until the epoch limit, early stopping or the time budget; every epoch leaves a checkpoint to resume."""
     spent = config.max_minutes > 0 and state.train_seconds >= config.max_minutes * 60
     if spent:
         print(f"the run's time budget of {config.max_minutes:g} minutes is spent (a larger --max-minutes extends it)")
-    if state.epoch >= config.epochs or state.wait >= config.patience or spent:
+    if state.epoch >= config.epoch_limit() or state.wait >= config.patience or spent:
         return
     train_ds, val_ds = datasets
     clock = workers.fit_clock(state.train_seconds, config.max_minutes)
-    schedule = LearningRateSchedule(config, state, config.epochs * int(train_ds.cardinality()), clock)
+    schedule = LearningRateSchedule(config, state, config.epoch_limit() * int(train_ds.cardinality()), clock)
     budget = TimeBudget(config.max_minutes, clock)
     callbacks: list[keras.callbacks.Callback] = [
         schedule,
@@ -239,7 +247,7 @@ def fit_model(
         model.fit(
             train_ds,
             validation_data=val_ds,
-            epochs=config.epochs,
+            epochs=config.epoch_limit(),
             initial_epoch=state.epoch,
             callbacks=workers.fit_callbacks(callbacks, clock),
             verbose=verbose,
@@ -349,7 +357,7 @@ def train(
         config = dataclasses.replace(config, lstm_impl=model_lstm_impl(model))
         datasets = make_datasets(train_ids, val_ids, config, state.epoch)
         facts = CorpusFacts(corpus, len(train_ids), len(val_ids))
-        setup = fit_setup(config, model, workers, strategy=strategy, init_from=init_from, command=command)
+        setup = fit_setup(config, model, workers, strategy=strategy, init_from=init_from, base=base, command=command)
         opening = opening_line(
             export_only=export_only, continuing=continuing, leads=workers.leads, paths=paths, state=state, base=base
         )
@@ -377,4 +385,6 @@ def train(
         speech = speech_data(corpus.train_text, base)  # a fine-tuned model's lexicon extends its base's
         export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
         print(workers.finished(out, val_loss, results.val_stream_loss, state.best_epoch))
+        if workers.leads:
+            print(summary(manifest))
         return out

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_store.playscript import is_heading, is_speaker_line, speeches
+from training.importers.cast import SpeakerNames
 from training.importers.gutenberg import gutenberg_to_script
 from training.importers.markdown import markdown_to_script
 from training.importers.reading import PlayImportError, decode, read_bytes
@@ -25,7 +26,7 @@ from training.importers.tei import NotTei, tei_to_script
 FORMATS = ("auto", "script", "gutenberg", "tei", "markdown")
 SUFFIXES = (".txt", ".xml", ".md")
 
-__all__ = ["FORMATS", "SUFFIXES", "Converted", "PlayImportError", "convert", "detect"]
+__all__ = ["FORMATS", "SUFFIXES", "Converted", "PlayImportError", "SpeakerNames", "convert", "detect"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Converted:
     source_chars: int
     dropped: dict[str, int] = field(default_factory=dict)  # characters left out, by what they were
     warnings: tuple[str, ...] = ()
+    names: SpeakerNames = field(default_factory=SpeakerNames)  # the speech prefixes' full names, from the cast list
 
 
 _GUTENBERG = re.compile(r"project gutenberg|\*END\*? ?THE SMALL PRINT", re.I)
@@ -73,11 +75,12 @@ def convert(path: Path, fmt: str = "auto") -> Converted:
     chosen = detect(path, data) if fmt == "auto" else fmt
     warnings: list[str] = []
     dropped: Counter[str] = Counter()
+    names = SpeakerNames()
     if chosen == "tei":
         if b"\0" in data[:65536]:
             raise PlayImportError(f"{path}: looks binary (NUL bytes), not a text file")
         try:
-            script, dropped, flavour = tei_to_script(data)
+            script, dropped, flavour, names = tei_to_script(data)
         except NotTei as exc:
             raise PlayImportError(f"{path}: {exc}") from None
         label, source_chars, found_in = f"tei ({flavour})", len(data), "the TEI <body>"
@@ -90,7 +93,7 @@ def convert(path: Path, fmt: str = "auto") -> Converted:
             )
         text, label, source_chars, found_in = decoded.text, chosen, len(decoded.text), "the text"
         if chosen == "gutenberg":
-            script, dropped = gutenberg_to_script(text)
+            script, dropped, names = gutenberg_to_script(text)
         elif chosen == "markdown":
             script = markdown_to_script(text)
         elif chosen == "script":
@@ -101,4 +104,4 @@ def convert(path: Path, fmt: str = "auto") -> Converted:
         source = script if script.strip() else (data.decode("utf-8", "replace") if chosen != "tei" else "")
         found = _what_was_found(source) if source else "found no <sp> speech with a <speaker> or @who"
         raise PlayImportError(f"{path}: no speeches found in {found_in} read as {label}: {found}; is it a play?")
-    return Converted(path, label, script, source_chars, dict(dropped), tuple(warnings))
+    return Converted(path, label, script, source_chars, dict(dropped), tuple(warnings), names)

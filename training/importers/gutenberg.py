@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from model_store.playscript import is_heading
 from model_store.typography import plain_typography
+from training.importers.cast import SpeakerNames, name_speakers
 
 START = re.compile(r"^\*{3} ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
 END = re.compile(r"^\*{3} ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
@@ -54,6 +55,18 @@ NOT_SPEAKERS = frozenset({
     "PART", "VOLUME", "ARGUMENT", "THE ARGUMENT", "SCENE", "ACT", "I", "A", "O", "AND", "BUT", "THE", "TO", "NO", "SO",
 })
 # fmt: on
+CAST_HEADING = re.compile(
+    r"^\s*(DRAMATIS\s+PERSON(AE|\u00c6)|PERSONS\s+REPRESENTED|(THE\s+)?PERSONS(\s+OF\s+THE\s+(PLAY|DRAMA))?|"
+    r"(THE\s+)?CHARACTERS(\s+OF\s+THE\s+PLAY)?|THE\s+ACTORS'?\s+NAMES)\W*$",
+    re.I,
+)
+CAST_END = re.compile(r"^\s*((THE\s+)?SCENE\b|ACT\b|PROLOGUE\b|INDUCTION\b)", re.I)
+# A cast list's entry: the name, up to four words, then its description after a comma, a full stop, a dash or a brace.
+CAST_NAME = re.compile(
+    r"^\s*(?P<name>[A-Z][A-Za-z'&-]*\.?(?:\s+[A-Za-z][A-Za-z'&-]*\.?){0,3}?)\s*(,|\.?$|\.\s|\s[-\u2014}(]|:)"
+)
+CAST_LINES = 80  # a cast list is read this far past its heading
+CAST_SOURCE = "the Dramatis Personae"
 MIXED_SPEAKER_MIN_BLOCKS = 3  # a mixed-case name alone ("Ber.") counts when it starts this many blocks
 RUN_SPEECHES, RUN_LINES = 4, 40  # the play starts at the first run of this many speeches, by two speakers or more
 
@@ -238,8 +251,25 @@ def _play_span(
     return first, last
 
 
-def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
-    """The play in play-script form, and the characters dropped by kind (header, footer, notes, front, back)."""
+def cast_list(lines: list[str]) -> list[str]:
+    """The names of the Dramatis Personae (or "Persons Represented") among these lines: each entry's name, before
+    its description ("MOSCA, his Parasite." -> "MOSCA"); none when there is no such heading."""
+    start = next((i for i, line in enumerate(lines) if CAST_HEADING.match(line)), None)
+    if start is None:
+        return []
+    names = []
+    for line in lines[start + 1 : start + 1 + CAST_LINES]:
+        if CAST_END.match(line) or (names and is_heading(line.strip())):
+            break
+        entry = CAST_NAME.match(line)
+        if entry and entry.group("name").strip(" .").upper() not in NOT_SPEAKERS:
+            names.append(entry.group("name").strip(" ."))
+    return names
+
+
+def gutenberg_to_script(text: str) -> tuple[str, Counter[str], SpeakerNames]:
+    """The play in play-script form, the characters dropped by kind (header, footer, notes, front, back), and the
+    full names its speech prefixes were written under (from the Dramatis Personae)."""
     dropped = Dropped()
     text = MAIL_ESCAPED_FROM.sub("From", text)
     body = strip_notes(strip_licence(text, dropped), dropped)
@@ -251,8 +281,10 @@ def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
     span = _play_span(blocks, speakers, base_indent)
     if span is None:
         dropped.add("no play found", body)
-        return "", dropped.counts
+        return "", dropped.counts, SpeakerNames()
     first, last = span
+    front = [line for b in blocks[:first] for line in b.lines]
+    names = name_speakers(Counter(s[0] for s in speakers[first : last + 1] if s), cast_list(front), CAST_SOURCE)
     for b in blocks[:first]:
         dropped.add("front matter", "\n".join(b.lines))
     for b in blocks[last + 1 :]:
@@ -266,6 +298,7 @@ def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
         lines = list(block.lines)
         if speaker:
             name, direction, rest = speaker
+            name = names.full.get(name, name)
             speech = [f"{name}:"]
             first_line = " ".join(x for x in (_direction(direction) if direction else "", rest.strip()) if x)
             body_lines = ([first_line] if first_line else []) + lines[1:]
@@ -293,7 +326,7 @@ def gutenberg_to_script(text: str) -> tuple[str, Counter[str]]:
         else:
             dropped.add("text outside speeches", "\n".join(lines))
     script = "\n\n".join(out) + "\n"
-    return plain_typography(script), dropped.counts
+    return plain_typography(script), dropped.counts, names
 
 
 def _names_someone(lines: list[str]) -> bool:

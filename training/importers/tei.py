@@ -17,13 +17,16 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import dataclass
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from model_store.typography import plain_typography
+from training.importers.cast import MAX_NAME, SpeakerNames, full_name, name_speakers, speaker_name
 
 TEI_NS = "http://www.tei-c.org/ns/1.0"
+XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 SKIP = frozenset(
     [
         "teiHeader",
@@ -111,13 +114,43 @@ def _text(element: ET.Element) -> str:
     return plain_typography(joined)
 
 
-def _name_from_who(sp: ET.Element) -> str:
-    """A speech without a <speaker>: its @who ("#eng000077-subtle" -> "Subtle"), or nothing."""
-    who = (sp.get("who") or "").split()[:1]
-    return who[0].lstrip("#").rsplit("-", 1)[-1].replace("_", " ").title() if who else ""
+def _name_from_who(who: str) -> str:
+    """The name in a @who id, after the text's own id: "#eng000077-subtle" -> "Subtle", "A07009-horse-corser" ->
+    "Horse Corser", "A04632-avocator1" -> "Avocator 1", "Barnardo_Ham" -> "Barnardo"."""
+    who = re.sub(r"_[A-Z][A-Za-z]{1,4}$", "", who.lstrip("#"))  # Folger's play suffix: "Barnardo_Ham"
+    parts = who.split("-")
+    if len(parts) > 1 and re.search(r"\d", parts[0]):
+        parts = parts[1:]
+    return re.sub(r"([A-Za-z])(\d)", r"\1 \2", " ".join(parts).replace("_", " ")).title()
 
 
-def _speech(sp: ET.Element) -> str | None:
+def cast_names(root: ET.Element) -> tuple[dict[str, str], str]:
+    """The cast list's name for each id (<person>, <personGrp>, <role> or <castItem> in <castList> or
+    <particDesc>: its <persName>, <name> or <role> text), and which list it was."""
+    names: dict[str, str] = {}
+    lists = []
+    for cast in (e for e in root.iter() if _local(e.tag) in ("castList", "particDesc")):
+        lists.append(_local(cast.tag))
+        for e in cast.iter():
+            who = e.get(XML_ID)
+            if not who or _local(e.tag) not in ("person", "personGrp", "role", "castItem"):
+                continue
+            named = next((d for d in e.iter() if _local(d.tag) in ("persName", "name", "role")), None)
+            text = _text_all(named).split(",")[0] if named is not None else ""  # "Barabas, the Jew": Barabas
+            # DraCor fills some names with the id ("Gravedigger_Ham"): no name, the prefix stays as printed.
+            if text and who not in names and "_" not in text:
+                names[who] = text
+    return names, f"the TEI cast list ({', '.join(dict.fromkeys(lists))})" if names else ""
+
+
+@dataclass(frozen=True)
+class Speech:
+    printed: str  # the speech prefix as printed (or the name in its @who when it has no <speaker>)
+    full: str  # the cast list's name for its @who, or ""
+    lines: tuple[str, ...]
+
+
+def _speech(sp: ET.Element, cast: dict[str, str]) -> Speech | None:
     speaker = ""
     lines: list[str] = []
 
@@ -139,14 +172,21 @@ def _speech(sp: ET.Element) -> str | None:
                 walk(child)
 
     walk(sp)
-    name = re.sub(r"[^A-Za-z' .&-]", "", speaker or _name_from_who(sp)).strip(" .")
-    if not name or not any(not line.startswith("[") for line in lines):
+    who = (sp.get("who") or "").split()
+    printed = speaker_name(speaker or (_name_from_who(who[0]) if who else ""))
+    if not printed or not any(not line.startswith("[") for line in lines):
         return None
-    return "\n".join([f"{name[0].upper()}{name[1:]}:", *lines])
+    full = ""
+    if len(who) == 1:  # a speech of one speaker: the cast list's name, or its id's when the prefix abbreviates it
+        from_id = who[0].lstrip("#")
+        full = cast.get(from_id) or _abbreviated(printed, speaker_name(_name_from_who(from_id)))
+    full = speaker_name(full).upper()
+    return Speech(printed[0].upper() + printed[1:], full if len(full) <= MAX_NAME else "", tuple(lines))
 
 
-def tei_to_script(data: bytes) -> tuple[str, Counter[str], str]:
-    """The play in play-script form, characters dropped by kind, and the TEI flavour."""
+def tei_to_script(data: bytes) -> tuple[str, Counter[str], str, SpeakerNames]:
+    """The play in play-script form, characters dropped by kind, the TEI flavour, and the full names its speech
+    prefixes were written under (from the cast list its @who ids point into)."""
     root = parse(data)
     if _local(root.tag) not in ("TEI", "teiCorpus", "TEI.2"):
         raise NotTei(f"the root element is <{_local(root.tag)}>, not <TEI>")
@@ -161,7 +201,8 @@ def tei_to_script(data: bytes) -> tuple[str, Counter[str], str]:
         for e in body.iter():
             if _local(e.tag) in ("note", "app", "castList"):
                 dropped["cast list" if _local(e.tag) == "castList" else "notes"] += len(_text_all(e))
-    out: list[str] = []
+    cast, source = cast_names(root)
+    out: list[str | Speech] = []
 
     def walk(e: ET.Element) -> None:
         for child in e:
@@ -169,7 +210,7 @@ def tei_to_script(data: bytes) -> tuple[str, Counter[str], str]:
             if name in SKIP:
                 continue
             if name == "sp":
-                speech = _speech(child)
+                speech = _speech(child, cast)
                 if speech:
                     out.append(speech)
                 else:
@@ -187,7 +228,32 @@ def tei_to_script(data: bytes) -> tuple[str, Counter[str], str]:
 
     for body in bodies:
         walk(body)
-    return ("\n\n".join(out) + "\n" if out else ""), dropped, flavour(root)
+    names = _speaker_names([s for s in out if isinstance(s, Speech)], source)
+    blocks = [
+        s if isinstance(s, str) else "\n".join([f"{s.full or names.full.get(s.printed, s.printed)}:", *s.lines])
+        for s in out
+    ]
+    return ("\n\n".join(blocks) + "\n" if blocks else ""), dropped, flavour(root), names
+
+
+def _abbreviated(printed: str, name: str) -> str:
+    """name, when printed abbreviates it ("Good A." and "Good Angel", "Pol." and "Politic Wouldbe"), else "". A
+    prefix of fewer words must shorten its last one: Folger's ids ("Barnardo_Ham") hold more than the name."""
+    if not full_name(printed, [name]):
+        return ""
+    words, named = (text.upper().replace(".", " ").split() for text in (printed, name))
+    return name if len(words) == len(named) or len(words[-1]) < len(named[len(words) - 1]) else ""
+
+
+def _speaker_names(found: list[Speech], source: str) -> SpeakerNames:
+    """Each prefix's full name (the one its speeches' @who gives most), the others by name_speakers' rules."""
+    by_prefix: dict[str, Counter[str]] = {}
+    for s in found:
+        if s.full:
+            by_prefix.setdefault(s.printed, Counter())[s.full] += 1
+    names = name_speakers(Counter(s.printed for s in found), [], "")
+    full = names.full | {p: fulls.most_common(1)[0][0] for p, fulls in by_prefix.items()}
+    return SpeakerNames(source or ("the TEI @who ids" if by_prefix else ""), full, names.speeches)
 
 
 def _text_all(e: ET.Element) -> str:
