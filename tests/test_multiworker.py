@@ -30,7 +30,8 @@ ROOT = Path(__file__).parents[1]
 # Float32 without dropout: a single process with the same global batch must reach the same weights.
 TINY = [
     "--layers", "1", "--units", "16", "--embedding-dim", "8", "--seq-len", "16", "--batch-size", "8",
-    "--sample-chars", "0", "--dropout", "0", "--precision", "float32", "--quiet",
+    "--sample-chars", "0", "--dropout", "0", "--weight-drop", "0", "--weight-decay", "0", "--precision", "float32",
+    "--quiet",
 ]  # fmt: skip
 EPOCHS = 3  # worker 0 is killed after the first: one to spare, however late the kill lands
 EPOCH_LINE = re.compile(r"^\d+/\d+ - .* - loss: (\S+) - val_loss: (\S+)$", re.MULTILINE)

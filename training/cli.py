@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from model_store import store
+from training import recipe
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.errors import TrainError
@@ -21,9 +22,8 @@ EXAMPLES = """examples:
   bard-train --play othello --epochs 20 --out model_store/othello
   bard-train --group tragedies --max-minutes 60 --out model_store/tragedies
   bard-train --text my_plays/ --init-from model_store/shakespeare --out model_store/mine
-  # a corpus of about a million characters: more regularisation (see --dropout)
-  bard-train --text tinyshakespeare.txt --val-fraction 0.1 --max-minutes 60 --epochs 40 --units 512 \\
-    --batch-size 64 --dropout 0.3 --weight-drop 0.2 --weight-decay 0.2 --out model_store/tiny
+  # about a million characters: the recipe measured there (2x512, batch 64, more regularisation, 40 epochs)
+  bard-train --text tinyshakespeare.txt --val-fraction 0.1 --max-minutes 60 --out model_store/tiny
 """
 
 
@@ -92,15 +92,23 @@ def _parser() -> argparse.ArgumentParser:
         help="tf.distribute strategy: one device, all local GPUs, or a TF_CONFIG cluster",
     )
 
-    hp = p.add_argument_group("hyperparameters")
+    hp = p.add_argument_group(
+        "hyperparameters",
+        "Where not given, the size, batch, regularisation, epochs and patience follow the corpus's size: the bundled "
+        "plays' recipe at 4.5M training characters or more, tiny-shakespeare's measured one at 1.0M or fewer "
+        "(training/recipe.py; the run's first line says what it chose).",
+    )
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
-        flag, doc = f"--{f.name.replace('_', '-')}", f"{f.metadata['help']} (default {default})"
+        flag = f"--{f.name.replace('_', '-')}"
+        doc = f"{f.metadata['help']} (default {default}){recipe.help_text(f.name)}"
+        # None: not given, so the recipe decides (an explicit flag always wins)
+        chosen = None if f.name in recipe.SMALL or f.name in recipe.SIZE else default
         if isinstance(default, bool):  # --jit-compile / --no-jit-compile
-            hp.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=doc)
+            hp.add_argument(flag, action=argparse.BooleanOptionalAction, default=chosen, help=doc)
         else:
-            hp.add_argument(flag, type=type(default), default=default, help=doc)
+            hp.add_argument(flag, type=type(default), default=chosen, help=doc)
     return p
 
 
@@ -154,22 +162,28 @@ def preview(paths: list[Path], fmt: str, write_to: Path | None, init_from: Path 
 
 def refuse_before_tensorflow(args: argparse.Namespace, config: TrainConfig, corpus: Corpus) -> None:
     """The refusals that need no TensorFlow, made before it is imported (seconds): an existing --out, a run
-    directory that holds a run (or none to resume), an --init-from that is not a model. train() makes them again;
+    directory that holds a run (or none to resume). train() makes them again;
     on a cluster only there, where each worker's --out and run directory are its own."""
     if args.strategy == "multi-worker":
         return
     if args.out.exists() and not args.force:
         raise TrainError(f"output directory {args.out} already exists (use --force to replace it)")
-    if args.init_from is not None:
-        try:
-            store.load(args.init_from)
-        except store.ModelError as exc:
-            raise TrainError(f"--init-from: {exc}") from None
     paths = RunPaths(run_dir_of(args))
     if args.resume or args.export_only:
         reopen_run(paths, config, corpus, "--export-only" if args.export_only else "--resume")
     elif paths.state.exists() and not args.force:
         raise TrainError(f"run directory {paths.root} already holds a run (use --resume, or --force to restart)")
+
+
+def base_arch_of(init_from: Path | None) -> dict[str, int] | None:
+    """The size of the model to fine-tune (which the run keeps), or None; an --init-from that is not a model is
+    refused here, before TensorFlow."""
+    if init_from is None:
+        return None
+    try:
+        return store.load(init_from).arch
+    except store.ModelError as exc:
+        raise TrainError(f"--init-from: {exc}") from None
 
 
 def run_dir_of(args: argparse.Namespace) -> Path:
@@ -192,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--out is required (the export directory, e.g. model_store/othello)")
         if args.export_only and args.resume:
             raise ValueError("--export-only and --resume cannot be combined (--export-only does not fit)")
-        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+        TrainConfig(**given)  # an invalid value is refused before the corpus is read
         use_plays = args.all_plays or args.play or args.group or not args.text
         every_play = args.all_plays or not (args.play or args.group)
         sources = select_plays(args.play, args.group, every_play) if use_plays else []
@@ -201,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             for warning in c.warnings:
                 print(f"bard-train: warning: {warning}", file=sys.stderr)
         sources += [Source(str(c.path), c.text) for c in converted]
-        corpus = build_corpus(sources, config.val_fraction)
+        corpus = build_corpus(sources, args.val_fraction)
+        chosen = recipe.choose(given, len(corpus.train_text), base_arch_of(args.init_from))
+        config = chosen.config
         refuse_before_tensorflow(args, config, corpus)
         if args.write_converted is not None:
             for path in write_converted(converted, args.write_converted):
@@ -210,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bard-train: error: {exc}", file=sys.stderr)
         return 2
 
+    if not (args.resume or args.export_only):  # those keep the run's own recipe
+        print(chosen.line, flush=True)
     import_tensorflow()  # only once the request is valid; its start-up lines once
     from training.train import ExportWriteError, train
 

@@ -26,12 +26,7 @@ class TrainConfig:
     layers: int = _hp(2, "stacked LSTM layers")
     units: int = _hp(448, "LSTM units per layer (the shipped model has 576: 16.7 MB of weights, 2 hours here)")
     embedding_dim: int = _hp(64, "size of each character's embedding")
-    dropout: float = _hp(
-        0.25,
-        "dropout after each LSTM layer, during training only. The defaults suit a corpus of millions of characters; "
-        "one of about a million (tiny-shakespeare) overfits them within half an hour: there, --batch-size 64 "
-        "--dropout 0.3 --weight-drop 0.2 --weight-decay 0.2 --epochs 40 did best in 60 minutes (at --units 512)",
-    )
+    dropout: float = _hp(0.25, "dropout after each LSTM layer, during training only")
     embedding_dropout: float = _hp(
         0.0,
         "dropout of the character embeddings, the first LSTM layer's input, during training only (0 = none)",
