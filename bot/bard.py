@@ -168,7 +168,8 @@ class Bard:
         if wait > 0 and not caller.is_owner:
             self.requests.record(caller.author_id, "cooldown", seed_chars=len(request.options.seed))
             return replies.cooldown(wait)
-        model = request.options.model or self.service.default  # named in the buttons: a later default changes nothing
+        # Named in the buttons as the service spells it: a later default changes nothing.
+        model = self._served(request.options.model)
         pending = self._submit(caller, request, model)
         if isinstance(pending, Reply):
             return pending
@@ -177,6 +178,14 @@ class Bard:
         if isinstance(generation, Reply):
             return generation
         return self._reply(request, generation, model)
+
+    def _served(self, name: str | None) -> str:
+        """The served model's own spelling of a name given in any case (None: the default's); a name not served
+        stays as given, for submit to refuse."""
+        try:
+            return self.service.served_name(name)
+        except UnknownModel:
+            return name or self.service.default
 
     def _submit(self, caller: Caller, request: Request, model: str) -> PendingGeneration | Reply:
         """The request queued, or the reply that says why not."""

@@ -114,12 +114,45 @@ def unknown_model(name: str, names: list[str]) -> str:
     return f"no model named “{escape_markdown(name, inline=True)}” (models: {escape_markdown(shown, inline=True)})"
 
 
+def validation_text(validation: Mapping[str, Any] | None, *, names: bool) -> str:
+    """What a validation loss was measured on: "the last 10% of 38 texts (499,837 characters)", naming one text (or
+    with names, the first three) so that losses measured on different texts are not compared unawares."""
+    if not validation:
+        return ""
+    texts = [str(t).replace("\\", "/").rsplit("/", 1)[-1] for t in validation.get("texts", [])]
+    chars, fraction = validation.get("chars"), validation.get("fraction")
+    size = f"{chars:,} characters" if isinstance(chars, int) else "characters unknown"
+    part = f"the last {fraction:.0%} of " if isinstance(fraction, int | float) else ""
+    if len(texts) == 1:
+        return f"{part}{texts[0]} ({size})"
+    listed = f": {', '.join(texts[:3])}" + (f" and {len(texts) - 3} more" if len(texts) > 3 else "") if names else ""
+    return f"{part}{len(texts)} texts ({size}{listed})"
+
+
+def origin_text(card: Mapping[str, Any]) -> str:
+    """ "fine-tuned from shakespeare, 7.5 minutes", "trained from scratch, 121 minutes", or what of it is known."""
+    if card.get("base"):
+        origin = f"fine-tuned from {card['base']}"
+    else:
+        origin = "trained from scratch" if card.get("from_scratch") else ""
+    minutes = card.get("train_minutes")
+    spent = f"{minutes:g} minutes" if isinstance(minutes, int | float) else ""
+    return ", ".join(f for f in (origin, spent) if f)
+
+
 def format_models(cards: list[tuple[str, Mapping[str, Any]]], default: str) -> str:
-    """`!bard models`: each model by name (the one `-m` takes), with a line from its card."""
+    """`!bard models`: each model by name (the one `-m` takes), with a line from its card: its validation loss and
+    what that was measured on, its base and its training minutes (the corpus where the texts are not known)."""
 
     def line(name: str, card: Mapping[str, Any]) -> str:
-        loss = card.get("val_loss")
-        facts = [f"validation loss {loss:.3f}" if isinstance(loss, int | float) else "", str(card.get("corpus", ""))]
+        loss, measured = card.get("val_loss"), validation_text(card.get("validation"), names=False)
+        facts = [
+            f"validation loss {loss:.3f}" + (f" on {measured}" if measured else "")
+            if isinstance(loss, int | float)
+            else "",
+            origin_text(card),
+            "" if measured else str(card.get("corpus", "")),
+        ]
         summary = " · ".join(f for f in facts if f)
         summary = summary if len(summary) <= 150 else summary[:149] + "…"
         mark = " (default)" if name == default else ""
@@ -137,15 +170,20 @@ def format_model_card(card: Mapping[str, Any], stats: Mapping[str, int] | None =
 
     created = str(card.get("created") or "unknown")
     epochs = card.get("epochs")
+    measured = validation_text(card.get("validation"), names=True)
+    origin = origin_text(card)
+    run = [f"{epochs} epochs"] if isinstance(epochs, int) else []
+    run += [origin] if origin else []
     lines = [
         f"**{escape_markdown(str(card.get('name', 'unknown')), inline=True)}** · model card",
         f"Corpus: {escape_markdown(str(card.get('corpus', 'unknown')), inline=True)}",
         f"Size: {number(card.get('parameters'), ',')} parameters "
         f"({number(card.get('layers'), 'd')} LSTM layers × {number(card.get('units'), 'd')} units)",
-        f"Loss: validation {number(card.get('val_loss'), '.3f')}, training {number(card.get('train_loss'), '.3f')}"
-        " (cross-entropy per character)",
+        f"Loss: validation {number(card.get('val_loss'), '.3f')}"
+        + (f" on {escape_markdown(measured, inline=True)}" if measured else "")
+        + f", training {number(card.get('train_loss'), '.3f')} (cross-entropy per character)",
         f"Trained: {escape_markdown(created, inline=True)}"
-        + (f" ({epochs} epochs)" if isinstance(epochs, int) else ""),
+        + (f" ({escape_markdown('; '.join(run), inline=True)})" if run else ""),
     ]
     if stats:
         lines.append("-# " + " · ".join(f"{k} {v}" for k, v in stats.items()))

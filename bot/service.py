@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model_store import DEFAULT_MODEL_DIR, store
+from bot.model_names import choose_default, refuse_case_twins, served_spelling
+from model_store import store
 from model_store.engine import Engine, Generation, GenerationRequest
 from model_store.store import LoadedModel, ModelError
 
@@ -155,16 +156,20 @@ class GenerationService:
         return sorted(self.engines)
 
     def model_named(self, name: str | None) -> LoadedModel:
-        """The model of that name (None: the default); raises UnknownModel."""
+        """The model of that name, in any case (None: the default); raises UnknownModel."""
         return self._engine_named(name).model
 
-    def _engine_named(self, name: str | None) -> Engine:
+    def served_name(self, name: str | None) -> str:
+        """The served model's own spelling of a name given in any case (None: the default's); raises UnknownModel."""
         if name is None:
-            return self.engine
-        engine = self.engines.get(name)
-        if engine is None:
+            return self.default
+        found = served_spelling(list(self.engines), name)
+        if found is None:
             raise UnknownModel(f"no model named {name!r} here (models: {', '.join(sorted(self.engines))})")
-        return engine
+        return found
+
+    def _engine_named(self, name: str | None) -> Engine:
+        return self.engines[self.served_name(name)]
 
     @property
     def pending(self) -> int:
@@ -201,7 +206,8 @@ class GenerationService:
     def split_seed(self, seed: str, model: str | None = None) -> tuple[str | None, str]:
         """(speaker, speech) for a seed opening with a name and a colon, by the model's Speakers.split_seed; (None,
         seed) when it names nobody, or the model has no speakers or is not served (submit says so)."""
-        engine = self.engines.get(self.default if model is None else model)
+        found = served_spelling(list(self.engines), self.default if model is None else model)
+        engine = self.engines[found] if found is not None else None
         if engine is None or engine.speakers is None:
             return None, seed
         return engine.speakers.split_seed(seed)
@@ -232,8 +238,7 @@ class GenerationService:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:
             raise RuntimeError("GenerationService.start() was not awaited")
-        name = self.default if model is None else model
-        self._engine_named(name)
+        name = self.served_name(model)
         request = GenerationRequest(
             seed,
             max_chars=max_chars,
@@ -354,6 +359,7 @@ class GenerationService:
         would be served."""
         async with self._reload_lock:
             loaded, failed = await asyncio.to_thread(store.load_folder, folder)
+            loaded = refuse_case_twins(loaded, failed, first=list(self.engines))
             engines: dict[str, Engine] = {}
             added, replaced = [], []
             for name, model in loaded.items():
@@ -406,17 +412,6 @@ def _fail(jobs: list[_Job], exc: Exception) -> None:
             job.future.set_exception(exc)
 
 
-def choose_default(names: list[str], wanted: str | None) -> str:
-    """The default model: the one wanted, else the bundled model's name if served, else the first by name."""
-    if wanted is not None:
-        if wanted not in names:
-            raise ModelError(
-                f"the default model {wanted!r} is not among the models served ({', '.join(sorted(names))})"
-            )
-        return wanted
-    return DEFAULT_MODEL_DIR.name if DEFAULT_MODEL_DIR.name in names else sorted(names)[0]
-
-
 @asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[GenerationService]:
     """The configured service, loaded (off the event loop), warmed up and serving; closed when the block ends.
@@ -437,6 +432,7 @@ def create_service(settings: Settings) -> GenerationService:
         models: LoadedModel | dict[str, LoadedModel] = store.load(settings.model_dir)
     else:
         models, failed = store.load_folder(settings.models_dir)
+        models = refuse_case_twins(models, failed)
         for name, why in failed.items():
             log.warning("model %s left out: %s", name, why)
         if not models:

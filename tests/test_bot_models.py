@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import shutil
@@ -161,3 +162,103 @@ async def test_two_models_in_console_mode(models: Path):
     assert "**alpha** (default)" in listed and "**beta**" in listed
     assert beta.startswith("**FAUSTUS**\n>>> Was this") and alpha.startswith("**HORATIO**\n>>> My lord")
     assert "serving alpha" in err.getvalue()
+
+
+async def test_model_names_match_in_any_case_and_replies_keep_the_served_spelling(bard: Bard):
+    beta = await bard.write(Caller(1, "!"), "-m BETA -t 1 Faustus: Was this")
+    assert beta.text.startswith("**FAUSTUS**\n>>> Was this") and beta.said is not None
+    assert beta.said.options.model == "beta"  # what its buttons ask for again
+    slash = await bard.write(Caller(1, "/"), "-t 1 Mephistopheles: Why", model="Beta")
+    assert slash.text.startswith("**MEPHISTOPHELES**\n>>> Why") and slash.said.options.model == "beta"
+    assert "FAUSTUS (12)" in (await bard.dispatch("speakers -m bEtA", author_id=1, prefix="!")).text
+    assert "**beta** · model card" in (await bard.dispatch("info -m BETA", author_id=1, prefix="!")).text
+    assert bard.service.served_name("ALPHA") == "alpha" and bard.service.model_named("Alpha").name == "alpha"
+    unknown = await bard.write(Caller(1, "!"), "-m GAMMA To be")
+    assert unknown == replies.bad_options("no model named “GAMMA” (models: alpha, beta)", "!")
+
+
+async def test_the_default_model_is_named_in_any_case(models: Path):
+    service = create_service(Settings(models_dir=models, default_model="BETA"))
+    try:
+        assert service.default == "beta" and service.describe() == "alpha, beta (default beta)"
+    finally:
+        await service.close()
+
+
+async def test_a_second_model_whose_name_differs_only_in_case_is_refused(bard: Bard, models: Path, caplog):
+    shutil.copytree(models / "beta", models / "BETA")  # sorts first, but beta serves already: BETA is the second
+    with caplog.at_level(logging.WARNING, logger="bot.service"):
+        reply = await bard.reload(is_owner=True)
+    assert "Now serving 2 model(s): alpha, beta (default alpha)" in reply.text and not reply.ok
+    reason = "its name and beta's differ only in case, and model names match in any case"
+    assert f"⚠️ Refused BETA: {reason}" in reply.text
+    assert "model BETA not (re)loaded: its name and beta's differ only in case" in caplog.text
+    # At start-up the first by name stays, and the log says why the other is left out.
+    caplog.clear()
+    shutil.rmtree(models / "beta")
+    shutil.copytree(models / "BETA", models / "beta")
+    with caplog.at_level(logging.WARNING, logger="bot.service"):
+        service = create_service(Settings(models_dir=models))
+    try:
+        assert service.names == ["BETA", "alpha"] and service.served_name("beta") == "BETA"
+        assert "model beta left out: its name and BETA's differ only in case" in caplog.text
+    finally:
+        await service.close()
+
+
+def card_of(model: store.LoadedModel, manifest: dict) -> dict:
+    """The card of the model with a manifest of these keys (and the hyperparameters' val_fraction) in place of its
+    own."""
+    hyperparameters = model.manifest["hyperparameters"] | manifest.get("hyperparameters", {})
+    replaced = model.manifest | manifest | {"hyperparameters": hyperparameters}
+    return store.model_card(dataclasses.replace(model, manifest=replaced))
+
+
+def test_a_model_card_says_its_base_its_validation_text_and_its_minutes(tiny_model_dir: Path):
+    model = store.load(tiny_model_dir)
+    tuned = {
+        "base_model": {"name": "shakespeare", "path": "model_store/shakespeare"},
+        "validation": {"texts": ["plays/jew-of-malta.xml"], "fraction": 0.1, "chars": 21345},
+        "train_minutes": 7.5,
+        "train_seconds": 450.2,
+    }
+    card = card_of(model, tuned)
+    assert (card["base"], card["from_scratch"], card["train_minutes"]) == ("shakespeare", False, 7.5)
+    assert card["validation"] == tuned["validation"]
+    # A manifest from before those keys, as the shipped model's: init_from, the corpus's sources and val_chars,
+    # the hyperparameters' val_fraction, train_seconds.
+    older = {
+        "init_from": None,
+        "corpus": {"description": "plays", "sha256": "0" * 64, "sources": ["a/x", "b/y"], "val_chars": 900},
+        "hyperparameters": {"val_fraction": 0.1},
+        "train_seconds": 7258.6,
+    }
+    card = card_of(model, older)
+    assert (card["base"], card["from_scratch"], card["train_minutes"]) == (None, True, 121.0)
+    assert card["validation"] == {"texts": ["a/x", "b/y"], "fraction": 0.1, "chars": 900}
+    assert card_of(model, older | {"init_from": "models/shakespeare"})["base"] == "shakespeare"
+    card = card_of(model, {})  # the tiny model's manifest says none of it: nothing is made up
+    assert (card["base"], card["from_scratch"], card["validation"], card["train_minutes"]) == (None, None, None, None)
+
+
+async def test_models_lists_each_models_base_validation_text_and_minutes(tmp_path: Path):
+    folder = tmp_path / "models"
+    make_tiny_model(folder / "alpha", SCRIPT * 6, seed=1)
+    tuned = {
+        "base_model": {"name": "alpha", "path": str(folder / "alpha")},
+        "validation": {"texts": ["plays/faustus.xml"], "fraction": 0.1, "chars": 2120},
+        "train_minutes": 0.4,
+    }
+    make_tiny_model(folder / "beta", FAUSTUS * 12, seed=2, manifest=tuned | {"val_loss": 2.5})
+    settings = Settings(models_dir=folder, cooldown=0)
+    async with open_service(settings) as service:
+        bard = Bard(settings, service)
+        listed = bard.models().text
+        info = bard.info("-m beta").text
+    assert listed.splitlines()[1:] == [
+        "**alpha** (default): validation loss 4.100 · test script",
+        "**beta**: validation loss 2.500 on the last 10% of faustus.xml (2,120 characters) · fine-tuned from alpha, "
+        "0.4 minutes",
+    ]
+    assert "Loss: validation 2.500 on the last 10% of faustus.xml (2,120 characters), training 4.000" in info
+    assert "(0 epochs; fine-tuned from alpha, 0.4 minutes)" in info

@@ -10,7 +10,7 @@ import pytest
 from bot import replies
 from bot.limits import MESSAGE_LIMIT
 from bot.markdown import ELLIPSIS, escape_markdown, fit
-from bot.replies import format_model_card, format_monologue, help_text
+from bot.replies import format_model_card, format_models, format_monologue, help_text
 
 
 def unescape(text: str) -> str:
@@ -160,6 +160,54 @@ def test_model_card_shows_corpus_size_loss_and_date() -> None:
 def test_model_card_with_missing_facts_says_unknown() -> None:
     text = format_model_card({"name": "x*y", "corpus": "unknown", "layers": 1, "units": 8})
     assert "unknown" in text and "x\\*y" in text
+
+
+SHIPPED_CARD = {
+    "name": "shakespeare",
+    "corpus": "comedies/a-midsummer-night-s-dream and 37 more",
+    "val_loss": 1.2309,
+    "train_loss": 1.2364,
+    "epochs": 15,
+    "from_scratch": True,
+    "base": None,
+    "validation": {"texts": ["comedies/a-midsummer-night-s-dream", "comedies/as-you-like-it", "c/x", "c/y"]},
+    "train_minutes": 121.0,
+}
+SHIPPED_CARD["validation"] |= {"fraction": 0.1, "chars": 499_837}
+
+
+def test_models_says_what_each_loss_was_measured_on_each_models_base_and_minutes() -> None:
+    tuned = {
+        "name": "malta",
+        "val_loss": 1.318,
+        "from_scratch": False,
+        "base": "shakespeare",
+        "validation": {"texts": ["plays/jew-of-malta.xml"], "fraction": 0.1, "chars": 21_345},
+        "train_minutes": 7.5,
+    }
+    text = format_models([("malta", tuned), ("shakespeare", SHIPPED_CARD)], "shakespeare")
+    assert text.splitlines()[1:] == [
+        "**malta**: validation loss 1.318 on the last 10% of jew-of-malta.xml (21,345 characters) · fine-tuned from "
+        "shakespeare, 7.5 minutes",
+        "**shakespeare** (default): validation loss 1.231 on the last 10% of 4 texts (499,837 characters) · trained "
+        "from scratch, 121 minutes",
+    ]
+    # Where a manifest does not say, nothing is made up: the loss and the corpus, as before.
+    old = {"val_loss": 4.1, "corpus": "test script", "from_scratch": None, "base": None, "validation": None}
+    assert (
+        format_models([("old", old)], "old").splitlines()[1] == "**old** (default): validation loss 4.100 · test script"
+    )
+
+
+def test_model_card_names_the_validation_texts_the_base_and_the_minutes() -> None:
+    text = format_model_card(SHIPPED_CARD)
+    assert (
+        "Loss: validation 1.231 on the last 10% of 4 texts (499,837 characters: a-midsummer-night-s-dream, "
+        "as-you-like-it, x and 1 more), training 1.236 (cross-entropy per character)" in text
+    )
+    assert "(15 epochs; trained from scratch, 121 minutes)" in text
+    tuned = SHIPPED_CARD | {"from_scratch": False, "base": "shake_speare", "train_minutes": 7.5}
+    assert "(15 epochs; fine-tuned from shake\\_speare, 7.5 minutes)" in format_model_card(tuned)
 
 
 def test_help_lists_every_option_with_its_range_and_default() -> None:
