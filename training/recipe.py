@@ -93,7 +93,8 @@ def choose(given: dict[str, Any], train_chars: int, base_arch: dict[str, int] | 
                 )
         rule |= {name: base_arch[name] for name in SIZE}
     config = TrainConfig(**(rule | given))
-    epochs = f"{config.epochs} epochs" if config.epochs else "epochs 0 (30, or no cap under --max-minutes)"
+    plural = "" if config.epochs == 1 else "s"
+    epochs = f"{config.epochs} epoch{plural}" if config.epochs else "epochs 0 (30, or no cap under --max-minutes)"
     chosen = [
         f"{config.layers}x{config.units}" + (" (the base model's)" if base_arch else ""),
         f"batch {config.batch_size}",
