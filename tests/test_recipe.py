@@ -94,6 +94,13 @@ def test_a_run_opens_with_what_the_rule_chose_and_why(tmp_path, monkeypatch, cap
     line = opening_line(monkeypatch, capsys, "--text", play, "--out", tmp_path / "m", *given)
     assert "batch 16, dropout 0.1, weight drop 0.2, weight decay 0.2, 2 epochs" in line
     assert line.endswith("given: --batch-size --dropout --epochs")
+    # A time budget is a budget: the rule's 40 epochs cap nothing under --max-minutes, unless --epochs is given.
+    line = opening_line(monkeypatch, capsys, "--text", play, "--out", tmp_path / "m", "--max-minutes", "60")
+    assert line.endswith("weight decay 0.2, no epoch cap (--max-minutes), patience 6")
+    line = opening_line(
+        monkeypatch, capsys, "--text", play, "--out", tmp_path / "m", "--max-minutes", "60", "--epochs", "40"
+    )
+    assert line.endswith("weight decay 0.2, 40 epochs, patience 6; given: --epochs")
 
 
 def test_the_bundled_plays_open_with_todays_recipe(tmp_path, monkeypatch, capsys):

@@ -92,9 +92,16 @@ def choose(given: dict[str, Any], train_chars: int, base_arch: dict[str, int] | 
                     f"({base_arch['layers']}x{base_arch['units']}, embedding {base_arch['embedding_dim']})"
                 )
         rule |= {name: base_arch[name] for name in SIZE}
+    if given.get("max_minutes", 0) > 0:
+        del rule["epochs"]  # a time budget is a budget: the epochs measured in an hour cap nothing on a faster machine
     config = TrainConfig(**(rule | given))
     plural = "" if config.epochs == 1 else "s"
-    epochs = f"{config.epochs} epoch{plural}" if config.epochs else "epochs 0 (30, or no cap under --max-minutes)"
+    if config.epochs:
+        epochs = f"{config.epochs} epoch{plural}"
+    else:
+        epochs = (
+            "no epoch cap (--max-minutes)" if config.max_minutes > 0 else "epochs 0 (30, or no cap under --max-minutes)"
+        )
     chosen = [
         f"{config.layers}x{config.units}" + (" (the base model's)" if base_arch else ""),
         f"batch {config.batch_size}",
