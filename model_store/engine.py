@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from model_store.lstm import LSTMNetwork, LSTMState
-from model_store.monologue import MonologueRule, structure_masks
+from model_store.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.playscript import last_speaker, speeches
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
@@ -284,11 +284,17 @@ class Engine(LSTMNetwork):
         flags = [rule.bans for rule in rows]
         if any(flags):
             banned |= self.structure[flags]
+        for row, rule in enumerate(rows):
+            if rule.ban_ids:  # a doubled word's last letter (model_store/reader.py)
+                banned[row, rule.ban_ids] = True
         if verse:
             for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:
                 # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
                 rows[row].verse.fall_back()
                 banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]
+        for row in np.flatnonzero(banned[:, 1:].all(axis=1)):
+            # The reader's rules leave nothing (never seen; a safety net): the words' and the speech's bans alone.
+            banned[row] = self.words.banned[states[row]] | self.structure[flags[row] & STRUCTURE_FLAGS]
         return banned
 
 
