@@ -6,11 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from model_store import DEFAULT_MODEL_DIR
-from model_store.engine import Engine, GenerationRequest
-from model_store.store import ModelError, load
+from model_store import DEFAULT_MODEL_DIR, hold_blas_to_one_thread
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    hold_blas_to_one_thread()  # before numpy is imported, which the engine does
+    import numpy as np
+
+    from model_store.engine import Engine, GenerationRequest
+    from model_store.store import ModelError, load
+
     try:
         rng = np.random.default_rng(args.rng_seed)
         request = GenerationRequest(
