@@ -290,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine(store.load(args.model))
     plays = plays_names()
     trees = {"new": ROOT} | ({"today": args.baseline.resolve()} if args.baseline else {})
-    results = {name: score(engine, run_worker(tree, args.model), plays, NON_ENDERS) for name, tree in trees.items()}
+    replies = {name: run_worker(tree, args.model, "--replies", str(args.replies)) for name, tree in trees.items()}
+    results = {name: score(engine, replies[name], plays, NON_ENDERS) for name in trees}
     rates: dict[str, float] = {}
     for r in range(5):
         for name, tree in trees.items():
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"words the plays double with a space 3 times or more: {sorted(counted)} (DOUBLED: {counted == DOUBLED})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        figures = {"results": results, "speed": rates, "busy": busy, "first_character": first}
+        figures = {"results": results, "speed": rates, "busy": busy, "first_character": first, "replies": replies}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 

@@ -25,7 +25,7 @@ NO_BLANK = 2  # "\n" on an empty line: the speech would end before min_chars
 NO_COLON = 4  # ":" after a line that is only a speaker's name
 NO_NUMERAL = 8  # a numeral after "Act " or "Scene " at a line's start
 NO_HEADING_END = 16  # ending a line, or a sentence, that is only "Prologue", "Epilogue" or "Induction"
-NO_OPEN_END = 32  # verse near the limit: a full line ends a sentence (no "\n", "," ";" ":" before it does)
+NO_OPEN_END = 32  # near the limit: a full verse line, or prose, ends a sentence (no "\n", "," ";" ":" before it does)
 _BANNED_CHARS = {
     NO_BRACKET: "[",
     NO_BLANK: "\n",
@@ -40,7 +40,7 @@ _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .
 _HEADING_WORDS = frozenset({"prologue", "epilogue", "induction"})
 _NUMBERED_HEADINGS = frozenset({"act ", "scene "})
 SOFT_LIMIT = 0.8  # of max_chars: from here the text ends at the first sentence end
-CLOSING_SHARE = 0.9  # of max_chars: from here a verse line that may end must end a sentence
+CLOSING_SHARE = 0.9  # of max_chars: from here a verse line that may end must end a sentence; prose ends the next
 KEEP_SHARE = 0.35  # of max_chars: a text cut at the limit goes back to its last sentence end if that keeps this
 
 
@@ -144,21 +144,19 @@ class MonologueRule(TextSoFar):
                 return self._stop(n, "length")
             enough = self.max_chars * KEEP_SHARE
             return self._stop(self._sentence_end if self._sentence_end >= enough else self._cut_point(), "length")
-        closing = self._closing_verse(n)
+        closing = self._closing(n)
         self.bans = self._bans(closing) if self._blank_line or self._line or closing else 0
         if self.reading is not None:
             self.reading.bans(self.word_state)
             self.bans |= self.reading.flags
         return False
 
-    def _closing_verse(self, n: int) -> bool:
-        """Verse near the limit: a line that may end now must end a sentence (the reply ends with both)."""
-        return (
-            self.verse is not None
-            and n > self.max_chars * CLOSING_SHARE
-            and not self._ends_sentence(n)
-            and self.verse.may_end_line(self.word_state)
-        )
+    def _closing(self, n: int) -> bool:
+        """Near the limit the reply ends with a sentence: in verse a line that may end now must end one; prose ends
+        the sentence it is in (no line end or clause before it does)."""
+        if n <= self.max_chars * CLOSING_SHARE or self._ends_sentence(n):
+            return False
+        return self.verse is None or self.verse.may_end_line(self.word_state)
 
     def _bans(self, closing: bool = False) -> int:
         n = len(self.chars)

@@ -24,14 +24,14 @@ from model_store.words import FREE, QUOTE_BETWEEN, QUOTE_START, SPECIAL, WordMas
 
 # Bans, as bit flags after the monologue's own (model_store/monologue.py).
 NO_LOWER = 64  # a verse line opening with anything but a capital, an apostrophe or a bracket
-NO_SPACE = 128  # a space or sentence punctuation opening a line, or after a space
+NO_SPACE = 128  # a space, punctuation or a closing mark opening a line, or after a space
 NO_GLUE = 256  # a letter or apostrophe right after sentence punctuation, or after the seed's complete last word
 NO_STOP = 512  # ending a sentence (or a bracket) after a word that cannot end one
 NO_END = 1024  # ending the word: it would double the word before it
 NO_QUOTE = 2048  # a double quote: only one the seed opened may be closed
 BANNED_CHARS = {
     NO_LOWER: "".join(c for c in map(chr, range(32, 127)) if not c.isupper() and c not in "'("),
-    NO_SPACE: " .,;:!?",
+    NO_SPACE: " .,;:!?&$)]",
     NO_GLUE: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'",
     NO_STOP: ".!?)]",
     NO_END: "\n" + "".join(c for c in map(chr, range(32, 127)) if not c.isalpha() and c != "'"),
