@@ -105,7 +105,9 @@ def worker(args: argparse.Namespace) -> int:
     for seed in SEEDS:
         for r in range(per_seed):
             g = engine.generate_batch([request(seed, r)])[0]
-            replies.append({"asked": seed, "seed": g.seed, "text": g.text, "speaker": g.speaker})
+            replies.append(
+                {"asked": seed, "seed": g.seed, "text": g.text, "speaker": g.speaker, "fallbacks": g.metre_fallbacks}
+            )
     print(json.dumps(replies))
     return 0
 
@@ -224,6 +226,7 @@ def score(engine, replies: list[dict], plays: tuple, non_enders: frozenset[str])
         "words_of_the_plays": sum(lexicon.count(w) > 0 for w in all_words) / len(all_words),
         **{k: v for k, v in line_scores([x for g in gens for x in bard_lines(g)]).items() if k != "lines"},
         "logprob_per_char": sum(s for s, _ in logp) / sum(c for _, c in logp),
+        "metre_fallbacks": sum(r["fallbacks"] for r in replies),
     }
 
 
@@ -312,7 +315,8 @@ def report(results: dict, rates: dict, busy: dict, first: dict, replies: int) ->
     names = list(results)
     print(f"{replies} replies per checkout, {len(SEEDS)} seeds, default settings (verse, 400 chars, temperature 0.8)")
     print(f"{'measure':<34}" + "".join(f"{n:>10}" for n in reversed(names)) + f"{'target':>10}")
-    for key, fmt in [(k, "{:>10.1%}") for k in TARGETS] + [("logprob_per_char", "{:>10.3f}")]:
+    rows = [(k, "{:>10.1%}") for k in TARGETS] + [("logprob_per_char", "{:>10.3f}"), ("metre_fallbacks", "{:>10,}")]
+    for key, fmt in rows:
         target = TARGETS.get(key)
         shown = f"{target[0]} {target[1]:g}" if target else ""
         print(f"{key:<34}" + "".join(fmt.format(results[n][key]) for n in reversed(names)) + f"{shown:>10}")

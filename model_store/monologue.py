@@ -6,8 +6,10 @@ stage direction ("[Exit]"), turn a line into a speaker line ("OTHELLO:") or a he
 ends it. From 80% of max_chars it ends at
 the first sentence end; a text that reaches max_chars is cut back to its last sentence end when that
 keeps half of max_chars, else to its last whole word. In verse (a `VerseMasks` given, model_store/verse.py)
-only a sentence that ends a line counts, and a cut falls at a line's end. The bans are flags into a small table of masks
-(`structure_masks`), so the engine applies them to a whole batch at once, with the words' masks.
+only a sentence that ends a line counts, and a cut falls at a line's end; from 90% a line that may end must end a
+sentence (prose: the sentence it is in ends first). With the words' masks come what a reader notices
+(model_store/reader.py). The bans are flags into a small table of masks (`structure_masks`), so the engine applies
+them to a whole batch at once, with the words' masks.
 """
 
 from __future__ import annotations
