@@ -84,8 +84,7 @@ class MonologueRule(TextSoFar):
                 if self.verse is not None:
                     self.verse.feed(char, before, state)
                 self.reading.feed(char, before, state)
-            self.word_state = state
-            self.reading.seed_done(speech, state)
+            self.word_state = self.reading.seed_done(speech, state)
         super().__init__()
         line = speech.rsplit("\n", 1)[-1]
         self._blank_line = not line.strip()  # the current line holds nothing yet (spaces at most)

