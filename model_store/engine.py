@@ -292,6 +292,7 @@ class Engine(LSTMNetwork):
                 # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
                 rows[row].verse.fall_back()
                 banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]
+                banned[row, list(rows[row].ban_ids)] = True
         for row in np.flatnonzero(banned[:, 1:].all(axis=1)):
             # The reader's rules leave nothing (never seen; a safety net): the words' and the speech's bans alone.
             banned[row] = self.words.banned[states[row]] | self.structure[flags[row] & STRUCTURE_FLAGS]

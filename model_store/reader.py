@@ -12,8 +12,10 @@ Fed every character of a speech (the seed's, then the generated ones) with the w
   ("thee.'t"); a double quote is only written to close one the seed opened;
 - a sentence does not end on a word that cannot end one (NON_ENDERS: "the.", "my.", "and.").
 
-The bans are flags into the monologue's table of masks (model_store/monologue.py), except one: the letter
-that would complete a doubled word that cannot be extended, given as vocabulary ids (`ban_ids`).
+The bans are flags into the monologue's table of masks (model_store/monologue.py), except one, given as
+vocabulary ids (`ban_ids`): for a doubled word that no longer word goes on from, the letter that would lead
+into it, taken where the word's own branch of the trie starts (so the letter before is never left with nothing
+to go on to: "kin" is not banned its "g" when "king" is the only word below it; "ki" is banned its "n").
 """
 
 from __future__ import annotations
@@ -84,9 +86,17 @@ class ReaderWords:
                 return -1
         return node
 
-    def extendable(self, node: int) -> bool:
-        """Whether some word of the trie goes on past `node`."""
-        return any(self.words.child_of(node, s) >= 0 for s in range(27))
+    def children(self, node: int) -> int:
+        """How many letters (or apostrophes) some word of the trie goes on with past `node`."""
+        return sum(self.words.child_of(node, s) >= 0 for s in range(27))
+
+    def branch(self, path: list[int], symbols: list[int]) -> tuple[int, int]:
+        """For a word that no word goes on from (nodes `path`, by `symbols`): the node where its own branch starts
+        (the root: 0) and the symbol that leads into it. Below that symbol lies this word alone."""
+        i = len(path) - 1
+        while i > 0 and self.children(path[i - 1]) == 1 and not self.words.ends[path[i - 1]]:
+            i -= 1
+        return (path[i - 1] if i > 0 else 0), symbols[i]
 
 
 _MADE: WeakKeyDictionary[WordMasks, ReaderWords] = WeakKeyDictionary()
@@ -103,9 +113,12 @@ class Reading:
         self.after_punctuation = False  # sentence punctuation, then closing marks at most
         self.quote_open = False  # a double quote the seed opened, not closed yet
         self.in_word = False
-        self.node, self.parent, self.symbol = -1, 0, -1  # the current word's trie node (-1: none), the one before, last
-        # The word before, while only whitespace follows it: its node, its parent, its last symbol, extendable.
-        self.double: tuple[int, int, int, bool] | None = None
+        self.node = -1  # the current word's trie node (-1: none)
+        self.path: list[int] = []  # the current word's trie nodes, and the symbols that led to them
+        self.symbols: list[int] = []
+        # The word before, while only whitespace follows it: its node, and whether a longer word goes on from it;
+        # if none does, where its own branch starts and the symbol into it (model_store/reader.py's docstring).
+        self.double: tuple[int, bool, int, int] | None = None
         self.flags, self.ban_ids = 0, ()
 
     def seed_done(self, speech: str, state: int) -> int:
@@ -124,12 +137,14 @@ class Reading:
         """One more character; `before` and `state` are the word states before and after it."""
         reader = self.reader
         if reader.words.symbol_of.get(char, -1) >= 0:  # a letter or apostrophe: in a word
-            self.parent = self.node if self.in_word else 0
+            if not self.in_word:
+                self.path, self.symbols, self.in_word = [], [], True
             if state >= SPECIAL:
                 self.node = reader.words.state_node[state]
             else:
                 self.node = reader.quote if state in (QUOTE_START, QUOTE_BETWEEN) else -1
-            self.symbol, self.in_word = trie_symbol(char), True
+            self.path.append(self.node)
+            self.symbols.append(trie_symbol(char))
             self.line_empty = self.after_punctuation = self.after_space = False
             self.line_head = self.line_head and char == "'"
             return
@@ -137,9 +152,13 @@ class Reading:
         self.after_space = char == " "
         if self.in_word:  # a word just ended
             ended = self.node
-            double = space and ended > 0 and ended not in reader.doubled
-            self.double = (ended, self.parent, self.symbol, reader.extendable(ended)) if double else None
-            self.in_word, self.node, self.parent, self.symbol = False, -1, 0, -1
+            self.double = None
+            if space and ended > 0 and ended not in reader.doubled and -1 not in self.path:
+                if reader.children(ended):
+                    self.double = (ended, True, -1, -1)
+                else:
+                    self.double = (ended, False, *reader.branch(self.path, self.symbols))
+            self.in_word, self.node = False, -1
         elif not space:
             self.double = None
         if char == '"':
@@ -170,8 +189,8 @@ class Reading:
         double = self.double
         if double is not None:
             at = node if self.in_word else 0  # between words: at the trie's root
-            if at == double[0] and double[3]:
+            if at == double[0] and double[1]:
                 flags |= NO_END  # the same word again: it must go on into a longer one
-            elif at == double[1] and not double[3]:
-                self.ban_ids = self.reader.letter_ids.get(double[2], ())  # its last letter would complete it
+            elif at == double[2] and not double[1]:
+                self.ban_ids = self.reader.letter_ids.get(double[3], ())  # the letter into its own branch
         self.flags = flags
