@@ -285,8 +285,8 @@ class Engine(LSTMNetwork):
         if any(flags):
             banned |= self.structure[flags]
         for row, rule in enumerate(rows):
-            if rule.ban_ids:  # a doubled word's last letter (model_store/reader.py)
-                banned[row, rule.ban_ids] = True
+            if rule.ban_ids:  # the letter into a doubled word (model_store/reader.py)
+                banned[row, list(rule.ban_ids)] = True
         if verse:
             for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:
                 # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
@@ -294,7 +294,7 @@ class Engine(LSTMNetwork):
                 banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]
                 banned[row, list(rows[row].ban_ids)] = True
         for row in np.flatnonzero(banned[:, 1:].all(axis=1)):
-            # The reader's rules leave nothing (never seen; a safety net): the words' and the speech's bans alone.
+            # The reader's rules leave nothing (a safety net): the words' and the speech's own bans alone.
             banned[row] = self.words.banned[states[row]] | self.structure[flags[row] & STRUCTURE_FLAGS]
         return banned
 
