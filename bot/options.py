@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.limits import MAX_LENGTH, MAX_SEED_CHARS
 from bot.markdown import quote
-from model_store.sampling import MAX_TEMPERATURE
+from model_store.limits import MAX_TEMPERATURE
 
 
 class OptionError(ValueError):

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.limits import MAX_LENGTH, MESSAGE_LIMIT
 from bot.markdown import escape_markdown, fit, fit_lines
+from model_store.limits import MAX_TEMPERATURE
 from model_store.playscript import SPEAKER_LINE
-from model_store.sampling import MAX_TEMPERATURE
 
 if TYPE_CHECKING:
     from bot.scene import Said

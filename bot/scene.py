@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.markdown import ELLIPSIS, unescape_markdown
 from bot.options import Options, model_name, option_value
-from model_store.engine import HISTORY_CHARS
+from model_store.limits import HISTORY_CHARS
 
 EXCHANGE_SPEECHES = 5  # Answer is primed with this many speeches at most (the last ones), HISTORY_CHARS at most
 CONTINUE_CHARS = 800  # Continue primes the speaker's speech with its last this-many characters

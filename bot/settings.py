@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.limits import MAX_LENGTH
 from model_store import DEFAULT_MODEL_DIR
-from model_store.sampling import MAX_TEMPERATURE
+from model_store.limits import MAX_TEMPERATURE
 
 ENV_PREFIX = "BARD_"
 DEFAULT_ENV_FILE = Path(".env")

@@ -7,12 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-from model_store import DEFAULT_MODEL_DIR
-from model_store.engine import Engine, GenerationRequest
-from model_store.sampling import MAX_TEMPERATURE
-from model_store.store import ModelError, load
+from model_store import DEFAULT_MODEL_DIR, hold_blas_to_one_thread
+from model_store.limits import MAX_TEMPERATURE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,14 +41,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    hold_blas_to_one_thread()  # before numpy is imported, which the engine does
+    import numpy as np
+
+    from model_store.engine import Engine, GenerationRequest
+    from model_store.store import ModelError, load
+
     try:
+        rng = np.random.default_rng(args.rng_seed)
         request = GenerationRequest(
             args.seed,
             args.length,
             args.temperature,
             args.top_k,
             args.top_p,
-            np.random.default_rng(args.rng_seed),
+            rng,
             monologue=not args.free,
             verse=not args.prose,
         )

@@ -24,10 +24,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from model_store.limits import HISTORY_CHARS, MAX_TEMPERATURE
 from model_store.lstm import LSTMNetwork, LSTMState
-from model_store.monologue import MonologueRule, structure_masks
+from model_store.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.playscript import last_speaker, speeches
-from model_store.sampling import MAX_TEMPERATURE, BatchSampler
+from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
 from model_store.stop_rule import StopReason, StopRule
 from model_store.store import LoadedModel
@@ -48,7 +49,6 @@ class Plan(NamedTuple):
 
 
 SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
-HISTORY_CHARS = 3000  # of an exchange before a monologue, the model is fed this much (its end)
 ANSWER_CANDIDATES = 48  # who may answer an exchange: the speakers likeliest to open a speech, and its own
 OPENINGS_KEPT = 256  # speakers whose primed opening is kept (about 20 KB each for the shipped model)
 MIN_SHARE = 0.7  # of max_chars: a monologue may not end before this, unless min_chars says otherwise
@@ -303,11 +303,18 @@ class Engine:
         flags = [rule.bans for rule in rows]
         if any(flags):
             banned |= self.structure[flags]
+        for row, rule in enumerate(rows):
+            if rule.ban_ids:  # the letter into a doubled word (model_store/reader.py)
+                banned[row, list(rule.ban_ids)] = True
         if verse:
             for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:
                 # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
                 rows[row].verse.fall_back()
                 banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]
+                banned[row, list(rows[row].ban_ids)] = True
+        for row in np.flatnonzero(banned[:, 1:].all(axis=1)):
+            # The reader's rules leave nothing (a safety net): the words' and the speech's own bans alone.
+            banned[row] = self.words.banned[states[row]] | self.structure[flags[row] & STRUCTURE_FLAGS]
         return banned
 
 

@@ -6,14 +6,17 @@ stage direction ("[Exit]"), turn a line into a speaker line ("OTHELLO:") or a he
 ends it. From 80% of max_chars it ends at
 the first sentence end; a text that reaches max_chars is cut back to its last sentence end when that
 keeps half of max_chars, else to its last whole word. In verse (a `VerseMasks` given, model_store/verse.py)
-only a sentence that ends a line counts, and a cut falls at a line's end. The bans are flags into a small table of masks
-(`structure_masks`), so the engine applies them to a whole batch at once, with the words' masks.
+only a sentence that ends a line counts, and a cut falls at a line's end; from 90% a line that may end must end a
+sentence (prose: the sentence it is in ends first). With the words' masks come what a reader notices
+(model_store/reader.py). The bans are flags into a small table of masks (`structure_masks`), so the engine applies
+them to a whole batch at once, with the words' masks.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from model_store.reader import BANNED_CHARS, ReaderWords, Reading
 from model_store.stop_rule import TextSoFar
 from model_store.verse import VerseLine, VerseMasks
 from model_store.words import FREE, START, WordMasks
@@ -24,7 +27,7 @@ NO_BLANK = 2  # "\n" on an empty line: the speech would end before min_chars
 NO_COLON = 4  # ":" after a line that is only a speaker's name
 NO_NUMERAL = 8  # a numeral after "Act " or "Scene " at a line's start
 NO_HEADING_END = 16  # ending a line, or a sentence, that is only "Prologue", "Epilogue" or "Induction"
-NO_OPEN_END = 32  # verse near the limit: a full line ends a sentence (no "\n", "," ";" ":" before it does)
+NO_OPEN_END = 32  # near the limit: a full verse line, or prose, ends a sentence (no "\n", "," ";" ":" before it does)
 _BANNED_CHARS = {
     NO_BRACKET: "[",
     NO_BLANK: "\n",
@@ -32,22 +35,23 @@ _BANNED_CHARS = {
     NO_NUMERAL: "IVXLC0123456789",
     NO_HEADING_END: "\n.:!",
     NO_OPEN_END: "\n,;:",
+    **BANNED_CHARS,  # what a reader notices (model_store/reader.py)
 }
+STRUCTURE_FLAGS = 2 * NO_OPEN_END - 1  # the speech's own bans, without the reader's
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-")
 _HEADING_WORDS = frozenset({"prologue", "epilogue", "induction"})
 _NUMBERED_HEADINGS = frozenset({"act ", "scene "})
 SOFT_LIMIT = 0.8  # of max_chars: from here the text ends at the first sentence end
-CLOSING_SHARE = 0.9  # of max_chars: from here a verse line that may end must end a sentence
+CLOSING_SHARE = 0.9  # of max_chars: from here a verse line that may end must end a sentence; prose ends the next
 KEEP_SHARE = 0.35  # of max_chars: a text cut at the limit goes back to its last sentence end if that keeps this
 
 
 def structure_masks(chars: tuple[str, ...]) -> np.ndarray:
-    """(64, vocabulary size) booleans: row f bans what the flags f ban."""
-    table = np.zeros((2 * NO_OPEN_END, len(chars) + 1), bool)
-    for flags in range(len(table)):
-        for flag, banned in _BANNED_CHARS.items():
-            if flags & flag:
-                table[flags, [i for i, c in enumerate(chars, start=1) if c in banned]] = True
+    """(2 ** flags, vocabulary size) booleans: row f bans what the flags f ban."""
+    table = np.zeros((2 * max(_BANNED_CHARS), len(chars) + 1), bool)
+    rows = np.arange(len(table))
+    for flag, banned in _BANNED_CHARS.items():
+        table[np.ix_(rows & flag != 0, [i for i, c in enumerate(chars, start=1) if c in banned])] = True
     return table
 
 
@@ -68,14 +72,19 @@ class MonologueRule(TextSoFar):
         self.soft_limit = max(min_chars, int(max_chars * SOFT_LIMIT))
         self.speaker_names = speaker_names  # lower case
         self.words = words
-        self.word_state = words.start_state(speech) if words is not None else FREE
+        self.word_state = FREE
         self.verse: VerseLine | None = None  # in verse, the place in the line; None: prose
-        if verse is not None:
-            self.verse = line = VerseLine(verse)
+        self.reading: Reading | None = None  # what a reader notices (with the words' masks only)
+        if words is not None:
+            self.reading = Reading(ReaderWords.of(words), verse=verse is not None)
+            self.verse = VerseLine(verse) if verse is not None else None
             state = START
             for char in speech:
-                before, state = state, verse.words.advance(state, char)
-                line.feed(char, before, state)
+                before, state = state, words.advance(state, char)
+                if self.verse is not None:
+                    self.verse.feed(char, before, state)
+                self.reading.feed(char, before, state)
+            self.word_state = self.reading.seed_done(speech, state)
         super().__init__()
         line = speech.rsplit("\n", 1)[-1]
         self._blank_line = not line.strip()  # the current line holds nothing yet (spaces at most)
@@ -84,7 +93,12 @@ class MonologueRule(TextSoFar):
         self._word_end = 0  # the end of the last whole word: a cut here is never mid-word
         self._line_end = 0  # the end of the last whole line written (verse is cut there)
         self._sentence_end = 0  # the end of the last sentence, closers included
-        self.bans = self._bans()
+        self.bans = self._bans() | (self.reading.flags if self.reading is not None else 0)
+
+    @property
+    def ban_ids(self) -> tuple[int, ...]:
+        """Vocabulary ids banned next besides the flags' (a doubled word's last letter); usually none."""
+        return self.reading.ban_ids if self.reading is not None else ()
 
     def safe_length(self) -> int:
         """How many leading characters are certain to be kept (for streaming)."""
@@ -106,11 +120,12 @@ class MonologueRule(TextSoFar):
             self.word_state = self.words.advance(before, char)
             if self.verse is not None:
                 self.verse.feed(char, before, self.word_state)
+            self.reading.feed(char, before, self.word_state)
         if char.isspace():
             if n >= 2 and not chars[n - 2].isspace():
                 self._word_end = n - 1
                 # In verse a speech ends with a line, so only a sentence that ends a line ends it.
-                if self._ends_sentence(n - 1) and (self.verse is None or char == "\n"):
+                if self._ends_sentence(n - 1) and (self.verse is None or char == "\n") and not self._quote_open():
                     self._sentence_end = n - 1
                     if n > self.soft_limit:
                         return self._stop(n - 1, "sentence end")
@@ -130,24 +145,25 @@ class MonologueRule(TextSoFar):
                 return self._stop(n, "length")
             enough = self.max_chars * KEEP_SHARE
             return self._stop(self._sentence_end if self._sentence_end >= enough else self._cut_point(), "length")
-        closing = self._closing_verse(n)
+        closing = self._closing(n)
         self.bans = self._bans(closing) if self._blank_line or self._line or closing else 0
+        if self.reading is not None:
+            self.reading.bans(self.word_state)
+            self.bans |= self.reading.flags
         return False
 
-    def _closing_verse(self, n: int) -> bool:
-        """Verse near the limit: a line that may end now must end a sentence (the reply ends with both)."""
-        return (
-            self.verse is not None
-            and n > self.max_chars * CLOSING_SHARE
-            and not self._ends_sentence(n)
-            and self.verse.may_end_line(self.word_state)
-        )
+    def _closing(self, n: int) -> bool:
+        """Near the limit the reply ends with a sentence: in verse a line that may end now must end one; prose ends
+        the sentence it is in (no line end or clause before it does)."""
+        if n <= self.max_chars * CLOSING_SHARE or self._ends_sentence(n):
+            return False
+        return self.verse is None or self.verse.may_end_line(self.word_state)
 
     def _bans(self, closing: bool = False) -> int:
         n = len(self.chars)
         if self._blank_line:
             # A speech ends at a sentence's end, after min_chars: before, its blank line is banned.
-            ended = self._sentence_end == n - 1 or (n == 0 and self._seed_ends_sentence)
+            ended = self._sentence_end == n - 1 or (n == 0 and self._seed_ends_sentence and not self._quote_open())
             return NO_BRACKET | (NO_BLANK if n < self.min_chars or not ended else 0)
         line = self._line
         if not line:
@@ -161,6 +177,10 @@ class MonologueRule(TextSoFar):
         if lowered in _HEADING_WORDS:
             flags |= NO_HEADING_END
         return flags | (NO_OPEN_END if closing else 0)
+
+    def _quote_open(self) -> bool:
+        """A double quote the seed opened is still open: no sentence ends the speech until it closes."""
+        return self.reading is not None and self.reading.quote_open
 
     @staticmethod
     def _may_be_a_name(line: str) -> bool:

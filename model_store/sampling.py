@@ -11,8 +11,6 @@ import numpy as np
 
 from model_store.vocab import UNKNOWN_ID
 
-MAX_TEMPERATURE = 2.0  # the hottest sampling the engine, bard-generate and the bot accept (0 = greedy)
-
 
 def _pick(probs: np.ndarray, uniform: np.ndarray) -> np.ndarray:
     """Inverse-CDF draw per row from unnormalised probabilities: always an id of non-zero probability.

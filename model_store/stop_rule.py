@@ -51,6 +51,7 @@ class StopRule(TextSoFar):
     # Free text bans nothing: in a batch with monologues, its rows take the masks' "anything goes" row.
     word_state = FREE
     bans = 0
+    ban_ids = ()
     verse = None
 
     def __init__(self, context: str, *, max_chars: int, min_chars: int) -> None:

@@ -47,6 +47,50 @@ def trie_symbol(char: str) -> int:
     return -1
 
 
+class _VocabularyIds:
+    """Vocabulary ids by role. Id 0 (unknown) is banned by the sampler already; -1: not in the vocabulary."""
+
+    def __init__(self, chars: tuple[str, ...]) -> None:
+        self.lower, self.upper = np.full(_SYMBOLS + 1, -1), np.full(_SYMBOLS + 1, -1)  # by trie symbol; last: none
+        for i, c in enumerate(chars, start=1):
+            if (s := trie_symbol(c)) >= 0:
+                (self.upper if c.isupper() else self.lower)[s] = i
+                if c == "'":
+                    self.upper[s] = i
+        self.separators = [i for i, c in enumerate(chars, start=1) if trie_symbol(c) < 0 and c != "-"]
+        self.hyphen = [chars.index("-") + 1] if "-" in chars else []
+
+
+class _RowFiller:
+    """Fills rows of the allowed table from the trie's children."""
+
+    def __init__(self, masks: WordMasks, allowed: np.ndarray) -> None:
+        self.allowed = allowed
+        self.children = np.frombuffer(masks.child, np.int32).reshape(masks.nodes, _SYMBOLS)
+        self.below = np.frombuffer(masks.below, np.uint8)
+
+    def allow(
+        self,
+        rows: np.ndarray,
+        nodes: np.ndarray,
+        case: int,
+        ids: np.ndarray,
+        extra: np.ndarray | None = None,
+        word_start: bool = False,
+    ) -> None:
+        """Allow, in each row, the letters of the children of its node below which lie words of `case` (for a
+        word's start, letters only: an opening apostrophe has states of its own)."""
+        kids = self.children[nodes]
+        ok = (kids >= 0) & ((self.below[kids] >> case) & 1).astype(bool)
+        if extra is not None:
+            ok &= extra[:, None]
+        if word_start:
+            ok[:, _APOSTROPHE] = False
+        r, sym = np.nonzero(ok)
+        cols = ids[sym]
+        self.allowed[rows[r[cols > 0]], cols[cols > 0]] = True
+
+
 class WordMasks:
     """The lexicon of a model, compiled for its vocabulary: state masks and transitions.
 
@@ -55,8 +99,15 @@ class WordMasks:
 
     def __init__(self, lexicon: Lexicon, chars: tuple[str, ...]) -> None:
         self.lexicon = lexicon
-        # The trie: child[node * 27 + symbol] is a node or -1; below / ends say which cases of words lie below a
-        # node / end at it (bit flags by case).
+        self._build_trie(lexicon)
+        self.symbol_of = {c: trie_symbol(c) for c in chars}
+        self._number_states()
+        self.banned = np.logical_not(self._allowed(chars))
+        self.banned[:, 0] = True
+
+    def _build_trie(self, lexicon: Lexicon) -> None:
+        """The trie: child[node * 27 + symbol] is a node or -1; below / ends say which cases of words lie below a
+        node / end at it (bit flags by case)."""
         child, depth, below, ends = array("i", [-1] * _SYMBOLS), array("H", [0]), bytearray(1), bytearray(1)
         for word, entry in lexicon.counts.items():
             if entry[0] < lexicon.min_count:
@@ -77,19 +128,8 @@ class WordMasks:
             ends[node] |= bits
         self.child, self.depth, self.below, self.ends = child, depth, bytes(below), bytes(ends)
 
-        # Vocabulary ids by role. Id 0 (unknown) is banned by the sampler already; -1: not in the vocabulary.
-        self.symbol_of = {c: trie_symbol(c) for c in chars}
-        lower_ids, upper_ids = np.full(_SYMBOLS + 1, -1), np.full(_SYMBOLS + 1, -1)  # the last: "no letter"
-        for i, c in enumerate(chars, start=1):
-            if (s := trie_symbol(c)) >= 0:
-                (upper_ids if c.isupper() else lower_ids)[s] = i
-                if c == "'":
-                    upper_ids[s] = i
-        separators = [i for i, c in enumerate(chars, start=1) if trie_symbol(c) < 0 and c != "-"]
-        hyphen = [chars.index("-") + 1] if "-" in chars else []
-
-        # Every (node, case) with a word of that case below it is a state, numbered after the special ones.
-        nodes = len(depth)
+    def _number_states(self) -> None:
+        """Every (node, case) with a word of that case below it is a state, numbered after the special ones."""
         below_np = np.frombuffer(self.below, np.uint8)
         has = (below_np[:, None] >> np.arange(4)) & 1  # (nodes, case)
         has[0] = 0  # the root is START / BETWEEN, not a state of its own
@@ -101,61 +141,45 @@ class WordMasks:
         self.state_node[0:0] = array("i", [0] * SPECIAL)
         self.state_case[0:0] = array("i", [LOWER] * SPECIAL)
 
-        allowed = np.zeros((SPECIAL + len(flat), len(chars) + 1), bool)
-        children = np.frombuffer(child, np.int32).reshape(nodes, _SYMBOLS)
-        quote = child[_APOSTROPHE]  # the node after an opening apostrophe ("'tis"), or -1
-        letter_ids = {case: upper_ids if case == UPPER else lower_ids for case in (LOWER, CAPITAL, NAME, UPPER)}
-
-        def allow(
-            rows: np.ndarray,
-            nodes_: np.ndarray,
-            case: int,
-            ids: np.ndarray,
-            extra: np.ndarray | None = None,
-            word_start: bool = False,
-        ) -> None:
-            """Allow, in each row, the letters of the children of its node below which lie words of `case` (for a
-            word's start, letters only: an opening apostrophe has states of its own)."""
-            kids = children[nodes_]
-            ok = (kids >= 0) & ((below_np[kids] >> case) & 1).astype(bool)
-            if extra is not None:
-                ok &= extra[:, None]
-            if word_start:
-                ok[:, _APOSTROPHE] = False
-            r, sym = np.nonzero(ok)
-            cols = ids[sym]
-            allowed[rows[r[cols > 0]], cols[cols > 0]] = True
-
+    def _allowed(self, chars: tuple[str, ...]) -> np.ndarray:
+        """(states, vocabulary size) booleans: what each state allows next (id 0 not yet banned)."""
+        ids = _VocabularyIds(chars)
+        allowed = np.zeros((len(self.state_node), len(chars) + 1), bool)
+        rows = _RowFiller(self, allowed)
+        quote = self.child[_APOSTROPHE]  # the node after an opening apostrophe ("'tis"), or -1
         # Between words: any word may start a sentence (capitalised), only names elsewhere.
         for row, capital in ((START, CAPITAL), (BETWEEN, NAME), (HYPHEN, NAME)):
-            for case, ids in ((LOWER, lower_ids), (capital, upper_ids)):
-                allow(np.array([row]), np.array([0]), case, ids, word_start=True)
+            for case, letters in ((LOWER, ids.lower), (capital, ids.upper)):
+                rows.allow(np.array([row]), np.array([0]), case, letters, word_start=True)
         for row, capital in ((QUOTE_START, CAPITAL), (QUOTE_BETWEEN, NAME)):
             if quote >= 0:
-                for case, ids in ((LOWER, lower_ids), (capital, upper_ids)):
-                    allow(np.array([row]), np.array([quote]), case, ids, word_start=True)
+                for case, letters in ((LOWER, ids.lower), (capital, ids.upper)):
+                    rows.allow(np.array([row]), np.array([quote]), case, letters, word_start=True)
         for row, capital in ((START, CAPITAL), (BETWEEN, NAME)):
-            allowed[row, separators] = True
-            if quote >= 0 and self.below[quote] & (1 << LOWER | 1 << capital) and lower_ids[_APOSTROPHE] > 0:
-                allowed[row, lower_ids[_APOSTROPHE]] = True
+            allowed[row, ids.separators] = True
+            if quote >= 0 and self.below[quote] & (1 << LOWER | 1 << capital) and ids.lower[_APOSTROPHE] > 0:
+                allowed[row, ids.lower[_APOSTROPHE]] = True
         # A hyphen after a word joins a compound's next part or opens a dash ("--"); between words it opens a dash.
-        allowed[np.ix_([START, BETWEEN, HYPHEN, DASH], hyphen)] = True
+        allowed[np.ix_([START, BETWEEN, HYPHEN, DASH], ids.hyphen)] = True
         allowed[FREE] = True
-        # In a word: letters that keep it a word of its case, and, where it is complete, whatever ends it.
-        node_of, case_of = np.frombuffer(self.state_node, np.int32), np.frombuffer(self.state_case, np.int32)
-        for case in (LOWER, CAPITAL, NAME, UPPER):
-            rows = np.flatnonzero(case_of == case)
-            rows = rows[rows >= SPECIAL]
-            allow(rows, node_of[rows], case, letter_ids[case])
-            if case in (CAPITAL, NAME):  # the second letter of a capitalised word may go on in capitals
-                allow(rows, node_of[rows], UPPER, upper_ids, extra=np.frombuffer(depth, np.uint16)[node_of[rows]] == 1)
-            complete = rows[((np.frombuffer(self.ends, np.uint8)[node_of[rows]] >> case) & 1).astype(bool)]
-            allowed[np.ix_(complete, separators + hyphen)] = True
+        self._allow_in_words(rows, ids)
         # A word whose letters the vocabulary lacks (a lexicon extended by other plays) could leave a state with
         # nothing to pick: such a state allows anything instead.
         allowed[~allowed[:, 1:].any(axis=1)] = True
-        self.banned = np.logical_not(allowed, out=allowed)
-        self.banned[:, 0] = True
+        return allowed
+
+    def _allow_in_words(self, rows: _RowFiller, ids: _VocabularyIds) -> None:
+        """In a word: letters that keep it a word of its case, and, where it is complete, whatever ends it."""
+        node_of, case_of = np.frombuffer(self.state_node, np.int32), np.frombuffer(self.state_case, np.int32)
+        depth, ends = np.frombuffer(self.depth, np.uint16), np.frombuffer(self.ends, np.uint8)
+        for case in (LOWER, CAPITAL, NAME, UPPER):
+            states = np.flatnonzero(case_of == case)
+            states = states[states >= SPECIAL]
+            rows.allow(states, node_of[states], case, ids.upper if case == UPPER else ids.lower)
+            if case in (CAPITAL, NAME):  # the second letter of a capitalised word may go on in capitals
+                rows.allow(states, node_of[states], UPPER, ids.upper, extra=depth[node_of[states]] == 1)
+            complete = states[((ends[node_of[states]] >> case) & 1).astype(bool)]
+            rows.allowed[np.ix_(complete, ids.separators + ids.hyphen)] = True
 
     @property
     def nodes(self) -> int:

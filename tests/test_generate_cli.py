@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from model_store import cli
@@ -55,3 +59,18 @@ def test_bad_options_get_one_line(capsys, tiny_model_dir, args, message):
 def test_missing_model(capsys, tmp_path):
     status, _, err = generate(capsys, "--model", str(tmp_path / "none"))
     assert status == 2 and "does not exist" in err
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("4", "4")])
+def test_blas_runs_one_thread_unless_told_otherwise(tmp_path, given, expected):
+    """bard-generate holds BLAS to one thread before numpy is imported (importing the CLI does not import it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        "import os, sys\nfrom model_store import cli\nassert 'numpy' not in sys.modules\n"
+        f"cli.main(['--model', {str(tmp_path / 'none')!r}])\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['MKL_NUM_THREADS'])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == [expected, "1"], done.stderr

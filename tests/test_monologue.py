@@ -10,6 +10,7 @@ from model_store.monologue import (
     NO_COLON,
     NO_HEADING_END,
     NO_NUMERAL,
+    NO_OPEN_END,
     MonologueRule,
     structure_masks,
 )
@@ -75,6 +76,22 @@ def test_near_the_limit_it_ends_at_the_first_sentence_end():
     r = rule(max_chars=60, min_chars=10)  # from 48 characters on, a sentence end ends it
     assert feed(r, "Now is the winter of our discontent made glorious summer. By this sun")
     assert r.reason == "sentence end" and r.text == "Now is the winter of our discontent made glorious summer."
+
+
+def test_prose_near_the_limit_ends_the_sentence_it_is_in():
+    r = rule(max_chars=100, min_chars=10)
+    assert not feed(r, "Go, my lord, go and see the king" + " and the queen" * 4)  # 88 characters, no sentence end
+    assert not r.bans & NO_OPEN_END
+    assert not feed(r, " and the")  # past 90%: no line end, comma, semicolon or colon before the sentence ends
+    assert r.bans & NO_OPEN_END
+    table = structure_masks(("\n", " ", ",", ".", ";", ":", "a"))
+    assert [c for i, c in enumerate(("\n", " ", ",", ".", ";", ":", "a"), start=1) if not table[r.bans, i]] == [
+        " ",
+        ".",
+        "a",
+    ]
+    assert feed(r, ". ")  # past the soft limit, the sentence's end ends it
+    assert r.text.endswith("the.")
 
 
 def test_at_the_limit_it_cuts_back_to_a_sentence_end_or_a_whole_word():
