@@ -25,6 +25,7 @@ import numpy as np
 
 from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.monologue import MonologueRule, structure_masks
+from model_store.names import NameMasks
 from model_store.playscript import last_speaker, speeches
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
@@ -99,6 +100,7 @@ class Engine(LSTMNetwork):
         self.speakers = model.speakers
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
         self.verse = VerseMasks(self.words, model.metre) if self.words is not None and model.metre else None
+        self.names = NameMasks(model.names, self.words) if self.words is not None and model.names else None
         self.structure = structure_masks(self.vocab.chars)
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
@@ -165,6 +167,7 @@ class Engine(LSTMNetwork):
                 speaker_names=self.speaker_names,
                 words=self.words,
                 verse=self.verse if request.verse else None,
+                names=self.names.of(speaker) if self.names is not None else None,  # his plays' names only
             )
             return Plan(speech, speech, speaker, rule, history)
         context = self._context(cleaned.text)
@@ -281,6 +284,10 @@ class Engine(LSTMNetwork):
         verse = [row for row, rule in enumerate(rows) if rule.verse is not None and rule.verse.bans is not None]
         if verse:
             banned[verse] = [rows[row].verse.bans for row in verse]  # the words' bans and the metre's
+        named = [(row, rule.names.bans(states[row])) for row, rule in enumerate(rows) if rule.names is not None]
+        names = {row: bans for row, bans in named if bans is not None}
+        for row, bans in names.items():
+            banned[row] |= bans  # a known speaker's names: those of his plays and the common ones
         flags = [rule.bans for rule in rows]
         if any(flags):
             banned |= self.structure[flags]
@@ -288,7 +295,9 @@ class Engine(LSTMNetwork):
             for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:
                 # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
                 rows[row].verse.fall_back()
-                banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]
+                banned[row] = self.words.banned[states[row]] | self.structure[flags[row]] | names.get(row, False)
+        for row in [row for row in names if banned[row, 1:].all()]:
+            banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]  # never seen: never nothing
         return banned
 
 

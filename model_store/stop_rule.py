@@ -52,6 +52,7 @@ class StopRule(TextSoFar):
     word_state = FREE
     bans = 0
     verse = None
+    names = None
 
     def __init__(self, context: str, *, max_chars: int, min_chars: int) -> None:
         self.max_chars = max_chars

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -43,8 +44,8 @@ def test_shipped_model_writes_words():
 
 def test_shipped_model_prose_is_as_before_the_metre_and_verse_scans():
     # Digests of the shipped model's prose monologues, pinned when it was shipped (same seeds, same options): the
-    # metre's masks must leave prose as it was.
-    engine = Engine(store.load(DEFAULT_MODEL_DIR))
+    # metre's masks must leave prose as it was. (Without its name record: the speaker's names change what he says.)
+    engine = Engine(dataclasses.replace(store.load(DEFAULT_MODEL_DIR), names=None))
     before = {("", 0): "1bf2cd75cfb66588", ("To be, or not to be", 1): "bb2efdfa3bf8121e"}
     for (seed, rng_seed), digest in before.items():
         g = engine.generate_batch([GenerationRequest(seed, rng=np.random.default_rng(rng_seed), verse=False)])[0]

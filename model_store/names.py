@@ -1,0 +1,243 @@
+"""Names from the speaker's own plays: which proper names occur in which play, and a mask per speaker.
+
+A proper name is a word of the lexicon the plays write capitalised in mid-sentence and (almost) never in lower
+case, by the lexicon's own rule (`WordRules`): "Bassanio", "Rome's", "Jove". The record (`NameRecord`, an
+export's names.json) lists, for each name and each speaker, the plays it occurs in or speaks in. A speech by a
+speaker the record knows may use the names of that speaker's plays and the names of COMMON_PLAYS plays or more
+(gods, classical figures, "I" and "O"); any other name the record lists is masked like a non-word. A speaker it
+does not know (a name a user made up) may use any name, and so may everyone use a word the record does not list.
+
+The mask (`NameMasks`) works on the word trie (model_store/words.py): for a set of plays it marks which trie
+nodes still lead to an allowed word in each case (two bytes per node, about 55 KB for the shipped model), and a
+stream's row of extra bans for a word state is worked out on first use and kept. A stream that is inside a
+word the mask would ban (only a seed gets there) is not held to it, so the mask never leaves nothing to pick.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from model_store.lexicon import TITLE_MID, Lexicon, WordRules, words
+from model_store.playscript import speeches
+from model_store.words import BETWEEN, HYPHEN, QUOTE_BETWEEN, QUOTE_START, SPECIAL, START, WordMasks, trie_symbol
+
+COMMON_PLAYS = 5  # a name in this many plays or more is anyone's (Jove, Caesar, Hercules)
+MASKS_KEPT = 64  # sets of plays whose mask is kept (about 55 KB each for the shipped model, plus its rows)
+ROWS_KEPT = 4096  # of one mask, the word states whose row is kept; past it they start afresh
+_UNSEEN = np.zeros(0, bool)  # a row not worked out yet
+
+
+class NamesError(ValueError):
+    """A names file or value that cannot be used."""
+
+
+def is_name(entry: list[int], min_count: int) -> bool:
+    """A word the plays capitalise in mid-sentence and generation may never write in lower case."""
+    return entry[TITLE_MID] > 0 and not WordRules.of(entry, min_count).lower
+
+
+@dataclass(frozen=True)
+class NameRecord:
+    """The plays, by name; for each proper name (lower case) and each speaker, the plays (indices) it is in."""
+
+    plays: tuple[str, ...]
+    names: dict[str, tuple[int, ...]]
+    speakers: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def of_plays(cls, plays: Iterable[tuple[str, str]], lexicon: Lexicon) -> NameRecord:
+        """The record of play-script texts, by (play name, text), for the names of `lexicon` (the export's)."""
+        found: dict[str, set[str]] = {}  # play -> its names
+        speakers: dict[str, set[str]] = {}  # play -> who speaks in it
+        for play, text in plays:
+            said = list(speeches(text))
+            found.setdefault(play, set()).update(w.lower() for s in said for line in s.lines for w in words(line))
+            speakers.setdefault(play, set()).update(s.speaker for s in said)
+        names = {w for w, entry in lexicon.counts.items() if w in lexicon and is_name(entry, lexicon.min_count)}
+        order = list(found)
+        return cls(
+            tuple(order),
+            _by_play({play: found[play] & names for play in order}, order),
+            _by_play(speakers, order),
+        )
+
+    def merged(self, other: NameRecord, lexicon: Lexicon, base: Lexicon | None) -> NameRecord:
+        """This record (a base model's) extended by another's plays (a fine-tune's), for the merged `lexicon`.
+
+        A name is kept if it still is one; a word the base could use but did not list as a name stays unlisted
+        (its plays in the base are not known), so it stays anyone's.
+        """
+        order = list(dict.fromkeys([*self.plays, *other.plays]))
+        index = {play: i for i, play in enumerate(order)}
+
+        def union(mine: dict[str, tuple[int, ...]], theirs: dict[str, tuple[int, ...]]) -> dict[str, set[str]]:
+            by_key: dict[str, set[str]] = {}
+            for record, table in ((self, mine), (other, theirs)):
+                for key, plays in table.items():
+                    by_key.setdefault(key, set()).update(record.plays[i] for i in plays)
+            return by_key
+
+        names = union(self.names, other.names)
+        for word in list(names):
+            entry = lexicon.counts.get(word)
+            unlisted = base is not None and word in base and word not in self.names
+            if entry is None or word not in lexicon or not is_name(entry, lexicon.min_count) or unlisted:
+                del names[word]
+        speakers = union(self.speakers, other.speakers)
+        as_indices = {key: tuple(sorted(index[p] for p in plays)) for key, plays in names.items()}
+        return NameRecord(
+            tuple(order),
+            dict(sorted(as_indices.items())),
+            {key: tuple(sorted(index[p] for p in plays)) for key, plays in sorted(speakers.items())},
+        )
+
+    def banned(self, speaker: str) -> frozenset[str] | None:
+        """The names `speaker` may not use: of none of his plays and of fewer than COMMON_PLAYS; None: unknown."""
+        plays = self.speakers.get(speaker)
+        if plays is None:
+            return None
+        own = set(plays)
+        return frozenset(w for w, where in self.names.items() if len(where) < COMMON_PLAYS and own.isdisjoint(where))
+
+    def to_json(self) -> str:
+        obj = {"plays": list(self.plays), "names": self.names, "speakers": self.speakers}
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> NameRecord:
+        try:
+            obj = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise NamesError(f"names file is not valid JSON: {exc}") from None
+        if not isinstance(obj, dict) or not all(isinstance(obj.get(k), t) for k, t in _FIELDS.items()):
+            raise NamesError("names JSON must be an object with a plays list and names and speakers objects")
+        plays = obj["plays"]
+        if not all(isinstance(p, str) and p for p in plays) or len(set(plays)) != len(plays):
+            raise NamesError("names plays must be distinct non-empty strings")
+        for field in ("names", "speakers"):
+            for key, where in obj[field].items():
+                indices = isinstance(where, list) and all(isinstance(i, int) and 0 <= i < len(plays) for i in where)
+                if not indices or not where or not key.strip():
+                    raise NamesError(f"names {field} entry {key[:40]!r}: {where!r} is not a list of play indices")
+        for name in obj["names"]:
+            if not words(name) == [name] or name != name.lower():
+                raise NamesError(f"names entry {name[:40]!r} is not a lower-case word")
+        as_tuples = {f: {k: tuple(v) for k, v in obj[f].items()} for f in ("names", "speakers")}
+        return cls(tuple(plays), as_tuples["names"], as_tuples["speakers"])
+
+
+_FIELDS = {"plays": list, "names": dict, "speakers": dict}
+
+
+def _by_play(members: dict[str, set[str]], order: list[str]) -> dict[str, tuple[int, ...]]:
+    """{play: its members} turned round: {member: indices of its plays}, in order."""
+    where: dict[str, list[int]] = {}
+    for i, play in enumerate(order):
+        for member in members.get(play, ()):
+            where.setdefault(member, []).append(i)
+    return {member: tuple(plays) for member, plays in sorted(where.items())}
+
+
+class NameMasks:
+    """A model's name record compiled onto its word masks: one `SpeakerNames` per set of banned names, kept (LRU)."""
+
+    def __init__(self, record: NameRecord, words: WordMasks) -> None:
+        self.record, self.words = record, words
+        children = np.frombuffer(words.child, np.int32).reshape(words.nodes, -1)
+        parent = np.zeros(words.nodes, np.int32)
+        nodes, _ = np.nonzero(children >= 0)
+        parent[children[children >= 0]] = nodes
+        depth = np.frombuffer(words.depth, np.uint16)
+        self._parent = parent
+        self._levels = [np.flatnonzero(depth == d) for d in range(int(depth.max()), 0, -1)]  # deepest first
+        self._ends = np.frombuffer(words.ends, np.uint8)
+        self._end_node = {name: node for name in record.names if (node := _node_of(words, name)) > 0}
+        self._masks: OrderedDict[tuple[int, ...], SpeakerNames | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, speaker: str) -> SpeakerNames | None:
+        """The mask of a speaker's names; None for a speaker the record does not know, or one who may use all."""
+        plays = self.record.speakers.get(speaker)
+        if plays is None:
+            return None
+        with self._lock:  # the engine serves several threads
+            if plays in self._masks:
+                mask = self._masks.pop(plays)
+            else:
+                banned = self.record.banned(speaker) or ()
+                nodes = [self._end_node[w] for w in banned if w in self._end_node]
+                mask = SpeakerNames(self.words, *self._allowed(nodes)) if nodes else None
+            self._masks[plays] = mask  # the most recent last
+            while len(self._masks) > MASKS_KEPT:
+                del self._masks[next(iter(self._masks))]
+            return mask
+
+    def _allowed(self, banned_ends: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(below, ends) by node and case bits, as the word masks have them, with the banned names' ends removed."""
+        ends = self._ends.copy()
+        ends[banned_ends] = 0
+        below = ends.copy()
+        for level in self._levels:  # each node's words into its parent's, deepest first
+            np.bitwise_or.at(below, self._parent[level], below[level])
+        return below, ends
+
+
+class SpeakerNames:
+    """One speaker's names as extra bans, by word state: the letters that lead only to names he may not use, and the
+    end of a word that is one."""
+
+    def __init__(self, words: WordMasks, below: np.ndarray, ends: np.ndarray) -> None:
+        self.words, self.below, self.ends = words, below, ends
+        self.chars = ("", *words.symbol_of)  # by vocabulary id (0: unknown)
+        self._rows: dict[int, np.ndarray | None] = {}
+
+    @property
+    def nbytes(self) -> int:
+        """Roughly what this mask holds in memory (its node arrays and the rows kept)."""
+        return self.below.nbytes + self.ends.nbytes + sum(r.nbytes + 100 for r in self._rows.values() if r is not None)
+
+    def bans(self, state: int) -> np.ndarray | None:
+        """What a stream in word state `state` may not write next for this speaker, besides the words' bans (None:
+        nothing more)."""
+        rows = self._rows
+        row = rows.get(state, _UNSEEN)
+        if row is _UNSEEN:
+            if len(rows) >= ROWS_KEPT:
+                rows.clear()
+            row = rows[state] = self._build(state)
+        return row
+
+    def _build(self, state: int) -> np.ndarray | None:
+        words = self.words
+        if state >= SPECIAL:
+            node, case = words.state_node[state], words.state_case[state]
+            if not self.below[node] >> case & 1:
+                return None  # inside a word of the seed's that he may not use: it is the user's
+        elif state not in (START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN):
+            return None  # a dash, or a word the lexicon lacks: no word of the lexicon starts here
+        row = np.zeros(len(self.chars), bool)
+        for char_id in np.flatnonzero(~words.banned[state]):
+            char = self.chars[char_id]
+            if trie_symbol(char) >= 0:
+                nxt = words.advance(state, char)
+                row[char_id] = nxt >= SPECIAL and not self.below[words.state_node[nxt]] >> words.state_case[nxt] & 1
+            elif state >= SPECIAL:  # ending the word here
+                row[char_id] = bool(words.ends[node] >> case & 1) and not self.ends[node] >> case & 1
+        return row if row.any() else None
+
+
+def _node_of(words: WordMasks, word: str) -> int:
+    """The trie node a word of the lexicon ends at, or -1."""
+    node = 0
+    for char in word:
+        symbol = trie_symbol(char)
+        node = words.child_of(node, symbol) if symbol >= 0 else -1
+        if node < 0:
+            return -1
+    return node
