@@ -28,6 +28,7 @@ from model_store import store
 from model_store.lexicon import Lexicon
 from model_store.lstm import LSTMNetwork
 from model_store.metre import Metre
+from model_store.names import NameRecord
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
@@ -366,14 +367,14 @@ def export_model(
     vocab: Vocab,
     manifest: dict[str, Any],
     *,
-    speech: tuple[Lexicon, Speakers, Metre],
+    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None],
     force: bool,
     paths: RunPaths,
     weights_only: bool = False,
 ) -> Path:
-    """Write the export through model_store, with the lexicon, speakers and metre monologues need; a failed write
-    (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
-    lexicon, speakers, metre = speech
+    """Write the export through model_store, with the lexicon, speakers, metre and name record monologues need; a
+    failed write (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
+    lexicon, speakers, metre, names = speech
     try:
         return store.export(
             out,
@@ -384,6 +385,7 @@ def export_model(
             lexicon=lexicon,
             speakers=speakers,
             metre=metre,
+            names=names,
             force=force,
         )
     except ModelError as exc:
@@ -515,7 +517,7 @@ def train(
             replicas=distribution.num_replicas_in_sync,
             workers=1 if cluster is None else cluster.workers,
         )
-        speech = speech_data(corpus.train_text, base)  # a fine-tuned model's lexicon extends its base's
+        speech = speech_data(corpus.train_text, base, corpus.sources)  # a fine-tuned model's extends its base's
         export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
         if leads:
             print(
