@@ -8,7 +8,7 @@ speaker the record knows may use the names of that speaker's plays and the names
 does not know (a name a user made up) may use any name, and so may everyone use a word the record does not list.
 
 The mask (`NameMasks`) works on the word trie (model_store/words.py): for a set of plays it marks which trie
-nodes still lead to an allowed word in each case (two bytes per node, about 55 KB for the shipped model), and a
+nodes still lead to an allowed word in each case (a byte per node, 28 KB for the shipped model), and a
 stream's row of extra bans for a word state is worked out on first use and kept. A stream that is inside a
 word the mask would ban (only a seed gets there) is not held to it, so the mask never leaves nothing to pick.
 """
@@ -28,7 +28,7 @@ from model_store.playscript import speeches
 from model_store.words import BETWEEN, HYPHEN, QUOTE_BETWEEN, QUOTE_START, SPECIAL, START, WordMasks, trie_symbol
 
 COMMON_PLAYS = 5  # a name in this many plays or more is anyone's (Jove, Caesar, Hercules)
-MASKS_KEPT = 64  # sets of plays whose mask is kept (about 55 KB each for the shipped model, plus its rows)
+MASKS_KEPT = 32  # sets of plays whose mask is kept (28 KB each for the shipped model, plus its rows)
 ROWS_KEPT = 4096  # of one mask, the word states whose row is kept; past it they start afresh
 _UNSEEN = np.zeros(0, bool)  # a row not worked out yet
 
@@ -85,9 +85,8 @@ class NameRecord:
 
         names = union(self.names, other.names)
         for word in list(names):
-            entry = lexicon.counts.get(word)
             unlisted = base is not None and word in base and word not in self.names
-            if entry is None or word not in lexicon or not is_name(entry, lexicon.min_count) or unlisted:
+            if word not in lexicon or not is_name(lexicon.counts[word], lexicon.min_count) or unlisted:
                 del names[word]
         speakers = union(self.speakers, other.speakers)
         as_indices = {key: tuple(sorted(index[p] for p in plays)) for key, plays in names.items()}
@@ -145,7 +144,8 @@ def _by_play(members: dict[str, set[str]], order: list[str]) -> dict[str, tuple[
 
 
 class NameMasks:
-    """A model's name record compiled onto its word masks: one `SpeakerNames` per set of banned names, kept (LRU)."""
+    """A model's name record compiled onto its word masks: a `SpeakerNames` per speaker's set of plays, the last
+    MASKS_KEPT kept."""
 
     def __init__(self, record: NameRecord, words: WordMasks) -> None:
         self.record, self.words = record, words
@@ -172,35 +172,36 @@ class NameMasks:
             else:
                 banned = self.record.banned(speaker) or ()
                 nodes = [self._end_node[w] for w in banned if w in self._end_node]
-                mask = SpeakerNames(self.words, *self._allowed(nodes)) if nodes else None
+                mask = SpeakerNames(self.words, self._allowed(nodes)) if nodes else None
             self._masks[plays] = mask  # the most recent last
             while len(self._masks) > MASKS_KEPT:
                 del self._masks[next(iter(self._masks))]
             return mask
 
-    def _allowed(self, banned_ends: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(below, ends) by node and case bits, as the word masks have them, with the banned names' ends removed."""
+    def _allowed(self, banned_ends: list[int]) -> np.ndarray:
+        """By node, the cases of the allowed words below it (bits 0-3) and of the allowed word ending at it (bits
+        4-7), as the word masks have them (`below`, `ends`) with the banned names' ends taken out."""
         ends = self._ends.copy()
         ends[banned_ends] = 0
         below = ends.copy()
         for level in self._levels:  # each node's words into its parent's, deepest first
             np.bitwise_or.at(below, self._parent[level], below[level])
-        return below, ends
+        return below | ends << 4
 
 
 class SpeakerNames:
     """One speaker's names as extra bans, by word state: the letters that lead only to names he may not use, and the
     end of a word that is one."""
 
-    def __init__(self, words: WordMasks, below: np.ndarray, ends: np.ndarray) -> None:
-        self.words, self.below, self.ends = words, below, ends
+    def __init__(self, words: WordMasks, bits: np.ndarray) -> None:
+        self.words, self.bits = words, bits  # by node: allowed cases below it (bits 0-3), ending at it (bits 4-7)
         self.chars = ("", *words.symbol_of)  # by vocabulary id (0: unknown)
         self._rows: dict[int, np.ndarray | None] = {}
 
     @property
     def nbytes(self) -> int:
         """Roughly what this mask holds in memory (its node arrays and the rows kept)."""
-        return self.below.nbytes + self.ends.nbytes + sum(r.nbytes + 100 for r in self._rows.values() if r is not None)
+        return self.bits.nbytes + sum(r.nbytes + 100 for r in self._rows.values() if r is not None)
 
     def bans(self, state: int) -> np.ndarray | None:
         """What a stream in word state `state` may not write next for this speaker, besides the words' bans (None:
@@ -217,7 +218,7 @@ class SpeakerNames:
         words = self.words
         if state >= SPECIAL:
             node, case = words.state_node[state], words.state_case[state]
-            if not self.below[node] >> case & 1:
+            if not self.bits[node] >> case & 1:
                 return None  # inside a word of the seed's that he may not use: it is the user's
         elif state not in (START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN):
             return None  # a dash, or a word the lexicon lacks: no word of the lexicon starts here
@@ -226,9 +227,9 @@ class SpeakerNames:
             char = self.chars[char_id]
             if trie_symbol(char) >= 0:
                 nxt = words.advance(state, char)
-                row[char_id] = nxt >= SPECIAL and not self.below[words.state_node[nxt]] >> words.state_case[nxt] & 1
+                row[char_id] = nxt >= SPECIAL and not self.bits[words.state_node[nxt]] >> words.state_case[nxt] & 1
             elif state >= SPECIAL:  # ending the word here
-                row[char_id] = bool(words.ends[node] >> case & 1) and not self.ends[node] >> case & 1
+                row[char_id] = bool(words.ends[node] >> case & 1) and not self.bits[node] >> (4 + case) & 1
         return row if row.any() else None
 
 
