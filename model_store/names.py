@@ -157,6 +157,7 @@ class NameMasks:
         self._parent = parent
         self._levels = [np.flatnonzero(depth == d) for d in range(int(depth.max()), 0, -1)]  # deepest first
         self._ends = np.frombuffer(words.ends, np.uint8)
+        self._bits = np.frombuffer(words.below, np.uint8) | self._ends << 4  # as SpeakerNames has them, none banned
         self._end_node = {name: node for name in record.names if (node := _node_of(words, name)) > 0}
         self._masks: OrderedDict[tuple[int, ...], SpeakerNames | None] = OrderedDict()
         self._lock = threading.Lock()
@@ -172,36 +173,43 @@ class NameMasks:
             else:
                 banned = self.record.banned(speaker) or ()
                 nodes = [self._end_node[w] for w in banned if w in self._end_node]
-                mask = SpeakerNames(self.words, self._allowed(nodes)) if nodes else None
+                mask = SpeakerNames(self.words, *self._allowed(nodes)) if nodes else None
             self._masks[plays] = mask  # the most recent last
             while len(self._masks) > MASKS_KEPT:
                 del self._masks[next(iter(self._masks))]
             return mask
 
-    def _allowed(self, banned_ends: list[int]) -> np.ndarray:
+    def _allowed(self, banned_ends: list[int]) -> tuple[bytes, bytes]:
         """By node, the cases of the allowed words below it (bits 0-3) and of the allowed word ending at it (bits
-        4-7), as the word masks have them (`below`, `ends`) with the banned names' ends taken out."""
+        4-7), as the word masks have them (`below`, `ends`) with the banned names' ends taken out; and a bit per
+        node set where a state's bans may change: at a node whose bits changed, or a child's did."""
         ends = self._ends.copy()
         ends[banned_ends] = 0
         below = ends.copy()
         for level in self._levels:  # each node's words into its parent's, deepest first
             np.bitwise_or.at(below, self._parent[level], below[level])
-        return below | ends << 4
+        bits = below | ends << 4
+        changed = np.flatnonzero(bits != self._bits)
+        touched = np.zeros(len(bits), bool)
+        touched[changed] = touched[self._parent[changed]] = True
+        return bits.tobytes(), np.packbits(touched, bitorder="little").tobytes()
 
 
 class SpeakerNames:
     """One speaker's names as extra bans, by word state: the letters that lead only to names he may not use, and the
     end of a word that is one."""
 
-    def __init__(self, words: WordMasks, bits: np.ndarray) -> None:
+    def __init__(self, words: WordMasks, bits: bytes, touched: bytes) -> None:
         self.words, self.bits = words, bits  # by node: allowed cases below it (bits 0-3), ending at it (bits 4-7)
+        self.touched = touched  # bit per node: a state there may have bans (the others have none)
         self.chars = ("", *words.symbol_of)  # by vocabulary id (0: unknown)
         self._rows: dict[int, np.ndarray | None] = {}
 
     @property
     def nbytes(self) -> int:
         """Roughly what this mask holds in memory (its node arrays and the rows kept)."""
-        return self.bits.nbytes + sum(r.nbytes + 100 for r in self._rows.values() if r is not None)
+        rows = sum(r.nbytes + 100 for r in self._rows.values() if r is not None)
+        return len(self.bits) + len(self.touched) + rows
 
     def bans(self, state: int) -> np.ndarray | None:
         """What a stream in word state `state` may not write next for this speaker, besides the words' bans (None:
@@ -218,6 +226,8 @@ class SpeakerNames:
         words = self.words
         if state >= SPECIAL:
             node, case = words.state_node[state], words.state_case[state]
+            if not self.touched[node >> 3] >> (node & 7) & 1:
+                return None  # nothing he may not say starts or ends here: most states
             if not self.bits[node] >> case & 1:
                 return None  # inside a word of the seed's that he may not use: it is the user's
         elif state not in (START, BETWEEN, HYPHEN, QUOTE_START, QUOTE_BETWEEN):
