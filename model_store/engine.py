@@ -297,7 +297,7 @@ class Engine(LSTMNetwork):
                 rows[row].verse.fall_back()
                 banned[row] = self.words.banned[states[row]] | self.structure[flags[row]] | names.get(row, False)
         for row in [row for row in names if banned[row, 1:].all()]:
-            banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]  # never seen: never nothing
+            banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]  # any name, not nothing
         return banned
 
 
