@@ -100,7 +100,7 @@ class Engine(LSTMNetwork):
         self.speakers = model.speakers
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
         self.verse = VerseMasks(self.words, model.metre) if self.words is not None and model.metre else None
-        self.names = NameMasks(model.names, self.words) if self.words is not None and model.names else None
+        self.names = NameMasks(model.names, self.words, self.verse) if self.words is not None and model.names else None
         self.structure = structure_masks(self.vocab.chars)
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
@@ -160,14 +160,15 @@ class Engine(LSTMNetwork):
             else:
                 speaker = self.candidates[int(np.searchsorted(self.speaker_cdf, request.rng.random(), side="right"))]
             min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
+            names = self.names.of(speaker) if self.names is not None else None  # his plays' names only
             rule: Rule = MonologueRule(
                 speech,
                 max_chars=request.max_chars,
                 min_chars=min_chars,
                 speaker_names=self.speaker_names,
                 words=self.words,
-                verse=self.verse if request.verse else None,
-                names=self.names.of(speaker) if self.names is not None else None,  # his plays' names only
+                verse=(self.verse if names is None else names.verse) if request.verse else None,
+                names=names,
             )
             return Plan(speech, speech, speaker, rule, history)
         context = self._context(cleaned.text)

@@ -11,12 +11,17 @@ The mask (`NameMasks`) works on the word trie (model_store/words.py): for a set 
 nodes still lead to an allowed word in each case (a byte per node, 28 KB for the shipped model), and a
 stream's row of extra bans for a word state is worked out on first use and kept. A stream that is inside a
 word the mask would ban (only a seed gets there) is not held to it, so the mask never leaves nothing to pick.
+In verse, which words fit the metre from where (model_store/verse.py) is worked out again for the allowed words
+where the banned ones change it (`SpeakerVerse`), so that the metre never leads a line into a name he may not
+say, with nothing else that fits after it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from array import array
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,13 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from model_store.lexicon import TITLE_MID, Lexicon, WordRules, words
+from model_store.metre import LONGEST, fits
 from model_store.playscript import speeches
+from model_store.verse import VerseMasks
 from model_store.words import BETWEEN, HYPHEN, QUOTE_BETWEEN, QUOTE_START, SPECIAL, START, WordMasks, trie_symbol
 
 COMMON_PLAYS = 5  # a name in this many plays or more is anyone's (Jove, Caesar, Hercules)
 MASKS_KEPT = 32  # sets of plays whose mask is kept (28 KB each for the shipped model, plus its rows)
 ROWS_KEPT = 4096  # of one mask, the word states whose row is kept; past it they start afresh
 _UNSEEN = np.zeros(0, bool)  # a row not worked out yet
+_VERSE_BITS = 12  # model_store/verse.py's start positions per case in its `below` (tests/test_names.py checks it)
 
 
 class NamesError(ValueError):
@@ -147,8 +155,8 @@ class NameMasks:
     """A model's name record compiled onto its word masks: a `SpeakerNames` per speaker's set of plays, the last
     MASKS_KEPT kept."""
 
-    def __init__(self, record: NameRecord, words: WordMasks) -> None:
-        self.record, self.words = record, words
+    def __init__(self, record: NameRecord, words: WordMasks, verse: VerseMasks | None = None) -> None:
+        self.record, self.words, self.verse = record, words, verse
         children = np.frombuffer(words.child, np.int32).reshape(words.nodes, -1)
         parent = np.zeros(words.nodes, np.int32)
         nodes, _ = np.nonzero(children >= 0)
@@ -161,6 +169,17 @@ class NameMasks:
         self._end_node = {name: node for name in record.names if (node := _node_of(words, name)) > 0}
         self._masks: OrderedDict[tuple[int, ...], SpeakerNames | None] = OrderedDict()
         self._lock = threading.Lock()
+        if verse is not None:  # by node, the positions from which the word ending there fits, spread over its cases
+            self._fit = np.zeros(words.nodes, np.int64)
+            fit_bits: dict[str, int] = {}
+            for node, readings in verse.readings.items():
+                fit = 0
+                for reading in readings:
+                    if reading not in fit_bits:
+                        fit_bits[reading] = sum(1 << p for p in range(LONGEST) if fits(reading, p))
+                    fit |= fit_bits[reading]
+                self._fit[node] = sum(fit << (_VERSE_BITS * c) for c in range(4) if words.ends[node] >> c & 1)
+            self._verse_below = np.array(verse.below, np.int64)
 
     def of(self, speaker: str) -> SpeakerNames | None:
         """The mask of a speaker's names; None for a speaker the record does not know, or one who may use all."""
@@ -173,35 +192,52 @@ class NameMasks:
             else:
                 banned = self.record.banned(speaker) or ()
                 nodes = [self._end_node[w] for w in banned if w in self._end_node]
-                mask = SpeakerNames(self.words, *self._allowed(nodes)) if nodes else None
+                mask = self._speaker(nodes) if nodes else None
             self._masks[plays] = mask  # the most recent last
             while len(self._masks) > MASKS_KEPT:
                 del self._masks[next(iter(self._masks))]
             return mask
 
-    def _allowed(self, banned_ends: list[int]) -> tuple[bytes, bytes]:
-        """By node, the cases of the allowed words below it (bits 0-3) and of the allowed word ending at it (bits
-        4-7), as the word masks have them (`below`, `ends`) with the banned names' ends taken out; and a bit per
-        node set where a state's bans may change: at a node whose bits changed, or a child's did."""
+    def _speaker(self, banned_ends: list[int]) -> SpeakerNames:
+        """The mask with these names' ends banned: by node, the cases of the allowed words below it (bits 0-3) and
+        of the allowed word ending at it (bits 4-7), as the word masks have them (`below`, `ends`); in verse, the
+        positions they fit from; and a bit per node where a state's bans may change (its values or a child's did)."""
         ends = self._ends.copy()
         ends[banned_ends] = 0
-        below = ends.copy()
-        for level in self._levels:  # each node's words into its parent's, deepest first
-            np.bitwise_or.at(below, self._parent[level], below[level])
-        bits = below | ends << 4
-        changed = np.flatnonzero(bits != self._bits)
+        bits = self._up(ends) | ends << 4
+        changed = bits != self._bits
+        moved = np.zeros(0, np.int64)
+        if self.verse is not None:
+            fit = self._fit.copy()
+            fit[banned_ends] = 0
+            below = self._up(fit)
+            moved = np.flatnonzero(below != self._verse_below)
+            changed[moved] = True
+        changed = np.flatnonzero(changed)
         touched = np.zeros(len(bits), bool)
         touched[changed] = touched[self._parent[changed]] = True
-        return bits.tobytes(), np.packbits(touched, bitorder="little").tobytes()
+        touched_bits = np.packbits(touched, bitorder="little").tobytes()
+        verse = self.verse
+        if verse is not None and len(moved):
+            verse = SpeakerVerse(verse, _Overlay(verse.below, moved, below[moved]), touched_bits)
+        return SpeakerNames(self.words, bits.tobytes(), touched_bits, verse)
+
+    def _up(self, values: np.ndarray) -> np.ndarray:
+        """Each node's value ORed with all those below it (the trie's nodes are numbered parents first)."""
+        below = values.copy()
+        for level in self._levels:  # deepest first
+            np.bitwise_or.at(below, self._parent[level], below[level])
+        return below
 
 
 class SpeakerNames:
     """One speaker's names as extra bans, by word state: the letters that lead only to names he may not use, and the
     end of a word that is one."""
 
-    def __init__(self, words: WordMasks, bits: bytes, touched: bytes) -> None:
+    def __init__(self, words: WordMasks, bits: bytes, touched: bytes, verse: VerseMasks | None = None) -> None:
         self.words, self.bits = words, bits  # by node: allowed cases below it (bits 0-3), ending at it (bits 4-7)
         self.touched = touched  # bit per node: a state there may have bans (the others have none)
+        self.verse = verse  # the verse masks his lines use: his own where his names change what fits (None: no metre)
         self.chars = ("", *words.symbol_of)  # by vocabulary id (0: unknown)
         self._rows: dict[int, np.ndarray | None] = {}
 
@@ -209,7 +245,8 @@ class SpeakerNames:
     def nbytes(self) -> int:
         """Roughly what this mask holds in memory (its node arrays and the rows kept)."""
         rows = sum(r.nbytes + 100 for r in self._rows.values() if r is not None)
-        return len(self.bits) + len(self.touched) + rows
+        verse = self.verse.nbytes if isinstance(self.verse, SpeakerVerse) else 0
+        return len(self.bits) + len(self.touched) + rows + verse
 
     def bans(self, state: int) -> np.ndarray | None:
         """What a stream in word state `state` may not write next for this speaker, besides the words' bans (None:
@@ -241,6 +278,50 @@ class SpeakerNames:
             elif state >= SPECIAL:  # ending the word here
                 row[char_id] = bool(words.ends[node] >> case & 1) and not self.bits[node] >> (4 + case) & 1
         return row if row.any() else None
+
+
+class SpeakerVerse(VerseMasks):
+    """The verse masks of one speaker: at the nodes where the names he may not use change which words fit, rows of
+    his own, worked out with his words' positions; elsewhere the shared masks' rows."""
+
+    def __init__(self, shared: VerseMasks, below: _Overlay, touched: bytes) -> None:
+        self.__dict__.update(vars(shared))  # not VerseMasks.__init__: all but `below` and the rows are the shared ones
+        self.shared, self.below, self.touched = shared, below, touched
+        self._rows, self._distinct = {}, {}
+
+    @property
+    def nbytes(self) -> int:
+        """Roughly what this speaker's verse holds: his positions where they differ, and his rows."""
+        return self.below.nbytes + 100 * len(self._rows) + sum(r.nbytes for r in self._distinct.values())
+
+    def row(self, state: int, starts: int, flags: int) -> np.ndarray:
+        node = self.words.state_node[state] if state >= SPECIAL else 0
+        if state in (QUOTE_START, QUOTE_BETWEEN):
+            node = max(self.quote, 0)
+        if not self.touched[node >> 3] >> (node & 7) & 1:
+            return self.shared.row(state, starts, flags)
+        if len(self._rows) >= ROWS_KEPT:
+            self._rows, self._distinct = {}, {}
+        return super().row(state, starts, flags)
+
+
+class _Overlay:
+    """A list of values by node, with those of some nodes (sorted) replaced."""
+
+    def __init__(self, base: list[int], nodes: np.ndarray, values: np.ndarray) -> None:
+        self.base = base
+        self.nodes, self.values = array("i", nodes.astype(np.int32).tobytes()), array("q", values.tobytes())
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.nodes) * 12
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, node: int) -> int:
+        i = bisect_left(self.nodes, node)
+        return self.values[i] if i < len(self.nodes) and self.nodes[i] == node else self.base[node]
 
 
 def _node_of(words: WordMasks, word: str) -> int:

@@ -9,9 +9,10 @@ from conftest import estimated_metre, make_tiny_model
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import Lexicon, words
-from model_store.names import COMMON_PLAYS, NameMasks, NameRecord, NamesError
+from model_store.names import COMMON_PLAYS, NameMasks, NameRecord, NamesError, SpeakerVerse
 from model_store.playscript import lexicon_and_speakers
-from model_store.words import WordMasks
+from model_store.verse import VerseMasks
+from model_store.words import WordMasks, trie_symbol
 
 # Two plays of their own: each names its own people; "Jove" is in both, and "I" is everyone's.
 ELSINORE = """HAMLET:
@@ -131,6 +132,14 @@ def test_a_seed_inside_a_banned_name_is_the_users(masks):
     assert "c" in allowed_after(masks, "OTHELLO", "Sweet Yori")
 
 
+def node_of(words: WordMasks, prefix: str) -> int:
+    """The trie node a prefix leads to, or -1."""
+    node = 0
+    for char in prefix:
+        node = words.child_of(node, trie_symbol(char)) if node >= 0 else -1
+    return node
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     path = make_tiny_model(tmp_path_factory.mktemp("models") / "named", TEXT, seed=3, speech=True)
@@ -181,3 +190,20 @@ def test_the_combined_masks_never_leave_nothing(engine, model_dir):
             assert len(allowed) > 0 and 0 not in allowed
             if rule.feed(chars[rng.choice(allowed) - 1]):
                 break
+
+
+def test_in_verse_a_speaker_has_his_own_words_positions(engine):
+    """Where his banned names change which words fit from where, his verse masks know it: their positions are those
+    of verse masks made from a lexicon without those names, node for node (so the metre never leads him into a name
+    he may not say with nothing else that fits)."""
+    model = engine.model
+    banned = model.names.banned("OTHELLO")
+    mine = engine.names.of("OTHELLO").verse
+    assert isinstance(mine, SpeakerVerse) and len(mine.below) > 0
+    kept = Lexicon({w: c for w, c in model.lexicon.counts.items() if w not in banned}, model.lexicon.min_count)
+    without = VerseMasks(WordMasks(kept, model.vocab.chars), model.metre)
+    prefixes = {w[:i] for w in model.lexicon.counts if w in model.lexicon for i in range(1, len(w) + 1)}
+    for prefix in prefixes:
+        node, other = node_of(engine.words, prefix), node_of(without.words, prefix)
+        assert mine.below[node] == (without.below[other] if other > 0 else 0), prefix
+    assert mine.below[0] == without.below[0]
