@@ -32,7 +32,19 @@ from model_store.lexicon import TITLE_MID, Lexicon, WordRules, words
 from model_store.metre import LONGEST, fits
 from model_store.playscript import speeches
 from model_store.verse import VerseMasks
-from model_store.words import BETWEEN, HYPHEN, QUOTE_BETWEEN, QUOTE_START, SPECIAL, START, WordMasks, trie_symbol
+from model_store.words import (
+    BETWEEN,
+    CAPITAL,
+    HYPHEN,
+    NAME,
+    QUOTE_BETWEEN,
+    QUOTE_START,
+    SPECIAL,
+    START,
+    UPPER,
+    WordMasks,
+    trie_symbol,
+)
 
 COMMON_PLAYS = 5  # a name in this many plays or more is anyone's (Jove, Caesar, Hercules)
 MASKS_KEPT = 32  # sets of plays whose mask is kept (28 KB each for the shipped model, plus its rows)
@@ -219,7 +231,13 @@ class NameMasks:
         touched_bits = np.packbits(touched, bitorder="little").tobytes()
         verse = self.verse
         if verse is not None and len(moved):
-            verse = SpeakerVerse(verse, _Overlay(verse.below, moved, below[moved]), touched_bits)
+            # A state's verse row can change where a child's positions did, in the cases they did.
+            diff = below[moved] ^ self._verse_below[moved]
+            groups = sum((diff >> (_VERSE_BITS * c) & 0xFFF != 0).astype(np.uint8) << c for c in range(4))
+            cases = np.zeros(len(bits), np.uint8)
+            np.bitwise_or.at(cases, self._parent[moved], groups)
+            at = np.flatnonzero(cases)
+            verse = SpeakerVerse(verse, _Overlay(verse.below, moved, below[moved]), _Overlay(None, at, cases[at]))
         return SpeakerNames(self.words, bits.tobytes(), touched_bits, verse)
 
     def _up(self, values: np.ndarray) -> np.ndarray:
@@ -281,36 +299,64 @@ class SpeakerNames:
 
 
 class SpeakerVerse(VerseMasks):
-    """The verse masks of one speaker: at the nodes where the names he may not use change which words fit, rows of
-    his own, worked out with his words' positions; elsewhere the shared masks' rows."""
+    """The verse masks of one speaker: the shared masks' rows, and where the names he may not use change which words
+    fit from where, the letters that lead only to words that do not fit, now that those are gone, banned too."""
 
-    def __init__(self, shared: VerseMasks, below: _Overlay, touched: bytes) -> None:
+    def __init__(self, shared: VerseMasks, below: _Overlay, cases: _Overlay) -> None:
         self.__dict__.update(vars(shared))  # not VerseMasks.__init__: all but `below` and the rows are the shared ones
-        self.shared, self.below, self.touched = shared, below, touched
-        self._rows, self._distinct = {}, {}
+        self.shared, self.below = shared, below  # his positions by node (where they differ, below.nodes)
+        self.cases = cases  # by node: the cases (bits) in which a child's positions differ
+        self._rows: dict[int, np.ndarray] = {}
 
     @property
     def nbytes(self) -> int:
         """Roughly what this speaker's verse holds: his positions where they differ, and his rows."""
-        return self.below.nbytes + 100 * len(self._rows) + sum(r.nbytes for r in self._distinct.values())
+        return self.below.nbytes + self.cases.nbytes + 100 * len(self._rows)
 
     def row(self, state: int, starts: int, flags: int) -> np.ndarray:
-        node = self.words.state_node[state] if state >= SPECIAL else 0
-        if state in (QUOTE_START, QUOTE_BETWEEN):
-            node = max(self.quote, 0)
-        if not self.touched[node >> 3] >> (node & 7) & 1:
-            return self.shared.row(state, starts, flags)
-        if len(self._rows) >= ROWS_KEPT:
-            self._rows, self._distinct = {}, {}
-        return super().row(state, starts, flags)
+        shared = self.shared.row(state, starts, flags)
+        words = self.words
+        if state >= SPECIAL:
+            node, case = words.state_node[state], words.state_case[state]
+            cases = 1 << case | (1 << UPPER if case in (CAPITAL, NAME) and words.depth[node] == 1 else 0)
+        elif state in (START, BETWEEN, HYPHEN):
+            node, cases = 0, 0b1111
+        else:
+            return shared  # a dash, a free word, an opening apostrophe ("'tis": no name of his starts so)
+        if not self.cases[node] & cases:
+            return shared
+        key = state << 16 | starts << 2 | (flags if state < SPECIAL else 0)
+        row = self._rows.get(key)
+        if row is None:
+            if len(self._rows) >= ROWS_KEPT:
+                self._rows.clear()
+            row = self._rows[key] = self._his(shared, state, starts)
+        return row
+
+    def _his(self, shared: np.ndarray, state: int, starts: int) -> np.ndarray:
+        """The shared row, with the letters banned below which none of his words fits from `starts`."""
+        words, below = self.words, self.below
+        banned = []
+        for char_id in np.flatnonzero(~shared[1:]) + 1:
+            char = self.chars[char_id]
+            if words.symbol_of[char] < 0 or (nxt := words.advance(state, char)) < SPECIAL:
+                continue  # not a letter, or an opening apostrophe
+            if not below[words.state_node[nxt]] >> (_VERSE_BITS * words.state_case[nxt]) & starts:
+                banned.append(char_id)
+        if not banned:
+            return shared
+        row = shared.copy()
+        row[banned] = True
+        return row
 
 
 class _Overlay:
     """A list of values by node, with those of some nodes (sorted) replaced."""
 
-    def __init__(self, base: list[int], nodes: np.ndarray, values: np.ndarray) -> None:
-        self.base = base
-        self.nodes, self.values = array("i", nodes.astype(np.int32).tobytes()), array("q", values.tobytes())
+    def __init__(self, base: list[int] | None, nodes: np.ndarray, values: np.ndarray) -> None:
+        self.base = base  # None: 0 for the others
+        self.nodes = array("i", nodes.astype(np.int32).tobytes())
+        self.values = array("q", values.astype(np.int64).tobytes())
 
     @property
     def nbytes(self) -> int:
@@ -321,7 +367,9 @@ class _Overlay:
 
     def __getitem__(self, node: int) -> int:
         i = bisect_left(self.nodes, node)
-        return self.values[i] if i < len(self.nodes) and self.nodes[i] == node else self.base[node]
+        if i < len(self.nodes) and self.nodes[i] == node:
+            return self.values[i]
+        return 0 if self.base is None else self.base[node]
 
 
 def _node_of(words: WordMasks, word: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from conftest import estimated_metre, make_tiny_model
@@ -12,7 +14,7 @@ from model_store.lexicon import Lexicon, words
 from model_store.names import COMMON_PLAYS, NameMasks, NameRecord, NamesError, SpeakerVerse
 from model_store.playscript import lexicon_and_speakers
 from model_store.verse import VerseMasks
-from model_store.words import WordMasks, trie_symbol
+from model_store.words import BETWEEN, HYPHEN, SPECIAL, START, WordMasks, trie_symbol
 
 # Two plays of their own: each names its own people; "Jove" is in both, and "I" is everyone's.
 ELSINORE = """HAMLET:
@@ -207,3 +209,24 @@ def test_in_verse_a_speaker_has_his_own_words_positions(engine):
         node, other = node_of(engine.words, prefix), node_of(without.words, prefix)
         assert mine.below[node] == (without.below[other] if other > 0 else 0), prefix
     assert mine.below[0] == without.below[0]
+
+
+@pytest.mark.parametrize("model_dir", ["named", "shipped"])
+def test_a_speakers_verse_rows_are_the_metres_with_his_words(engine, model_dir):
+    """His rows (the shared ones, with the letters led only to unfitting words banned) equal the rows the verse
+    masks work out from scratch with his positions, for every state that starts or continues a word."""
+    if model_dir == "shipped":
+        engine = Engine(store.load(DEFAULT_MODEL_DIR))
+    speaker = "OTHELLO" if model_dir == "named" else "PUCK"
+    mine = engine.names.of(speaker).verse
+    scratch = copy.copy(engine.verse)
+    scratch.below, scratch._rows, scratch._distinct = mine.below, {}, {}  # the metre's own rows, with his positions
+    rng = np.random.default_rng(3)
+    states = [START, BETWEEN, HYPHEN, *rng.integers(SPECIAL, engine.words.banned.shape[0], 3000)]
+    changed = 0
+    for state in states:
+        starts, flags = int(rng.integers(1, 1 << 11)), int(rng.integers(0, 4))
+        his, theirs = mine.row(int(state), starts, flags), scratch.row(int(state), starts, flags)
+        assert (his == theirs).all(), state
+        changed += not (his == engine.verse.row(int(state), starts, flags)).all()
+    assert changed > 0
