@@ -8,7 +8,7 @@ speaker the record knows may use the names of that speaker's plays and the names
 does not know (a name a user made up) may use any name, and so may everyone use a word the record does not list.
 
 The mask (`NameMasks`) works on the word trie (model_store/words.py): for a set of plays it marks which trie
-nodes still lead to an allowed word in each case (a byte per node, 28 KB for the shipped model), and a
+nodes still lead to an allowed word in each case (a byte per node: 28 KB for the shipped model), and a
 stream's row of extra bans for a word state is worked out on first use and kept. A stream that is inside a
 word the mask would ban (only a seed gets there) is not held to it, so the mask never leaves nothing to pick.
 In verse, which words fit the metre from where (model_store/verse.py) is worked out again for the allowed words
@@ -47,7 +47,7 @@ from model_store.words import (
 )
 
 COMMON_PLAYS = 5  # a name in this many plays or more is anyone's (Jove, Caesar, Hercules)
-MASKS_KEPT = 32  # sets of plays whose mask is kept (28 KB each for the shipped model, plus its rows)
+MASKS_KEPT = 32  # sets of plays whose mask is kept (about 95 KB each for the shipped model, with its rows)
 ROWS_KEPT = 4096  # of one mask, the word states whose row is kept; past it they start afresh
 _UNSEEN = np.zeros(0, bool)  # a row not worked out yet
 _VERSE_BITS = 12  # model_store/verse.py's start positions per case in its `below` (tests/test_names.py checks it)
