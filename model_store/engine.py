@@ -27,6 +27,7 @@ import numpy as np
 from model_store.limits import HISTORY_CHARS, MAX_TEMPERATURE
 from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
+from model_store.names import NameMasks
 from model_store.playscript import last_speaker, speeches
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
@@ -109,6 +110,7 @@ class Engine:
         self.speakers = model.speakers
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
         self.verse = VerseMasks(self.words, model.metre) if self.words is not None and model.metre else None
+        self.names = NameMasks(model.names, self.words, self.verse) if self.words is not None and model.names else None
         self.structure = structure_masks(self.vocab.chars)
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
@@ -173,13 +175,15 @@ class Engine:
             else:
                 speaker = self.candidates[int(np.searchsorted(self.speaker_cdf, request.rng.random(), side="right"))]
             min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
+            names = self.names.of(speaker) if self.names is not None else None  # his plays' names only
             rule: Rule = MonologueRule(
                 speech,
                 max_chars=request.max_chars,
                 min_chars=min_chars,
                 speaker_names=self.speaker_names,
                 words=self.words,
-                verse=self.verse if request.verse else None,
+                verse=(self.verse if names is None else names.verse) if request.verse else None,
+                names=names,
             )
             return Plan(speech, speech, speaker, rule, history)
         context = self._context(cleaned.text)
@@ -300,6 +304,10 @@ class Engine:
         verse = [row for row, rule in enumerate(rows) if rule.verse is not None and rule.verse.bans is not None]
         if verse:
             banned[verse] = [rows[row].verse.bans for row in verse]  # the words' bans and the metre's
+        named = [(row, rule.names.bans(states[row])) for row, rule in enumerate(rows) if rule.names is not None]
+        names = {row: bans for row, bans in named if bans is not None}
+        for row, bans in names.items():
+            banned[row] |= bans  # a known speaker's names: those of his plays and the common ones
         flags = [rule.bans for rule in rows]
         if any(flags):
             banned |= self.structure[flags]
@@ -310,8 +318,11 @@ class Engine:
             for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:
                 # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
                 rows[row].verse.fall_back()
-                banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]
+                banned[row] = self.words.banned[states[row]] | self.structure[flags[row]] | names.get(row, False)
                 banned[row, list(rows[row].ban_ids)] = True
+        for row in [row for row in names if banned[row, 1:].all()]:
+            banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]  # any name, not nothing
+            banned[row, list(rows[row].ban_ids)] = True
         for row in np.flatnonzero(banned[:, 1:].all(axis=1)):
             # The reader's rules leave nothing (a safety net): the words' and the speech's own bans alone.
             banned[row] = self.words.banned[states[row]] | self.structure[flags[row] & STRUCTURE_FLAGS]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model_store.names import SpeakerNames
 from model_store.reader import BANNED_CHARS, ReaderWords, Reading
 from model_store.stop_rule import TextSoFar
 from model_store.verse import VerseLine, VerseMasks
@@ -67,8 +68,10 @@ class MonologueRule(TextSoFar):
         speaker_names: frozenset[str],
         words: WordMasks | None,
         verse: VerseMasks | None = None,
+        names: SpeakerNames | None = None,
     ) -> None:
         self.max_chars, self.min_chars = max_chars, min_chars
+        self.names = names  # the speaker's names, as bans by word state; None: any name
         self.soft_limit = max(min_chars, int(max_chars * SOFT_LIMIT))
         self.speaker_names = speaker_names  # lower case
         self.words = words

@@ -53,6 +53,7 @@ class StopRule(TextSoFar):
     bans = 0
     ban_ids = ()
     verse = None
+    names = None
 
     def __init__(self, context: str, *, max_chars: int, min_chars: int) -> None:
         self.max_chars = max_chars

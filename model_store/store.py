@@ -11,6 +11,8 @@ A model directory holds:
                  (and the lexicon) the model writes free text, not monologues
   metre.json     the syllables and stress of the lexicon's words (model_store/metre.py); optional: without
                  it a monologue is prose
+  names.json     which proper names occur in which play, and who speaks in each (model_store/names.py);
+                 optional: without it a speaker may use any name
   manifest.json  what produced the model, its losses, and the sha256 of every other file
 
 Export writes into a hidden sibling directory and renames it into place, so a reader sees
@@ -38,6 +40,7 @@ import numpy as np
 
 from model_store.lexicon import Lexicon, LexiconError
 from model_store.metre import Metre, MetreError
+from model_store.names import NameRecord, NamesError
 from model_store.speakers import Speakers, SpeakersError
 from model_store.vocab import Vocab, VocabError
 
@@ -48,9 +51,10 @@ VOCAB_FILE = "vocab.json"
 LEXICON_FILE = "lexicon.json"
 SPEAKERS_FILE = "speakers.json"
 METRE_FILE = "metre.json"
+NAMES_FILE = "names.json"
 MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
-OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE)
+OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE)
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
 # The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
 EMBEDDING = "embedding"
@@ -78,6 +82,7 @@ class LoadedModel:
     lexicon: Lexicon | None = None
     speakers: Speakers | None = None
     metre: Metre | None = None
+    names: NameRecord | None = None
 
     @property
     def name(self) -> str:
@@ -130,6 +135,7 @@ def export(
     lexicon: Lexicon | None = None,
     speakers: Speakers | None = None,
     metre: Metre | None = None,
+    names: NameRecord | None = None,
     force: bool = False,
 ) -> Path:
     """Write a model directory atomically and return its path.
@@ -151,14 +157,21 @@ def export(
         np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()})
         (staging / WEIGHTS_FILE).write_bytes(buf.getvalue())
         (staging / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
-        _write_speech_data(staging, lexicon, speakers, metre)
+        _write_speech_data(staging, lexicon, speakers, metre, names)
 
     return _write_model_dir(out_dir, full, write)
 
 
-def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers, metre: Metre | None = None) -> Path:
-    """Give an exported model a (new) lexicon, speakers list and metre (or none: the old one is dropped with
-    its lexicon), atomically, leaving its weights as they are."""
+def add_speech_data(
+    model_dir: Path,
+    *,
+    lexicon: Lexicon,
+    speakers: Speakers,
+    metre: Metre | None = None,
+    names: NameRecord | None = None,
+) -> Path:
+    """Give an exported model a (new) lexicon, speakers list, metre and name record (for either of the last two
+    none: the old one is dropped with its lexicon), atomically, leaving its weights as they are."""
     model_dir = Path(model_dir)
     manifest, contents = read_verified(model_dir)
 
@@ -168,7 +181,7 @@ def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers, me
 
     def write(staging: Path) -> None:
         for name, data in contents.items():
-            if name not in (LEXICON_FILE, SPEAKERS_FILE, METRE_FILE):
+            if name not in (LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE):
                 (staging / name).write_bytes(data)
         if MODEL_FILE in manifest["files"]:
             shutil.copy2(model_dir / MODEL_FILE, staging / MODEL_FILE)
@@ -176,7 +189,7 @@ def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers, me
                 raise ModelError(f"{model_dir / MODEL_FILE} changed while it was copied")
         for name in documents:
             shutil.copy2(model_dir / name, staging / name)
-        _write_speech_data(staging, lexicon, speakers, metre)
+        _write_speech_data(staging, lexicon, speakers, metre, names)
 
     fresh = {k: v for k, v in manifest.items() if k != "files"}
     fresh["speech_data_added"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -184,7 +197,11 @@ def add_speech_data(model_dir: Path, *, lexicon: Lexicon, speakers: Speakers, me
 
 
 def _write_speech_data(
-    staging: Path, lexicon: Lexicon | None, speakers: Speakers | None, metre: Metre | None = None
+    staging: Path,
+    lexicon: Lexicon | None,
+    speakers: Speakers | None,
+    metre: Metre | None = None,
+    names: NameRecord | None = None,
 ) -> None:
     if lexicon is not None:
         (staging / LEXICON_FILE).write_text(lexicon.to_json(), encoding="utf-8")
@@ -192,6 +209,8 @@ def _write_speech_data(
         (staging / SPEAKERS_FILE).write_text(speakers.to_json(), encoding="utf-8")
     if metre is not None:
         (staging / METRE_FILE).write_text(metre.to_json(), encoding="utf-8")
+    if names is not None:
+        (staging / NAMES_FILE).write_text(names.to_json(), encoding="utf-8")
 
 
 def _write_model_dir(
@@ -317,9 +336,10 @@ def load(model_dir: Path) -> LoadedModel:
         lexicon = Lexicon.from_json(contents[LEXICON_FILE]) if LEXICON_FILE in contents else None
         speakers = Speakers.from_json(contents[SPEAKERS_FILE]) if SPEAKERS_FILE in contents else None
         metre = Metre.from_json(contents[METRE_FILE]) if METRE_FILE in contents else None
-    except (LexiconError, SpeakersError, MetreError) as exc:
+        names = NameRecord.from_json(contents[NAMES_FILE]) if NAMES_FILE in contents else None
+    except (LexiconError, SpeakersError, MetreError, NamesError) as exc:
         raise ModelError(f"{model_dir}: {exc}") from None
-    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre)
+    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre, names)
 
 
 def load_settled(model_dir: Path) -> LoadedModel:

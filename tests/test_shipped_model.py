@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -44,8 +45,9 @@ def test_shipped_model_writes_words():
 def test_shipped_model_prose_is_as_before_the_metre_and_verse_scans():
     # Digests of the shipped model's prose monologues, pinned when it was shipped (same seeds, same options): the
     # metre's masks must leave prose as it was. The second was pinned again with the reader's rules (issue 27): its
-    # seed's last word is kept now (it went on "...to be" + "ar"; now "...to be as honourable,").
-    engine = Engine(store.load(DEFAULT_MODEL_DIR))
+    # seed's last word is kept now (it went on "...to be" + "ar"; now "...to be as honourable,"). Without the name
+    # record: a speaker's names change what he says.
+    engine = Engine(dataclasses.replace(store.load(DEFAULT_MODEL_DIR), names=None))
     before = {("", 0): "1bf2cd75cfb66588", ("To be, or not to be", 1): "5fb4a6c62e1d851d"}
     for (seed, rng_seed), digest in before.items():
         g = engine.generate_batch([GenerationRequest(seed, rng=np.random.default_rng(rng_seed), verse=False)])[0]

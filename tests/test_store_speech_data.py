@@ -9,6 +9,7 @@ import pytest
 from conftest import estimated_metre
 
 from model_store import store
+from model_store.names import NameRecord
 from model_store.playscript import lexicon_and_speakers
 from model_store.store import ModelError
 
@@ -82,4 +83,44 @@ def test_a_damaged_metre_file_with_a_matching_checksum_is_refused(with_metre):
     manifest["files"]["metre.json"] = store.sha256_bytes((path / "metre.json").read_bytes())
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="metre entry 'heaven' must hold readings"):
+        store.load(path)
+
+
+@pytest.fixture
+def with_names(with_speech_data, script_text):
+    path, lexicon, speakers = with_speech_data
+    names = NameRecord.of_plays([("tragedies/hamlet", script_text), ("tragedies/othello", script_text)], lexicon)
+    store.add_speech_data(path, lexicon=lexicon, speakers=speakers, names=names)
+    return path, names
+
+
+def test_the_name_record_travels_with_the_export_checksummed(with_names, tmp_path):
+    path, names = with_names
+    model = store.load(path)
+    assert model.names == names and "names.json" in model.manifest["files"]
+    assert names.names["i"] == (0, 1) and names.speakers["OTHELLO"] == (0, 1)
+    copy = store.export(
+        tmp_path / "copy",
+        weights=model.weights,
+        vocab=model.vocab,
+        manifest={"name": "copy", "hyperparameters": model.manifest["hyperparameters"]},
+        lexicon=model.lexicon,
+        speakers=model.speakers,
+        names=names,
+    )
+    assert store.load(copy).names == names  # export -> load
+    store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers)  # new speech data without it drops it
+    assert store.load(path).names is None and not (path / "names.json").exists()
+
+
+def test_a_changed_or_damaged_name_record_is_refused(with_names):
+    path, _ = with_names
+    (path / "names.json").write_text((path / "names.json").read_text().replace('"i":[0,1]', '"i":[0]'))
+    with pytest.raises(ModelError, match=r"names\.json does not match its manifest checksum"):
+        store.load(path)
+    (path / "names.json").write_text('{"plays": ["a"], "names": {"rome": [3]}, "speakers": {}}')
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["names.json"] = store.sha256_bytes((path / "names.json").read_bytes())
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="names names entry 'rome'"):
         store.load(path)

@@ -24,6 +24,7 @@ from play_excerpts import FAUSTUS
 from model_store import store
 from model_store.engine import Engine
 from model_store.lstm import LSTMNetwork
+from model_store.names import NameRecord
 from model_store.playscript import lexicon_and_speakers
 from training import cli
 from training.callbacks import FitClock, LearningRateSchedule
@@ -205,7 +206,9 @@ def test_fine_tune_from_an_export_counts_unknown_characters(play_file, tmp_path,
 def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, keras_model_dir, script_text):
     base = tmp_path / "base"
     shutil.copytree(keras_model_dir, base)
-    store.add_speech_data(base, **dict(zip(("lexicon", "speakers"), lexicon_and_speakers(script_text), strict=True)))
+    lexicon, speakers = lexicon_and_speakers(script_text)
+    names = NameRecord.of_plays([("tragedies/hamlet", script_text)], lexicon)
+    store.add_speech_data(base, lexicon=lexicon, speakers=speakers, names=names)
     play = tmp_path / "faustus.txt"
     play.write_text(FAUSTUS * 8)
     out = tmp_path / "tuned"
@@ -216,6 +219,10 @@ def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, kera
     assert "ships" in tuned.lexicon and "question" in tuned.lexicon  # the new play's words and the base's
     assert tuned.lexicon.count("the") == before.lexicon.count("the") + new_lexicon.count("the")
     assert tuned.speakers.counts == before.speakers.counts | new_speakers.counts
+    # The name record: the base's play and the new one, with the new play's names and speakers.
+    assert tuned.names.plays == ("tragedies/hamlet", str(play))
+    assert tuned.names.names["ilium"] == tuned.names.names["helen"] == (1,) and tuned.names.names["i"] == (0, 1)
+    assert tuned.names.speakers["FAUSTUS"] == (1,) and tuned.names.speakers["HAMLET"] == (0,)
 
 
 def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):

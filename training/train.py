@@ -17,6 +17,7 @@ from model_store import store
 from model_store.lexicon import Lexicon
 from model_store.lstm import LSTMNetwork
 from model_store.metre import Metre
+from model_store.names import NameRecord
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
@@ -290,14 +291,14 @@ def export_model(
     vocab: Vocab,
     manifest: dict[str, Any],
     *,
-    speech: tuple[Lexicon, Speakers, Metre],
+    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None],
     force: bool,
     paths: RunPaths,
     weights_only: bool = False,
 ) -> Path:
-    """Write the export through model_store, with the lexicon, speakers and metre monologues need; a failed write
-    (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
-    lexicon, speakers, metre = speech
+    """Write the export through model_store, with the lexicon, speakers, metre and name record monologues need; a
+    failed write (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
+    lexicon, speakers, metre, names = speech
     try:
         return store.export(
             out,
@@ -308,6 +309,7 @@ def export_model(
             lexicon=lexicon,
             speakers=speakers,
             metre=metre,
+            names=names,
             force=force,
         )
     except ModelError as exc:
@@ -382,7 +384,7 @@ def train(
             val_loss = float(final.evaluate(datasets[1], verbose=0))
         results = Results(state, val_loss, stream_loss(final, vocab, setup.arch, val_ids), int(final.count_params()))
         manifest = export_manifest(out.name, facts, setup, results)
-        speech = speech_data(corpus.train_text, base)  # a fine-tuned model's lexicon extends its base's
+        speech = speech_data(corpus.train_text, base, corpus.sources)  # a fine-tuned model's extends its base's
         export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
         print(workers.finished(out, val_loss, results.val_stream_loss, state.best_epoch))
         if workers.leads:
