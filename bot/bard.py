@@ -26,8 +26,9 @@ from bot.scene import Said, Session, Spoken
 from bot.service import Busy, GenerationService, GenerationTimeout, PendingGeneration, ServiceClosed, UnknownModel
 from bot.settings import Settings
 from bot.stats import Outcome, RequestStats
+from model_store.card import model_card
 from model_store.engine import Generation
-from model_store.store import ModelError, model_card
+from model_store.store import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from bot.request import Caller
 from bot.service import create_service, open_service
 from bot.settings import Settings
 from model_store import store
+from model_store.card import model_card
 
 
 @pytest.fixture
@@ -211,7 +212,7 @@ def card_of(model: store.LoadedModel, manifest: dict) -> dict:
     own."""
     hyperparameters = model.manifest["hyperparameters"] | manifest.get("hyperparameters", {})
     replaced = model.manifest | manifest | {"hyperparameters": hyperparameters}
-    return store.model_card(dataclasses.replace(model, manifest=replaced))
+    return model_card(dataclasses.replace(model, manifest=replaced))
 
 
 def test_a_model_card_says_its_base_its_validation_text_and_its_minutes(tiny_model_dir: Path):

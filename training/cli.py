@@ -31,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bard-train", description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    _corpus_options(p)
+    _output_options(p)
+    _hyperparameters(p)
+    return p
+
+
+def _corpus_options(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("corpus (default: all bundled plays, unless --text is given)")
     src.add_argument(
         "--play", action="append", default=[], metavar="NAME", help="a bundled play, e.g. othello (repeatable)"
@@ -68,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     src.add_argument("--list-plays", action="store_true", help="list the bundled plays and exit")
 
+
+def _output_options(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, help="export directory, e.g. model_store/othello (required)")
     out.add_argument("--run-dir", type=Path, help="checkpoints, logs and TensorBoard runs (default runs/<out name>)")
@@ -92,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         help="tf.distribute strategy: one device, all local GPUs, or a TF_CONFIG cluster",
     )
 
+
+def _hyperparameters(p: argparse.ArgumentParser) -> None:
     hp = p.add_argument_group(
         "hyperparameters",
         "Where not given, the size, batch, regularisation, epochs and patience follow the corpus's size: the bundled "
@@ -109,7 +120,6 @@ def _parser() -> argparse.ArgumentParser:
             hp.add_argument(flag, action=argparse.BooleanOptionalAction, default=chosen, help=doc)
         else:
             hp.add_argument(flag, type=type(default), default=chosen, help=doc)
-    return p
 
 
 def export_again(argv: list[str], run_dir: Path) -> str:
