@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from model_store import jsonfile
+
 WORD = re.compile(r"'?[A-Za-z]+(?:'[A-Za-z]+)*'?")
 SENTENCE_END = ".!?"
 MIN_COUNT = 3  # a word seen fewer times is left out: one-off words pull sampling into rare forms
@@ -91,10 +93,7 @@ class Lexicon:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Lexicon:
-        try:
-            obj = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise LexiconError(f"lexicon is not valid JSON: {exc}") from None
+        obj = jsonfile.loads(data, "lexicon", LexiconError)
         if not isinstance(obj, dict) or not isinstance(obj.get("counts"), dict):
             raise LexiconError("lexicon JSON must be an object with a counts object")
         min_count = obj.get("min_count")

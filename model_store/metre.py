@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from model_store import jsonfile
+
 LINE = 10  # syllables in a line of blank verse
 LONGEST = 11  # with a feminine ending
 LINE_ENDS = 1 << LINE | 1 << LONGEST  # bit 10 or 11: the line may end here
@@ -95,10 +97,7 @@ class Metre:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Metre:
-        try:
-            obj = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MetreError(f"metre is not valid JSON: {exc}") from None
+        obj = jsonfile.loads(data, "metre", MetreError)
         if not isinstance(obj, dict) or not isinstance(obj.get("readings"), dict):
             raise MetreError("metre JSON must be an object with a readings object")
         readings = obj["readings"]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model_store import jsonfile
 from model_store.lexicon import TITLE_MID, Lexicon, WordRules, words
 from model_store.metre import LONGEST, fits
 from model_store.playscript import speeches
@@ -130,10 +131,7 @@ class NameRecord:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> NameRecord:
-        try:
-            obj = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise NamesError(f"names file is not valid JSON: {exc}") from None
+        obj = jsonfile.loads(data, "names file", NamesError)
         if not isinstance(obj, dict) or not all(isinstance(obj.get(k), t) for k, t in _FIELDS.items()):
             raise NamesError("names JSON must be an object with a plays list and names and speakers objects")
         plays = obj["plays"]

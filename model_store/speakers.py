@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from model_store import jsonfile
+
 WELL_KNOWN = 20  # speeches: a speaker the model has seen this often is one it can write for by itself
 # How a seed names its speaker: "Hamlet: To be", "LADY MACBETH: Out", "First Witch:" (a colon after a name).
 _NAMED = re.compile(r"\s*([A-Za-z][A-Za-z'.&-]*(?: [A-Za-z][A-Za-z'.&-]*){0,3}):(?:[ \t]+|\n|$)")
@@ -78,10 +80,7 @@ class Speakers:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Speakers:
-        try:
-            obj = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SpeakersError(f"speakers file is not valid JSON: {exc}") from None
+        obj = jsonfile.loads(data, "speakers file", SpeakersError)
         speeches = obj.get("speeches") if isinstance(obj, dict) else None
         if not isinstance(speeches, dict) or not speeches:
             raise SpeakersError("speakers JSON must be an object with a non-empty speeches object")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_store import jsonfile
+
 UNKNOWN_ID = 0  # id 0 is reserved: characters the model never saw map here
 
 
@@ -52,10 +54,7 @@ class Vocab:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Vocab:
-        try:
-            obj = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise VocabError(f"vocabulary is not valid JSON: {exc}") from None
+        obj = jsonfile.loads(data, "vocabulary", VocabError)
         if not isinstance(obj, dict) or obj.get("unknown_id") != UNKNOWN_ID or not isinstance(obj.get("chars"), list):
             raise VocabError("vocabulary JSON must be an object with unknown_id 0 and a list of chars")
         if not all(isinstance(c, str) for c in obj["chars"]):
