@@ -34,6 +34,7 @@ COPY README.md /src/README.md
 COPY bot /src/bot
 COPY training /src/training
 COPY model_store/*.py /src/model_store/
+COPY model_store/rules /src/model_store/rules
 RUN pip install --no-deps /src \
  && rm -rf /src
 

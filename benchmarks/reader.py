@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(ROOT)]
     from model_store import store
     from model_store.engine import Engine
-    from model_store.reader import DOUBLED, NON_ENDERS
+    from model_store.rules.reader import DOUBLED, NON_ENDERS
 
     engine = Engine(store.load(args.model))
     plays = plays_names()

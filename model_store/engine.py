@@ -6,9 +6,9 @@ text it would alone.
 A request is a monologue by default (when the model carries a lexicon and its speakers): one speech by
 one speaker, the one the request names (its `speaker` field; the seed is the speech) or one chosen by how
 likely the model finds each of its well-known speakers to speak next, in real words only
-(model_store/monologue.py, model_store/words.py).
+(model_store/rules/monologue.py, model_store/rules/words.py).
 A monologue is in blank verse when the model carries its metre (verse=False: prose): lines of 10 or 11
-syllables that scan as iambic pentameter (model_store/metre.py, model_store/verse.py).
+syllables that scan as iambic pentameter (model_store/metre.py, model_store/rules/verse.py).
 The rules are masks on the model's own distribution, so it still chooses among what they allow. With
 monologue=False the engine writes free text, as the model would alone.
 (Sampling is row by row; only the matrix products of a batch may round differently in the last bit
@@ -26,15 +26,15 @@ import numpy as np
 
 from model_store.limits import HISTORY_CHARS, MAX_TEMPERATURE
 from model_store.lstm import LSTMNetwork, LSTMState
-from model_store.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
-from model_store.names import NameMasks
 from model_store.playscript import last_speaker, speeches
+from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
+from model_store.rules.names import NameMasks
+from model_store.rules.stop_rule import StopReason, StopRule
+from model_store.rules.verse import VerseMasks
+from model_store.rules.words import WordMasks
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
-from model_store.stop_rule import StopReason, StopRule
 from model_store.store import LoadedModel
-from model_store.verse import VerseMasks
-from model_store.words import WordMasks
 
 Rule = MonologueRule | StopRule
 
@@ -312,7 +312,7 @@ class Engine:
         if any(flags):
             banned |= self.structure[flags]
         for row, rule in enumerate(rows):
-            if rule.ban_ids:  # the letter into a doubled word (model_store/reader.py)
+            if rule.ban_ids:  # the letter into a doubled word (model_store/rules/reader.py)
                 banned[row, list(rule.ban_ids)] = True
         if verse:
             for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:

@@ -115,8 +115,10 @@ def test_the_code_copied_into_the_image_is_every_package_setuptools_installs() -
     assert {"pyproject.toml", "deploy/requirements.py", "bot", "training", "model_store/*.py"} <= copied
     packages = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
     assert set(packages) == {"bot*", "model_store*", "training*"}
-    # model_store is copied as *.py (its model gets a layer of its own): a subpackage would be left out.
-    assert not [p for p in (REPO / "model_store").glob("*/__init__.py")]
+    # model_store is copied as *.py (its model gets a layer of its own): each subpackage needs a COPY of its own.
+    subpackages = [p.parent for p in (REPO / "model_store").glob("*/__init__.py")]
+    assert subpackages, "model_store/rules is a subpackage"
+    assert {f"model_store/{p.name}" for p in subpackages} <= copied
     for source in copied - {"model_store/*.py", "model_store/shakespeare"}:
         assert (REPO / source).exists(), source
 

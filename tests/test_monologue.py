@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_store.monologue import (
+from model_store.rules.monologue import (
     NO_BLANK,
     NO_BRACKET,
     NO_COLON,

@@ -11,10 +11,11 @@ from conftest import estimated_metre, make_tiny_model
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import Lexicon, words
-from model_store.names import COMMON_PLAYS, NameMasks, NameRecord, NamesError, SpeakerVerse
+from model_store.names import COMMON_PLAYS, NameRecord, NamesError
 from model_store.playscript import lexicon_and_speakers
-from model_store.verse import VerseMasks
-from model_store.words import BETWEEN, HYPHEN, SPECIAL, START, WordMasks, trie_symbol
+from model_store.rules.names import NameMasks, SpeakerVerse
+from model_store.rules.verse import VerseMasks
+from model_store.rules.words import BETWEEN, HYPHEN, SPECIAL, START, WordMasks, trie_symbol
 
 # Two plays of their own: each names its own people; "Jove" is in both, and "I" is everyone's.
 ELSINORE = """HAMLET:

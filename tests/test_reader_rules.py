@@ -1,4 +1,5 @@
-"""What a reader notices (model_store/reader.py): each rule on hand-made cases, and the masks never empty together."""
+"""What a reader notices (model_store/rules/reader.py): each rule on hand-made cases, and the masks never empty
+together."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from conftest import estimated_metre
 from model_store import store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import Lexicon
-from model_store.monologue import MonologueRule, structure_masks
 from model_store.playscript import lexicon_and_speakers
-from model_store.reader import NO_END, NO_GLUE, NO_LOWER, NO_QUOTE, NO_SPACE, NO_STOP, READER_FLAGS
-from model_store.words import FREE, WordMasks
+from model_store.rules.monologue import MonologueRule, structure_masks
+from model_store.rules.reader import NO_END, NO_GLUE, NO_LOWER, NO_QUOTE, NO_SPACE, NO_STOP, READER_FLAGS
+from model_store.rules.words import FREE, WordMasks
 
 CHARS = tuple(sorted(set(string.ascii_letters + string.digits + " \n!\"$&'(),-.:;?[]")))
 LINES = 3 * [

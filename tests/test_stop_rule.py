@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from model_store.stop_rule import StopRule
+from model_store.rules.stop_rule import StopRule
 
 
 def feed(rule: StopRule, text: str) -> str:

@@ -14,10 +14,10 @@ from model_store import store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import words
 from model_store.metre import Metre, scan
-from model_store.monologue import NO_BLANK, MonologueRule
 from model_store.playscript import lexicon_and_speakers
-from model_store.verse import VerseLine, VerseMasks
-from model_store.words import START
+from model_store.rules.monologue import NO_BLANK, MonologueRule
+from model_store.rules.verse import VerseLine, VerseMasks
+from model_store.rules.words import START
 
 SEEDS = ["", "To be, or not", "Othello: It is the cause", "My lord, the"]
 

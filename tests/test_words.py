@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model_store.lexicon import Lexicon
-from model_store.words import BETWEEN, DASH, FREE, HYPHEN, START, WordMasks
+from model_store.rules.words import BETWEEN, DASH, FREE, HYPHEN, START, WordMasks
 
 CHARS = tuple(sorted(set(string.ascii_letters + string.digits + " \n!\"$&'(),-.:;?[]")))
 LINES = 3 * [

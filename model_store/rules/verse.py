@@ -1,6 +1,6 @@
 """Verse that scans: the metre (model_store/metre.py) as a mask on the next character, on top of the words' masks.
 
-A stream writing verse knows, besides its word state (model_store/words.py), the syllable positions its current
+A stream writing verse knows, besides its word state (model_store/rules/words.py), the syllable positions its current
 word may have started at, or the next word may start at (a bit set over 0..11: a word with several readings can
 leave several). A letter is allowed only if some word of the lexicon below it, in its case, fits from one of
 those positions; a word may end only if it fits; a line may end ("\n") only at 10 or 11 syllables, and a space
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from model_store.metre import LINE, LINE_ENDS, LONGEST, Metre, after, fits
-from model_store.words import FREE, QUOTE_BETWEEN, QUOTE_START, SPECIAL, START, WordMasks, case_bits, trie_symbol
+from model_store.rules.words import FREE, QUOTE_BETWEEN, QUOTE_START, SPECIAL, START, WordMasks, case_bits, trie_symbol
 
 _BITS = 12  # per case in `below`: start positions 0..11 (11 never fits; it keeps the arithmetic plain)
 _CACHE_LIMIT = 200_000  # rows kept; past it the cache starts afresh (a row is rebuilt in well under a millisecond)

@@ -5,10 +5,10 @@ stage direction ("[Exit]"), turn a line into a speaker line ("OTHELLO:") or a he
 (a blank line) before min_chars or after a line that does not end a sentence; otherwise a blank line
 ends it. From 80% of max_chars it ends at
 the first sentence end; a text that reaches max_chars is cut back to its last sentence end when that
-keeps half of max_chars, else to its last whole word. In verse (a `VerseMasks` given, model_store/verse.py)
+keeps half of max_chars, else to its last whole word. In verse (a `VerseMasks` given, model_store/rules/verse.py)
 only a sentence that ends a line counts, and a cut falls at a line's end; from 90% a line that may end must end a
 sentence (prose: the sentence it is in ends first). With the words' masks come what a reader notices
-(model_store/reader.py). The bans are flags into a small table of masks (`structure_masks`), so the engine applies
+(model_store/rules/reader.py). The bans are flags into a small table of masks (`structure_masks`), so the engine applies
 them to a whole batch at once, with the words' masks.
 """
 
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_store.names import SpeakerNames
-from model_store.reader import BANNED_CHARS, ReaderWords, Reading
-from model_store.stop_rule import TextSoFar
-from model_store.verse import VerseLine, VerseMasks
-from model_store.words import FREE, START, WordMasks
+from model_store.rules.names import SpeakerNames
+from model_store.rules.reader import BANNED_CHARS, ReaderWords, Reading
+from model_store.rules.stop_rule import TextSoFar
+from model_store.rules.verse import VerseLine, VerseMasks
+from model_store.rules.words import FREE, START, WordMasks
 
 # Bans, as bit flags: a stream's flags pick one row of the table structure_masks() builds.
 NO_BRACKET = 1  # "[" opening a line: a stage direction of its own
@@ -36,7 +36,7 @@ _BANNED_CHARS = {
     NO_NUMERAL: "IVXLC0123456789",
     NO_HEADING_END: "\n.:!",
     NO_OPEN_END: "\n,;:",
-    **BANNED_CHARS,  # what a reader notices (model_store/reader.py)
+    **BANNED_CHARS,  # what a reader notices (model_store/rules/reader.py)
 }
 STRUCTURE_FLAGS = 2 * NO_OPEN_END - 1  # the speech's own bans, without the reader's
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-")

@@ -1,7 +1,7 @@
 """What a reader notices: the small rules of print that a monologue keeps, as bans on the next character.
 
 Fed every character of a speech (the seed's, then the generated ones) with the word states around it
-(model_store/words.py), a `Reading` says what the next character may not be:
+(model_store/rules/words.py), a `Reading` says what the next character may not be:
 
 - a verse line starts with a capital (prose keeps its case); no line starts with a space, punctuation or a
   closing mark, and none of those follows a space;
@@ -12,7 +12,7 @@ Fed every character of a speech (the seed's, then the generated ones) with the w
   ("thee.'t"); a double quote is only written to close one the seed opened;
 - a sentence does not end on a word that cannot end one (NON_ENDERS: "the.", "my.", "and.").
 
-The bans are flags into the monologue's table of masks (model_store/monologue.py), except one, given as
+The bans are flags into the monologue's table of masks (model_store/rules/monologue.py), except one, given as
 vocabulary ids (`ban_ids`): for a doubled word that no longer word goes on from, the letter that would lead
 into it, taken where the word's own branch of the trie starts (so the letter before is never left with nothing
 to go on to: "kin" is not banned its "g" when "king" is the only word below it; "ki" is banned its "n").
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
-from model_store.words import FREE, QUOTE_BETWEEN, QUOTE_START, SPECIAL, WordMasks, trie_symbol
+from model_store.rules.words import FREE, QUOTE_BETWEEN, QUOTE_START, SPECIAL, WordMasks, trie_symbol
 
-# Bans, as bit flags after the monologue's own (model_store/monologue.py).
+# Bans, as bit flags after the monologue's own (model_store/rules/monologue.py).
 NO_LOWER = 64  # a verse line opening with anything but a capital, an apostrophe or a bracket
 NO_SPACE = 128  # a space, punctuation or a closing mark opening a line, or after a space
 NO_GLUE = 256  # a letter or apostrophe right after sentence punctuation, or after the seed's complete last word
@@ -117,7 +117,7 @@ class Reading:
         self.path: list[int] = []  # the current word's trie nodes, and the symbols that led to them
         self.symbols: list[int] = []
         # The word before, while only whitespace follows it: its node, and whether a longer word goes on from it;
-        # if none does, where its own branch starts and the symbol into it (model_store/reader.py's docstring).
+        # if none does, where its own branch starts and the symbol into it (model_store/rules/reader.py's docstring).
         self.double: tuple[int, bool, int, int] | None = None
         self.flags, self.ban_ids = 0, ()
 

@@ -1,13 +1,13 @@
 """Where free text ends: at the end of a speech, or near the length limit at a sentence or word
 boundary, never mid-word. Fed one character at a time, in O(1) per character. (Monologues have
-rules of their own: model_store/monologue.py.)"""
+rules of their own: model_store/rules/monologue.py.)"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from model_store.playscript import SPEAKER_LINE
-from model_store.words import FREE
+from model_store.rules.words import FREE
 
 _SPEAKER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' .&-:")
 _SENTENCE_END = frozenset(".!?")
