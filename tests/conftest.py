@@ -33,6 +33,7 @@ TRAINING_MODULES = frozenset(
         "test_importers.py",
         "test_preview.py",
         "test_run_length.py",
+        "test_recipe.py",
     }
 )
 

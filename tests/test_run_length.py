@@ -10,24 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
+from clocks import StoppedClock
 
 from training import cli
-from training.callbacks import FitClock, LearningRateSchedule
+from training.callbacks import LearningRateSchedule
 from training.config import DEFAULT_EPOCHS, UNCAPPED_EPOCHS, TrainConfig
 from training.manifest import summary, validation_text
 from training.run_dir import RunState
 from training.tf_startup import startup_lines
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class StoppedClock(FitClock):
-    def __init__(self, elapsed: float) -> None:
-        super().__init__(seconds_before=0.0)
-        self.fixed = elapsed
-
-    def elapsed(self) -> float:
-        return self.fixed
 
 
 def rate_at(config: TrainConfig, step: int, total_steps: int, elapsed: float = 0.0) -> float:

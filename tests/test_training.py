@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from clocks import StoppedClock
 from play_excerpts import FAUSTUS
 
 from model_store import store
@@ -384,15 +385,6 @@ def test_the_run_state_reads_and_writes_state_json_as_older_runs_left_it(tmp_pat
 def at_step(step: int) -> RunState:
     """A run's state after `step` steps: all the schedule reads."""
     return dataclasses.replace(RunState.fresh(TrainConfig(), "0" * 64), step=step)
-
-
-class StoppedClock(FitClock):
-    def __init__(self, elapsed: float) -> None:
-        super().__init__(seconds_before=0.0)
-        self.fixed = elapsed
-
-    def elapsed(self) -> float:
-        return self.fixed
 
 
 @pytest.mark.parametrize(
