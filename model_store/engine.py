@@ -24,13 +24,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from model_store.limits import HISTORY_CHARS, MAX_TEMPERATURE
+from model_store.limits import HISTORY_CHARS, MAX_TEMPERATURE, MAX_TOPIC
 from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.playscript import last_speaker, speeches
 from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.rules.names import NameMasks
 from model_store.rules.stop_rule import StopReason, StopRule
+from model_store.rules.topic import TopicBatch, TopicWeights
 from model_store.rules.verse import VerseMasks
+from model_store.rules.who_speaks import Choice, SpeakerChooser
 from model_store.rules.words import WordMasks
 from model_store.sampling import BatchSampler
 from model_store.seed import CleanSeed, clean_seed
@@ -47,6 +49,7 @@ class Plan(NamedTuple):
     speaker: str | None  # who speaks the monologue; None for free text
     rule: Rule
     history: str = ""  # the exchange before this speech (monologues), cleaned
+    choice: Choice | None = None  # how the seed chose its speaker (topic > 0, nobody named)
 
 
 SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
@@ -70,6 +73,9 @@ class GenerationRequest:
     # Who speaks, as typed ("hamlet"; spelled as the plays do); None: the model chooses. Free text has no speaker of
     # its own: there the name opens the seed, "Hamlet: To be".
     speaker: str | None = None
+    # How strongly a monologue keeps to its subject (model_store/rules/topic.py), on models with a topic record; it
+    # also lets the seed choose who speaks (model_store/rules/who_speaks.py). 0: neither (the text of before).
+    topic: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= 100_000:
@@ -84,6 +90,8 @@ class GenerationRequest:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.speaker is not None and (not self.speaker.strip() or any(c in self.speaker for c in ":\n")):
             raise ValueError(f"speaker must be a name, got {self.speaker!r}")
+        if not 0 <= self.topic <= MAX_TOPIC:
+            raise ValueError(f"topic must be between 0 and {MAX_TOPIC:g}, got {self.topic}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class Generation:
     speaker: str | None = None  # who speaks the monologue; None for free text
     sampled: int = 0  # characters generated, those cut off at the end included (the work it took)
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
+    choice: Choice | None = None  # how the seed chose its speaker (topic > 0, nobody named): bard-generate --explain
 
 
 class Engine:
@@ -122,6 +131,9 @@ class Engine:
             logp = self.network.continuation_logprobs(SPEECH_BREAK, [f"{name}:\n" for name in self.candidates])
             weights = np.exp(logp - logp.max())
             self.speaker_cdf = np.cumsum(weights) / weights.sum()
+        topics = model.topics
+        self.topics = TopicWeights(topics, self.words, model.lexicon, self.vocab.chars) if topics and self.words else None
+        self.who = SpeakerChooser(topics, self.candidates, weights) if topics and self.speakers else None
 
     def _opening(self, speaker: str) -> tuple[np.ndarray, LSTMState]:
         """(logits, state) after a speech's opening, "<blank line>SPEAKER:<newline>": the same for every monologue
@@ -168,10 +180,14 @@ class Engine:
             speech = cleaned.text
             named = self.clean(request.speaker).text if request.speaker is not None else ""
             history = clean_seed(request.history, self.vocab, max_chars=HISTORY_CHARS).text.strip("\n")
+            choice = None
             if named.strip():
                 speaker = self.speakers.spelling(named)
             elif history:
                 speaker = self._answerer(history, request.rng)
+            elif request.topic > 0 and self.who is not None:
+                choice = self.who.choose(speech, request.rng.random())
+                speaker = choice.speaker
             else:
                 speaker = self.candidates[int(np.searchsorted(self.speaker_cdf, request.rng.random(), side="right"))]
             min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
@@ -185,7 +201,7 @@ class Engine:
                 verse=(self.verse if names is None else names.verse) if request.verse else None,
                 names=names,
             )
-            return Plan(speech, speech, speaker, rule, history)
+            return Plan(speech, speech, speaker, rule, history, choice)
         context = self._context(cleaned.text)
         min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
         return Plan(cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars))
@@ -241,6 +257,7 @@ class Engine:
         if on_start is not None:
             on_start(plans[0].speaker, plans[0].shown)
         primed = [self._prime_context(plan) for plan in plans]
+        topic = self._topic_batch(requests, plans)
         state = LSTMState.stack([st for _, st in primed])
         logits = np.stack([lg for lg, _ in primed])
 
@@ -255,12 +272,16 @@ class Engine:
         row_rules = list(rules)  # the rule of each batch row
         while True:
             uniform = np.array([requests[i].rng.random() for i in active])
-            ids = sampler(logits, uniform, self._banned(row_rules) if any(monologues) else None)
+            bias = topic.bias(active, [rule.word_state for rule in row_rules]) if topic is not None else None
+            ids = sampler(logits, uniform, self._banned(row_rules) if any(monologues) else None, bias)
             keep = [
                 row
                 for row, (rule, char_id) in enumerate(zip(row_rules, ids.tolist(), strict=True))
                 if not rule.feed(chars[char_id - 1])
             ]
+            if topic is not None:
+                for request, char_id in zip(active.tolist(), ids.tolist(), strict=True):
+                    topic.feed(request, chars[char_id - 1])
             if on_text is not None and rules[0].safe_length() > streamed:
                 safe = rules[0].safe_length()
                 on_text(rules[0].text[streamed:safe])
@@ -273,9 +294,20 @@ class Engine:
                 monologues = [monologues[row] for row in keep]
             logits = self.network.step(ids, state)
         return [
-            Generation(shown, rule.text, c.changes, rule.reason or "length", speaker, len(rule.chars), _fallbacks(rule))
-            for c, (shown, _, speaker, rule, _) in zip(cleaned, plans, strict=True)
+            Generation(
+                p.shown, p.rule.text, c.changes, p.rule.reason or "length", p.speaker, len(p.rule.chars),
+                _fallbacks(p.rule), p.choice,
+            )
+            for c, p in zip(cleaned, plans, strict=True)
         ]
+
+    def _topic_batch(self, requests: Sequence[GenerationRequest], plans: list[Plan]) -> TopicBatch | None:
+        """The subjects of the batch's monologues that keep to one (topic > 0), or None if none does."""
+        strengths = [r.topic if p.speaker is not None else 0.0 for r, p in zip(requests, plans, strict=True)]
+        if self.topics is None or not any(strengths):
+            return None
+        plays = [self.topics.play_of(p.speaker) if p.speaker is not None else -1 for p in plans]
+        return TopicBatch(self.topics, strengths, [f"{p.history}\n{p.shown}" for p in plans], plays)
 
     def _prime_context(self, plan: Plan) -> tuple[np.ndarray, LSTMState]:
         """(logits for the next character, state) after the history, the speaker's opening (if any) and the context."""

@@ -3,3 +3,5 @@ settings). Constants only, no numpy: the bot's settings and the health check imp
 
 MAX_TEMPERATURE = 2.0  # the hottest sampling accepted (0 = greedy)
 HISTORY_CHARS = 3000  # of an exchange before a monologue, the model is fed this much (its end)
+MAX_TOPIC = 4.0  # the strongest hold on a speech's subject accepted (0 = none: the text of before)
+DEFAULT_TOPIC = 1.0  # the bot's and bard-generate's, chosen by measurement (docs/topic.md)

@@ -13,6 +13,8 @@ A model directory holds:
                  it a monologue is prose
   names.json     which proper names occur in which play, and who speaks in each (model_store/names.py);
                  optional: without it a speaker may use any name
+  topics.npz     which words go together, who uses which, and who said which line (model_store/topics.py);
+                 optional: without it a speech is not held to a subject and the speaker ignores the seed
   manifest.json  what produced the model, its losses, and the sha256 of every other file
 
 Export writes into a hidden sibling directory and renames it into place, so a reader sees
@@ -42,6 +44,7 @@ from model_store.lexicon import Lexicon, LexiconError
 from model_store.metre import Metre, MetreError
 from model_store.names import NameRecord, NamesError
 from model_store.speakers import Speakers, SpeakersError
+from model_store.topics import TopicRecord, TopicsError
 from model_store.vocab import Vocab, VocabError
 
 SCHEMA_VERSION = 1
@@ -52,9 +55,10 @@ LEXICON_FILE = "lexicon.json"
 SPEAKERS_FILE = "speakers.json"
 METRE_FILE = "metre.json"
 NAMES_FILE = "names.json"
+TOPICS_FILE = "topics.npz"
 MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
-OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE)
+OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, TOPICS_FILE)
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
 # The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
 EMBEDDING = "embedding"
@@ -83,6 +87,7 @@ class LoadedModel:
     speakers: Speakers | None = None
     metre: Metre | None = None
     names: NameRecord | None = None
+    topics: TopicRecord | None = None
 
     @property
     def name(self) -> str:
@@ -136,6 +141,7 @@ def export(
     speakers: Speakers | None = None,
     metre: Metre | None = None,
     names: NameRecord | None = None,
+    topics: TopicRecord | None = None,
     force: bool = False,
 ) -> Path:
     """Write a model directory atomically and return its path.
@@ -158,6 +164,8 @@ def export(
         (staging / WEIGHTS_FILE).write_bytes(buf.getvalue())
         (staging / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
         _write_speech_data(staging, lexicon, speakers, metre, names)
+        if topics is not None:
+            (staging / TOPICS_FILE).write_bytes(topics.to_bytes())
 
     return _write_model_dir(out_dir, full, write)
 
@@ -169,9 +177,11 @@ def add_speech_data(
     speakers: Speakers,
     metre: Metre | None = None,
     names: NameRecord | None = None,
+    topics: TopicRecord | None = None,
 ) -> Path:
     """Give an exported model a (new) lexicon, speakers list, metre and name record (for either of the last two
-    none: the old one is dropped with its lexicon), atomically, leaving its weights as they are."""
+    none: the old one is dropped with its lexicon), and a new topic record if given (none: the old one is kept; it
+    reads words, not the lexicon), atomically, leaving its weights as they are."""
     model_dir = Path(model_dir)
     manifest, contents = read_verified(model_dir)
 
@@ -190,6 +200,8 @@ def add_speech_data(
         for name in documents:
             shutil.copy2(model_dir / name, staging / name)
         _write_speech_data(staging, lexicon, speakers, metre, names)
+        if topics is not None:
+            (staging / TOPICS_FILE).write_bytes(topics.to_bytes())
 
     fresh = {k: v for k, v in manifest.items() if k != "files"}
     fresh["speech_data_added"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -337,9 +349,10 @@ def load(model_dir: Path) -> LoadedModel:
         speakers = Speakers.from_json(contents[SPEAKERS_FILE]) if SPEAKERS_FILE in contents else None
         metre = Metre.from_json(contents[METRE_FILE]) if METRE_FILE in contents else None
         names = NameRecord.from_json(contents[NAMES_FILE]) if NAMES_FILE in contents else None
-    except (LexiconError, SpeakersError, MetreError, NamesError) as exc:
+        topics = TopicRecord.from_bytes(contents[TOPICS_FILE]) if TOPICS_FILE in contents else None
+    except (LexiconError, SpeakersError, MetreError, NamesError, TopicsError) as exc:
         raise ModelError(f"{model_dir}: {exc}") from None
-    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre, names)
+    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre, names, topics)
 
 
 def load_settled(model_dir: Path) -> LoadedModel:

@@ -1,13 +1,14 @@
 """What a model needs to write monologues, read from its training text: its lexicon, its speakers, the
 syllables and stress of the lexicon's words (its metre, from the CMU pronouncing dictionary) for verse, and
-which proper names occur in which play and who speaks in each (its name record, read play by play).
+which proper names occur in which play and who speaks in each (its name record, read play by play), and what the
+plays are about and who says what (its topic record, model_store/topics.py).
 
 `bard-train` exports them with every model. For a model exported without them (before they existed),
 
     python -m training.speech_data model_store/shakespeare
 
 rebuilds the model's training text from its manifest (the bundled plays and files it names), checks it is
-the text the model was trained on (its sha256), and adds the four files to the export atomically.
+the text the model was trained on (its sha256), and adds the five files to the export atomically.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from model_store.names import NameRecord
 from model_store.playscript import lexicon_and_speakers
 from model_store.speakers import Speakers
 from model_store.store import ModelError
+from model_store.topics import TopicRecord
 from training.corpus import CorpusError, Source, build_corpus, bundled_plays, read_text_sources, select_plays
 from training.metre_data import metre_of
 
@@ -54,6 +56,16 @@ def name_record(plays: Sequence[Source], lexicon: Lexicon, base: store.LoadedMod
     return base_record.merged(record, lexicon, base.lexicon)
 
 
+def topic_record(
+    plays: Sequence[Source], val_fraction: float, speakers: Speakers, base: store.LoadedModel | None = None
+) -> TopicRecord:
+    """What the plays are about and who says what (their training part; the quotations from the whole plays), for
+    the speakers' well-known ones, extending a base model's record."""
+    parts = [(play.name, play.text[: int(len(play.text) * (1 - val_fraction))], play.text) for play in plays]
+    record = TopicRecord.of_plays(parts, speakers.well_known())
+    return base.topics.merged(record) if base is not None and base.topics is not None else record
+
+
 def sources_of(manifest: dict) -> list[Source]:
     """The training sources a manifest names: bundled plays ("tragedies/hamlet") or text files."""
     plays = bundled_plays()
@@ -82,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             raise CorpusError("its training text differs from the one the model was trained on (sha256)")
         base = store.load(args.base) if args.base else None
         lexicon, speakers, metre, names = speech_data(corpus.train_text, base, corpus.sources)
-        store.add_speech_data(args.model, lexicon=lexicon, speakers=speakers, metre=metre, names=names)
+        val_fraction = float(manifest["hyperparameters"]["val_fraction"])
+        topics = topic_record(corpus.sources, val_fraction, speakers, base)
+        store.add_speech_data(args.model, lexicon=lexicon, speakers=speakers, metre=metre, names=names, topics=topics)
     except (ModelError, CorpusError, KeyError, OSError) as exc:
         print(f"speech_data: error: {args.model}: {exc}", file=sys.stderr)
         return 2
@@ -91,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.model}: lexicon of {kept:,} words (of {seen:,} seen), {speaking:,} speakers, metre of {kept:,} words")
     if names is not None:
         print(f"names of {len(names.names):,} proper names, {len(names.speakers):,} speakers, {len(names.plays)} plays")
+    print(f"topics of {len(topics.words):,} content words, {len(topics.quote_hashes):,} line starts")
     return 0
 
 

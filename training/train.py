@@ -18,6 +18,7 @@ from model_store.lexicon import Lexicon
 from model_store.lstm import LSTMNetwork
 from model_store.metre import Metre
 from model_store.names import NameRecord
+from model_store.topics import TopicRecord
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
@@ -48,7 +49,7 @@ from training.model import (
     numpy_weights,
 )
 from training.run_dir import RunPaths, RunState, open_run
-from training.speech_data import speech_data
+from training.speech_data import speech_data, topic_record
 
 
 class ExportWriteError(TrainError):
@@ -292,6 +293,7 @@ def export_model(
     manifest: dict[str, Any],
     *,
     speech: tuple[Lexicon, Speakers, Metre, NameRecord | None],
+    topics: TopicRecord | None = None,
     force: bool,
     paths: RunPaths,
     weights_only: bool = False,
@@ -310,6 +312,7 @@ def export_model(
             speakers=speakers,
             metre=metre,
             names=names,
+            topics=topics,
             force=force,
         )
     except ModelError as exc:
@@ -385,7 +388,10 @@ def train(
         results = Results(state, val_loss, stream_loss(final, vocab, setup.arch, val_ids), int(final.count_params()))
         manifest = export_manifest(out.name, facts, setup, results)
         speech = speech_data(corpus.train_text, base, corpus.sources)  # a fine-tuned model's extends its base's
-        export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
+        topics = topic_record(corpus.sources, config.val_fraction, speech[1], base)
+        export_model(
+            out, final, vocab, manifest, speech=speech, topics=topics, force=force, paths=paths, weights_only=weights_only
+        )
         print(workers.finished(out, val_loss, results.val_stream_loss, state.best_epoch))
         if workers.leads:
             print(summary(manifest))

@@ -1,0 +1,184 @@
+"""A speech about something: the topic record (relations, speakers' words, quotations), the factor it puts on the
+words, and who is chosen to speak a seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_tiny_model
+
+from model_store import store
+from model_store.engine import Engine, GenerationRequest
+from model_store.lexicon import words
+from model_store.rules.topic import TopicBatch, TopicWeights
+from model_store.rules.who_speaks import SpeakerChooser
+from model_store.rules.words import SPECIAL, WordMasks, trie_symbol
+from model_store.store import ModelError
+from model_store.topics import AMBIGUOUS, TopicRecord, TopicsError, normal_words
+
+# Two plays with fields of their own: the sea in one, war in the other; a line both speakers of a play open with.
+SEA = """CAPTAIN:
+The sea is wild, the waves are high, the storm is on the ship.
+The sailors pray, the ship is lost, the sea will have the sailors.
+Is this a tempest which I see before me,
+The waves that drown'd our ship and all our sailors?
+
+MARINER:
+To-morrow the storm is gone, the sea is calm, the ship sails home.
+The sailors pray no more, the sea is kind to sailors.
+"""
+WAR = """GENERAL:
+The sword is red, the blood is spilt, the battle is lost and won.
+The soldiers fall, the blood runs down, the sword and battle rage.
+Once more unto the breach, dear friends, once more,
+
+SOLDIER:
+The battle comes, my sword is strain'd, the soldiers march to blood.
+Strain'd is my sword with blood of soldiers in the battle.
+"""
+PLAYS = (("sea-play", "\n".join([SEA] * 20)), ("war-play", "\n".join([WAR] * 20)))
+
+
+def record_of(plays=PLAYS) -> TopicRecord:
+    return TopicRecord.of_plays(((name, text, text) for name, text in plays), ["CAPTAIN", "MARINER", "GENERAL", "SOLDIER"])
+
+
+@pytest.fixture(scope="module")
+def record() -> TopicRecord:
+    return record_of()
+
+
+def test_words_that_go_together_are_related_and_others_not(record):
+    sea = record.words.index("sea")
+    related = {record.words[i] for i in record.related(sea)[0]}
+    assert {"ship", "waves", "sailors"} <= related
+    assert not related & {"sword", "blood", "battle"}
+    assert "the" not in record.words and "is" not in record.words  # function words are no subject
+
+
+def test_a_quotation_is_found_whatever_its_case_punctuation_and_spelling(record):
+    assert record.quotation("IS THIS A TEMPEST which I see") == "CAPTAIN"
+    assert record.quotation("tomorrow the storm is gone") == "MARINER"  # "To-morrow" in the play
+    assert record.quotation("Strained is my sword!") == "SOLDIER"  # "Strain'd" in the play
+    assert record.quotation("Once more unto the breach, dear friends, once more, into the sea") == "GENERAL"
+    assert record.quotation("The sea is wild") is None or record.quotation("The sea is wild") == "CAPTAIN"
+    assert record.quotation("the sailors pray") is None  # both of the sea play's speakers open a line so: nobody's
+    assert record.quotation("My lord") is None  # two words are no quotation
+    assert normal_words("To-morrow, strain'd!") == ["tomorrow", "strained"]
+    assert AMBIGUOUS in record.quote_speakers
+
+
+def test_the_record_survives_its_file_and_a_damaged_one_is_refused(record):
+    again = TopicRecord.from_bytes(record.to_bytes())
+    assert again.words == record.words and again.quote_names == record.quote_names
+    assert np.array_equal(again.related_pmi, record.related_pmi) and again.quotation("Once more unto the") == "GENERAL"
+    with pytest.raises(TopicsError, match="cannot be read"):
+        TopicRecord.from_bytes(b"not a zip file")
+    broken = TopicRecord(**(vars(record) | {"related_word": record.related_word + len(record.words)}))
+    with pytest.raises(TopicsError, match="names a word it does not have"):
+        TopicRecord.from_bytes(broken.to_bytes())
+
+
+def test_the_export_carries_the_record_checksummed(tmp_path, record):
+    text = "\n".join(text for _, text in PLAYS)
+    path = make_tiny_model(tmp_path / "m", text, speech=True)
+    model = store.load(path)
+    store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers, topics=record)
+    assert store.load(path).topics.words == record.words
+    store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers)  # new speech data keeps the record
+    assert store.load(path).topics is not None
+    data = bytearray((path / store.TOPICS_FILE).read_bytes())
+    data[-10] ^= 1
+    (path / store.TOPICS_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum"):
+        store.load(path)
+
+
+def test_a_fine_tune_extends_the_base_record(record):
+    harbour = ("harbour-play", "\n".join(["PILOT:\nThe harbour lights, the harbour bells, the quay and harbour lights.\n"] * 6))
+    merged = record.merged(record_of([harbour]))
+    assert {"harbour", "sea", "sword"} <= set(merged.words)
+    assert merged.plays == ("sea-play", "war-play", "harbour-play")
+    assert merged.quotation("the harbour lights the harbour") == "PILOT"
+    assert merged.quotation("Once more unto the breach") == "GENERAL"
+    assert merged.speakers[:4] == record.speakers and merged.speaker_play[merged.speakers.index("GENERAL")] == 1
+    sword = merged.words.index("sword")
+    assert {"blood", "battle"} <= {merged.words[i] for i in merged.related(sword)[0]}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, record) -> tuple[Engine, Engine]:
+    """The same tiny model with and without the record."""
+    text = "\n".join(text for _, text in PLAYS)
+    base = tmp_path_factory.mktemp("models")
+    plain = make_tiny_model(base / "plain", text, seed=5, speech=True)
+    topical = make_tiny_model(base / "topical", text, seed=5, speech=True)
+    model = store.load(topical)
+    store.add_speech_data(topical, lexicon=model.lexicon, speakers=model.speakers, topics=record)
+    return Engine(store.load(plain)), Engine(store.load(topical))
+
+
+def test_strength_zero_is_the_text_of_before(models):
+    plain, topical = models
+    for rng_seed in range(6):
+        requests = [GenerationRequest(seed, max_chars=150, rng=np.random.default_rng(rng_seed)) for seed in ("The", "")]
+        before, after = plain.generate_batch(requests), topical.generate_batch(
+            [GenerationRequest(r.seed, max_chars=150, rng=np.random.default_rng(rng_seed), topic=0.0) for r in requests]
+        )
+        assert [(g.speaker, g.text) for g in before] == [(g.speaker, g.text) for g in after]
+
+
+def test_a_strong_subject_brings_its_words(models):
+    _, topical = models
+    counts = {0.0: 0, 4.0: 0}
+    for strength in counts:
+        for rng_seed in range(12):
+            rng = np.random.default_rng(rng_seed)
+            request = GenerationRequest("The sea and the waves", max_chars=150, rng=rng, topic=strength, speaker="X")
+            said = [w.lower() for w in words(topical.generate_batch([request])[0].text)]
+            counts[strength] += sum(w in {"ship", "sailors", "storm", "tempest"} for w in said)
+            counts[strength] -= sum(w in {"sword", "blood", "battle", "soldiers"} for w in said)
+    assert counts[4.0] > counts[0.0] + 5, counts
+
+
+def test_a_seed_with_a_play_s_words_leans_to_its_speakers(record):
+    names = ["CAPTAIN", "MARINER", "GENERAL", "SOLDIER"]
+    chooser = SpeakerChooser(record, names, np.ones(4))
+    picks = [chooser.choose("What of the sword and the blood?", u).speaker for u in np.linspace(0, 0.999, 200)]
+    assert sum(p in ("GENERAL", "SOLDIER") for p in picks) > 150
+    assert chooser.choose("Is this a tempest which I see before me", 0.99).speaker == "CAPTAIN"
+    assert chooser.choose("Is this a tempest which I see before me", 0.99).quotation
+    plain = [chooser.choose("Hello there", u).speaker for u in (0.1, 0.3, 0.6, 0.9)]
+    assert plain == names  # no content words: the odds alone
+
+
+def test_the_factors_weight_a_whole_word_by_its_own_factor(models):
+    """Along any word the letters' factors multiply to the word's factor over the root's mean (they telescope)."""
+    _, topical = models
+    weights: TopicWeights = topical.topics
+    batch = TopicBatch(weights, [3.0], ["The sea and the waves"], [0])
+    masks: WordMasks = topical.words
+    order = weights.order
+    batch.bias(np.array([0]), [masks.start_state("")])  # the subject's factors are worked out when first asked for
+    running = batch.running[0]
+    root = running[-1] / weights.running[-1]
+    factors = {}
+    for word in ("ship", "sailors", "sword", "the"):
+        state, total = masks.start_state("x "), 0.0
+        for char in [*word, " "]:
+            total += batch.bias(np.array([0]), [state])[0, topical.vocab.chars.index(char) + 1]
+            state = masks.advance(state, char)
+        i = order.index(word)
+        factors[word] = (running[i + 1] - running[i]) / weights.counts[i]
+        assert total == pytest.approx(np.log(factors[word] / root), abs=1e-9), word
+    assert factors["ship"] > 1.5 and factors["sword"] == pytest.approx(1.0) and factors["the"] == 1.0
+
+
+def test_the_factors_never_leave_nothing_to_pick(models):
+    _, topical = models
+    batch = TopicBatch(topical.topics, [4.0], ["The sea and the waves ship sailors storm"], [0])
+    states = np.arange(len(topical.words.banned))
+    bias = batch.bias(np.zeros(len(states), np.int64), states.tolist())
+    allowed = ~topical.words.banned
+    assert np.isfinite(bias).all()
+    assert (allowed & np.isfinite(bias)).any(axis=1)[SPECIAL:].all()
