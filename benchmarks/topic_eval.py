@@ -37,7 +37,7 @@ from topic_models import STOP_WORDS, Cooccurrence, KneserNey, content_words, wor
 VOCAB = 2**15 - 2  # word ids; then <unk>, then the sentence start (4-gram keys fit in 60 bits)
 CLASSES = 64
 PIECE = 120  # words: long speeches are cut into pieces this long for co-occurrence
-CACHE_VERSION = 1
+CACHE_VERSION = 3  # 3: old spellings modernised
 
 
 @dataclass
@@ -100,19 +100,22 @@ def build(data: Path) -> Judge:
 
 
 def load_judge(data: Path) -> Judge:
-    """The cached judge, or a new one (cached) when others.jsonl or this code's version changed."""
+    """The cached judge, or a new one (cached) when others.jsonl or the judge's settings changed."""
     others = data / "others.jsonl"
     size = others.stat().st_size if others.exists() else 0
     stamp = (CACHE_VERSION, size, VOCAB, CLASSES, PIECE, ngram_hash(sorted(STOP_WORDS)))
     cache = data / "judge.pickle"
     if cache.exists():
-        with cache.open("rb") as f:
-            cached_stamp, judge = pickle.load(f)  # our own file, written below
+        try:
+            with cache.open("rb") as f:
+                cached_stamp, fields = pickle.load(f)  # our own file, written below
+        except (pickle.UnpicklingError, AttributeError, EOFError, ValueError):
+            cached_stamp = None  # another version's cache: count again
         if cached_stamp == stamp:
-            return judge
+            return Judge(**fields)
     judge = build(data)
     with (data / "judge.pickle.partial").open("wb") as f:
-        pickle.dump((stamp, judge), f)
+        pickle.dump((stamp, vars(judge)), f)  # fields, not the Judge: run as a script its class is __main__.Judge
     (data / "judge.pickle.partial").replace(cache)
     return judge
 

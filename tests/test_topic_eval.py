@@ -24,6 +24,18 @@ def test_words_and_content_words():
     tokens = words("Thou art a VILLAIN, and 'tis the dagger's point I see!")
     assert tokens == ["thou", "art", "a", "villain", "and", "tis", "the", "dagger's", "point", "i", "see"]
     assert content_words(tokens) == ["villain", "dagger's", "point"]
+    # the other plays' old spellings read as Shakespeare's modern ones; modern words stay as they are
+    assert words("Loue euer vpon the merrie queen, cruel and true") == [
+        "love",
+        "ever",
+        "upon",
+        "the",
+        "merry",
+        "queen",
+        "cruel",
+        "and",
+        "true",
+    ]
 
 
 def test_kneser_ney_is_a_distribution_for_every_context():
