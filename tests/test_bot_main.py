@@ -75,6 +75,16 @@ def test_a_missing_model_stops_start_up_with_a_clear_message(
     assert "cannot load the model" in err and "nowhere does not exist" in err and "BARD_MODEL_DIR" in err
 
 
+def test_a_missing_models_folder_names_the_setting_that_named_it(
+    tmp_path: Path, clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BARD_MODELS_DIR", str(tmp_path / "nope"))
+    assert main(["--console", *isolated(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "models folder" in err and "nope does not exist" in err
+    assert "set BARD_MODELS_DIR" in err and "set BARD_MODEL_DIR" not in err
+
+
 def test_a_corrupt_model_stops_start_up_naming_the_problem(
     tmp_path: Path, tiny_model_dir: Path, clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
