@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.sync and console:
         print("bard-bot: --sync needs Discord: set BARD_TOKEN and leave out --console", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(settings.log_level, [settings.token.get_secret_value()] if settings.token else [])
+    # The console's replies go to stdout: the request lines would come between them, unless asked for.
+    quiet = console and "log_level" not in settings.model_fields_set
+    level = "WARNING" if quiet else settings.log_level
+    configure_logging(level, [settings.token.get_secret_value()] if settings.token else [])
     if console and not args.console:
         print(
             "bard-bot: no BARD_TOKEN configured, so running in console mode"
