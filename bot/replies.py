@@ -101,7 +101,7 @@ def format_continuation(text: str, *, speaker: str | None, stop_reason: str = ""
 def format_speakers(found: list[tuple[str, int]], total: int, contains: str) -> str:
     """`!bard speakers [filter]`: the speakers the model knows best, with their numbers of speeches."""
     if total == 0:
-        return "This model was exported without its speakers, so it writes free text (retrain or see the README)."
+        return "This model was exported without its speakers, so it writes free text (see docs/generating.md)."
     what = f" matching “{escape_markdown(contains, inline=True)}”" if contains else ""
     if not found:
         return f"No speaker{what} among the model's {total:,}."

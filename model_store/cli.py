@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bard-generate: error: {exc}", file=sys.stderr)
         return 2
     if request.monologue and not engine.monologues:
-        print(f"bard-generate: {args.model} has no speakers: writing free text (see README)", file=sys.stderr)
+        print(f"bard-generate: {args.model} has no speakers: free text (see docs/generating.md)", file=sys.stderr)
     cleaned = engine.clean(args.seed)
     for change in cleaned.changes:
         print(f"bard-generate: seed changed: {change}", file=sys.stderr)
