@@ -1,4 +1,4 @@
-# The bard in a container, two images from this one file (README.md, "Self-hosting"):
+# The bard in a container, two images from this one file (docs/self-hosting.md):
 #   docker build -t bard .                                  # the bot: serving only, numpy, no TensorFlow
 #   docker build --build-arg EXTRAS=train -t bard:train .   # the same plus CPU TensorFlow, to run bard-train inside
 # The token is never part of either image: pass it at run time (a Docker secret, or BARD_TOKEN).

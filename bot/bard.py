@@ -354,7 +354,7 @@ class Bard:
         if session is not None:
             if word in ("continue", "another", "answer"):
                 if session.last is None:
-                    return replies.NO_MONOLOGUE
+                    return replies.no_monologue(prefix)
                 reply = await self.act(caller, word, session.last, session.earlier, speaker=rest.strip() or None)
             else:
                 reply = await self._dispatch(word, rest, text, caller)

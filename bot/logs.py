@@ -8,6 +8,8 @@ from collections.abc import Iterable
 import discord
 
 REDACTED = "[redacted]"
+# discord.py's colour layout without the colour, for a file, a pipe or the journal: `grep outcome=busy` works.
+PLAIN = logging.Formatter("{asctime} {levelname:<8} {name} {message}", "%Y-%m-%d %H:%M:%S", style="{")
 
 
 class RedactSecrets(logging.Filter):
@@ -44,7 +46,7 @@ _installed: logging.Handler | None = None
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handler:
-    """Log to stderr at `level` (colour on a terminal), scrubbing `secrets`; returns the handler.
+    """Log to stderr at `level` (colour on a terminal only), scrubbing `secrets`; returns the handler.
 
     Calling it again replaces the handler it installed before rather than adding a second one.
     """
@@ -53,6 +55,13 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handle
         logging.getLogger().removeHandler(_installed)
     handler = logging.StreamHandler()
     handler.addFilter(RedactSecrets(secrets))
-    discord.utils.setup_logging(handler=handler, level=logging.getLevelName(level), root=True)
+    # discord.py also colours whatever runs in Docker; escape codes in a file or a pipe are noise.
+    plain = {} if _is_terminal(handler.stream) else {"formatter": PLAIN}
+    discord.utils.setup_logging(handler=handler, level=logging.getLevelName(level), root=True, **plain)
     _installed = handler
     return handler
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

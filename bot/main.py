@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.sync and console:
         print("bard-bot: --sync needs Discord: set BARD_TOKEN and leave out --console", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(settings.log_level, [settings.token.get_secret_value()] if settings.token else [])
+    # The console's replies go to stdout: the request lines would come between them, unless asked for.
+    quiet = console and "log_level" not in settings.model_fields_set
+    level = "WARNING" if quiet else settings.log_level
+    configure_logging(level, [settings.token.get_secret_value()] if settings.token else [])
     if console and not args.console:
         print(
             "bard-bot: no BARD_TOKEN configured, so running in console mode"
@@ -92,8 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     try:  # each opens the service (loading the model before anything is served) and closes it
         return asyncio.run(serve_console(settings) if console else run_bot(settings, sync=args.sync))
     except ModelError as exc:
-        print(f"bard-bot: cannot load the model: {exc} (set BARD_MODEL_DIR or pass --model DIR)", file=sys.stderr)
+        print(f"bard-bot: cannot load the model: {exc} ({where_models_come_from(settings)})", file=sys.stderr)
         return EXIT_FAILED
+
+
+def where_models_come_from(settings: Settings) -> str:
+    """The setting to change when the model cannot be loaded: the one that named it."""
+    if settings.models_dir is not None:
+        return "set BARD_MODELS_DIR to a folder of exported models, or leave it empty to serve BARD_MODEL_DIR"
+    return "set BARD_MODEL_DIR or pass --model DIR"
 
 
 def check_health(settings: Settings) -> int:

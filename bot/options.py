@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.limits import MAX_LENGTH, MAX_SEED_CHARS
 from bot.markdown import quote
-from model_store.limits import MAX_TEMPERATURE
+from model_store.limits import MAX_TEMPERATURE, MAX_TOP_K
 
 
 class OptionError(ValueError):
@@ -35,7 +35,7 @@ class Options:
 _SPECS: dict[str, tuple[str, type, float, float, bool]] = {
     "temperature": ("temperature", float, 0.0, MAX_TEMPERATURE, False),
     "length": ("length", int, 1, MAX_LENGTH, False),
-    "top-k": ("top_k", int, 0, 1000, False),
+    "top-k": ("top_k", int, 0, MAX_TOP_K, False),
     "top-p": ("top_p", float, 0.0, 1.0, True),
 }
 _FLAGS = {"free": "free", "prose": "prose"}  # options without a value: spelling -> field

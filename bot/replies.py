@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.limits import MAX_LENGTH, MESSAGE_LIMIT
+from bot.limits import MAX_LENGTH, MAX_SEED_CHARS, MESSAGE_LIMIT
 from bot.markdown import escape_markdown, fit, fit_lines
 from model_store.limits import MAX_TEMPERATURE
 from model_store.playscript import SPEAKER_LINE
@@ -101,7 +101,7 @@ def format_continuation(text: str, *, speaker: str | None, stop_reason: str = ""
 def format_speakers(found: list[tuple[str, int]], total: int, contains: str) -> str:
     """`!bard speakers [filter]`: the speakers the model knows best, with their numbers of speeches."""
     if total == 0:
-        return "This model was exported without its speakers, so it writes free text (retrain or see the README)."
+        return "This model was exported without its speakers, so it writes free text (see docs/generating.md)."
     what = f" matching “{escape_markdown(contains, inline=True)}”" if contains else ""
     if not found:
         return f"No speaker{what} among the model's {total:,}."
@@ -226,7 +226,8 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
     return fit_lines(
         [
             "**The bard** writes Shakespearean monologues in blank verse (iambic pentameter), one character at a time.",
-            f"`{p}bard <seed>` continues your line as one speech, e.g. `{p}bard To be, or not to be`",
+            f"`{p}bard <seed>` continues your line as one speech, e.g. `{p}bard To be, or not to be`"
+            f" (a seed of {MAX_SEED_CHARS} characters at most)",
             f"`{p}bard Hamlet: <seed>` has Hamlet speak it (any name: `{p}bard speakers ham` lists the known ones)",
             f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
             f"`{p}bard models` the bards served here; `-m NAME` before the seed picks one",
@@ -257,12 +258,17 @@ FAILED = Reply("🥀 Alas, the bard stumbled over that one. Try again.", ok=Fals
 LEAVING = Reply("🚪 The bard is leaving the stage; try again shortly.", ok=False)
 NOT_OWNER = Reply("🔒 Only the bard's owners may do that.", ok=False)
 WRONG_CHANNEL = Reply("🔇 The bard does not perform in this channel.", ok=False)
-NO_MONOLOGUE = Reply("📜 There is no monologue to go on from yet: ask for one first (`bard To be`).", ok=False)
 NOT_A_MONOLOGUE = Reply("📜 The bard cannot read that message as one of its monologues.", ok=False)
 NO_SPEAKER = Reply("📜 Free text has no speaker to answer: ask for a monologue (without `-f`).", ok=False)
 TOO_OLD = Reply("🕰️ These buttons are too old; ask the bard anew.", ok=False)
 COMPONENTS_OFF = Reply("🔕 The bard's buttons are switched off here; ask with the command instead.", ok=False)
 NOTHING_TO_CONTINUE = Reply("📜 That message has no text for the bard to continue.", ok=False)
+
+
+def no_monologue(prefix: str) -> Reply:
+    """The console's `continue`, `another` or `answer` before any monologue: the command that makes one."""
+    p = prefix.replace("`", "'")
+    return Reply(f"📜 There is no monologue to go on from yet: ask for one first (`{p}bard To be`).", ok=False)
 
 
 def model_gone(name: str) -> Reply:

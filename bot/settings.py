@@ -67,6 +67,11 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _blank_is_the_bundled_model(cls, value: Any) -> Any:
+        return DEFAULT_MODEL_DIR if isinstance(value, str) and not value.strip() else value
+
     @field_validator("token")
     @classmethod
     def _token_is_one_word(cls, value: SecretStr | None) -> SecretStr | None:

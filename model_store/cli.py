@@ -8,25 +8,59 @@ from dataclasses import replace
 from pathlib import Path
 
 from model_store import DEFAULT_MODEL_DIR, hold_blas_to_one_thread
-from model_store.limits import MAX_TEMPERATURE
+from model_store.limits import MAX_CHARS, MAX_TEMPERATURE, MAX_TOP_K
+
+EXAMPLES = f"""examples:
+  bard-generate --seed "To be, or not to be" --temperature 0.8 --length 400 --rng-seed 1
+  bard-generate --seed "Hamlet: O that this too too solid flesh"    (a monologue by the speaker named)
+  bard-generate --model model_store/othello --seed "OTHELLO:" --prose
+
+The default model is the bundled one ({DEFAULT_MODEL_DIR})."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bard-generate", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="bard-generate", description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seed", default="", help="text to continue (default: empty, the model opens a speech)")
     p.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL_DIR, help=f"exported model (default {DEFAULT_MODEL_DIR})"
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_DIR,
+        metavar="DIR",
+        help="an exported model's folder (default: the bundled model)",
     )
     p.add_argument(
         "--temperature",
         type=float,
         default=0.8,
-        help=f"sampling temperature, 0 to {MAX_TEMPERATURE:g}; 0 = greedy (default 0.8)",
+        metavar="T",
+        help=f"sampling temperature, 0 to {MAX_TEMPERATURE:g}: 0 always picks the likeliest character (default 0.8)",
     )
-    p.add_argument("--top-k", type=int, default=0, help="sample among the K likeliest characters; 0 = off")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass in (0, 1]; 1 = off")
-    p.add_argument("--length", type=int, default=400, help="maximum characters to generate (default 400)")
-    p.add_argument("--rng-seed", type=int, default=None, help="random seed: same model, seed and options, same text")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=0,
+        metavar="K",
+        help=f"sample among the K likeliest characters, 0 to {MAX_TOP_K} (default 0: off)",
+    )
+    p.add_argument(
+        "--top-p",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="sample among the likeliest characters that make up P of the odds, above 0 up to 1 (default 1: off)",
+    )
+    p.add_argument(
+        "--length",
+        type=int,
+        default=400,
+        metavar="N",
+        help=f"characters to write at most, 1 to {MAX_CHARS} (default 400)",
+    )
+    p.add_argument(
+        "--rng-seed", type=int, default=None, metavar="N", help="random seed: same model, seed and options, same text"
+    )
     p.add_argument(
         "--free",
         action="store_true",
@@ -39,9 +73,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def bad_option(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options, named as they are typed, or None: the limits of model_store/limits.py."""
+    if not 0 <= args.temperature <= MAX_TEMPERATURE:  # also NaN
+        return f"--temperature must be from 0 to {MAX_TEMPERATURE:g} (got {args.temperature:g})"
+    if not 0 <= args.top_k <= MAX_TOP_K:
+        return f"--top-k must be from 0 (off) to {MAX_TOP_K} (got {args.top_k})"
+    if not 0 < args.top_p <= 1:
+        return f"--top-p must be above 0 and at most 1 (1 is off; got {args.top_p:g})"
+    if not 1 <= args.length <= MAX_CHARS:
+        return f"--length must be from 1 to {MAX_CHARS} characters (got {args.length})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     hold_blas_to_one_thread()  # before numpy is imported, which the engine does
+    if problem := bad_option(args):
+        print(f"bard-generate: error: {problem}", file=sys.stderr)
+        return 2
     import numpy as np
 
     from model_store.engine import Engine, GenerationRequest
@@ -60,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             verse=not args.prose,
         )
         engine = Engine(load(args.model))
-    except (ValueError, ModelError) as exc:
+    except ModelError as exc:
+        print(f"bard-generate: error: --model {args.model}: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"bard-generate: error: {exc}", file=sys.stderr)
         return 2
     if request.monologue and not engine.monologues:
-        print(f"bard-generate: {args.model} has no speakers: writing free text (see README)", file=sys.stderr)
+        print(f"bard-generate: {args.model} has no speakers: free text (see docs/generating.md)", file=sys.stderr)
     cleaned = engine.clean(args.seed)
     for change in cleaned.changes:
         print(f"bard-generate: seed changed: {change}", file=sys.stderr)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from model_store.limits import HISTORY_CHARS, MAX_TEMPERATURE, MAX_TOPIC
+from model_store.limits import HISTORY_CHARS, MAX_CHARS, MAX_TEMPERATURE, MAX_TOPIC
 from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.playscript import last_speaker, speeches
 from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
@@ -78,8 +78,8 @@ class GenerationRequest:
     topic: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_chars <= 100_000:
-            raise ValueError(f"max_chars must be between 1 and 100000, got {self.max_chars}")
+        if not 1 <= self.max_chars <= MAX_CHARS:
+            raise ValueError(f"max_chars must be between 1 and {MAX_CHARS}, got {self.max_chars}")
         if not (self.temperature >= 0 and np.isfinite(self.temperature)):
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.temperature > MAX_TEMPERATURE:

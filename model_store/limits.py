@@ -2,6 +2,8 @@
 settings). Constants only, no numpy: the bot's settings and the health check import them without the engine."""
 
 MAX_TEMPERATURE = 2.0  # the hottest sampling accepted (0 = greedy)
+MAX_TOP_K = 1000  # top-k sampling among at most this many characters (0 = off)
+MAX_CHARS = 100_000  # the longest continuation one generation writes (the bot asks for far less: bot/limits.py)
 HISTORY_CHARS = 3000  # of an exchange before a monologue, the model is fed this much (its end)
 MAX_TOPIC = 4.0  # the strongest hold on a speech's subject accepted (0 = none: the text of before)
 DEFAULT_TOPIC = 1.0  # the bot's and bard-generate's, chosen by measurement (docs/topic.md)

@@ -288,6 +288,8 @@ def read_verified(model_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     reads it itself.
     """
     model_dir = Path(model_dir)
+    if model_dir.exists() and not model_dir.is_dir():
+        raise ModelError(f"{model_dir} is a file, not a model directory (the folder bard-train exported)")
     if not model_dir.is_dir():
         raise ModelError(f"model directory {model_dir} does not exist")
     try:

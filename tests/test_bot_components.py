@@ -255,7 +255,8 @@ async def test_the_console_continues_answers_and_writes_another(monologue_model_
         )
     answers = [a for a in out.getvalue().split("\n\n") if a.strip()]
     first_line = [re.sub(r"\n.*", "", a, flags=re.S) for a in answers]
-    assert first_line[0] == replies.NO_MONOLOGUE.text
+    assert first_line[0] == replies.no_monologue("!").text
+    assert "(`!bard To be`)" in first_line[0]  # the command itself, prefix and all
     assert first_line[1] == "**HAMLET**" and first_line[2] == "**HAMLET** *goes on:*"
     assert first_line[3] == replies.same_speaker("HAMLET").text
     assert first_line[4] in ("**HORATIO**", "**OTHELLO**")

@@ -75,6 +75,16 @@ def test_a_missing_model_stops_start_up_with_a_clear_message(
     assert "cannot load the model" in err and "nowhere does not exist" in err and "BARD_MODEL_DIR" in err
 
 
+def test_a_missing_models_folder_names_the_setting_that_named_it(
+    tmp_path: Path, clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BARD_MODELS_DIR", str(tmp_path / "nope"))
+    assert main(["--console", *isolated(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "models folder" in err and "nope does not exist" in err
+    assert "set BARD_MODELS_DIR" in err and "set BARD_MODEL_DIR" not in err
+
+
 def test_a_corrupt_model_stops_start_up_naming_the_problem(
     tmp_path: Path, tiny_model_dir: Path, clean_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -110,6 +120,29 @@ def test_without_a_token_it_runs_the_console_on_piped_input_and_never_imports_te
     assert "(not a bard command" in done.stderr
     card, monologue = done.stdout.strip().split("\n\n")
     assert card.startswith("**tiny** · model card") and monologue.startswith("*The bard continues:*\n>>> To be")
+
+
+@pytest.mark.parametrize("level", [None, "INFO"])
+def test_the_console_keeps_the_request_lines_out_of_the_replies_and_never_colours_a_pipe(
+    tmp_path: Path, tiny_model_dir: Path, clean_env: dict[str, str], level: str | None
+) -> None:
+    asked = {"BARD_LOG_LEVEL": level} if level else {}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.main", "--model", str(tiny_model_dir), *isolated(tmp_path)],
+        input="!bard -n 20 To be\n",
+        env=clean_env | asked,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stderr  # no ANSI colour: stderr is a pipe here (discord.py colours Docker's too)
+    request_lines = [line for line in done.stderr.splitlines() if " bot.requests request " in line]
+    if level is None:  # the console's default: warnings only, so nothing comes between the replies
+        assert request_lines == []
+    else:  # asked for: the request lines, plain, in the layout the docs grep
+        assert len(request_lines) == 1 and request_lines[0].split()[2:4] == ["INFO", "bot.requests"]
 
 
 @pytest.mark.parametrize("stdin", ["closed", "empty"])

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot import replies
-from bot.limits import MESSAGE_LIMIT
+from bot.limits import MAX_SEED_CHARS, MESSAGE_LIMIT
 from bot.markdown import ELLIPSIS, escape_markdown, fit
 from bot.replies import format_model_card, format_models, format_monologue, help_text
 
@@ -216,6 +216,7 @@ def test_help_lists_every_option_with_its_range_and_default() -> None:
         assert f"`{option}`" in text
     assert "default 0.7" in text and "default 300" in text and "`?bard info`" in text
     assert "blank verse" in text
+    assert f"a seed of {MAX_SEED_CHARS} characters at most" in text
     assert len(text) <= MESSAGE_LIMIT
 
 
@@ -224,6 +225,7 @@ def test_friendly_replies_are_one_line() -> None:
         assert "\n" not in reply.text and not reply.ok
     assert replies.cooldown(2.1).text.endswith("in 3 s.")
     assert "See `!bard help`" in replies.bad_options("bad", "!").text
+    assert "(`?bard To be`)" in replies.no_monologue("?").text  # a command the user can type, not `bard To be`
 
 
 def test_free_text_after_a_seed_never_takes_its_first_line_for_a_speaker():

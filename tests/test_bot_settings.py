@@ -135,10 +135,31 @@ def test_env_example_lists_and_explains_every_setting(tmp_path: Path) -> None:
     assert set(listed) == {"BARD_" + name.upper() for name in Settings.model_fields}
     # As it stands (only BARD_TOKEN=, empty) it means the defaults and console mode.
     assert load_settings(env_file=REPO / ".env.example", secrets_dir=None) == load(tmp_path)
-    # Every example value, uncommented, is valid.
-    (tmp_path / ".env").write_text("\n".join(re.sub(r"^#\s*(BARD_)", r"\1", line) for line in lines))
+    # Every commented line is the default: uncommented, one at a time, it changes nothing.
+    for name, i in listed.items():
+        (tmp_path / ".env").write_text(lines[i].lstrip("# ") + "\n")
+        assert load(tmp_path) == load_settings(env_file=None, secrets_dir=None), f"{name}: not its default"
+    # Every example a comment gives ("E.g. VALUE"), set, is valid.
+    examples = {}
+    for name, i in listed.items():
+        if m := re.search(r"E\.g\. (\S+)$", lines[i - 1]):
+            examples[name] = m.group(1)
+    assert {"BARD_OWNER_IDS", "BARD_SHARD_COUNT", "BARD_SHARD_IDS", "BARD_MODELS_DIR"} <= set(examples)
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in examples.items()))
     s = load(tmp_path)
     assert s.owner_ids == {123456789012345678, 234567890123456789} and s.token is None
+    assert s.shard_count == 4 and s.shard_ids == (0, 1)
+
+
+def test_env_example_and_the_docs_say_the_same_of_the_owners() -> None:
+    """BARD_OWNER_IDS: who may reload, see the stats and skip the cooldown; .env.example and the README agree."""
+    text = (REPO / ".env.example").read_text()
+    comment = text[: text.index("# BARD_OWNER_IDS=")].rsplit("\n\n", 1)[-1]
+    for power in ("`!bard reload`", "`!bard stats`", "no cooldown"):
+        assert power in comment
+    readme = " ".join((REPO / "README.md").read_text().split())
+    owners = "owners (`BARD_OWNER_IDS`, else the application's owner)"
+    assert f"{owners} may run `!bard reload` and `!bard stats` and wait no cooldown" in readme
 
 
 # --------------------------------------------------------------------------- sharding, health, secrets

@@ -19,6 +19,7 @@ import pytest
 from bot.settings import DEFAULT_SECRETS_DIR, ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parent.parent
+SELF_HOSTING = REPO / "docs/self-hosting.md"  # Docker, systemd and operations, out of the README
 DEFAULTS = Settings()
 sys.path.insert(0, str(REPO / "deploy"))
 import requirements as deploy_requirements  # noqa: E402 (deploy/ is not a package; the Dockerfile runs it)
@@ -95,7 +96,7 @@ def test_the_default_image_serves_only_and_the_train_image_installs_what_the_rea
     assert not [r for r in serving if re.match(r"(tensorflow|keras)\b", r)]
 
     # `docker build --build-arg EXTRAS=train -t bard:train .`: what `make run` installs, less the dev tools.
-    assert "docker build --build-arg EXTRAS=train -t bard:train ." in readme
+    assert "docker build --build-arg EXTRAS=train -t bard:train ." in SELF_HOSTING.read_text()
     training = image_requirements("train")
     make_installs = deploy_requirements.requirements(pyproject(), make_extras)
     dev_tools = [r for r in project["optional-dependencies"]["dev"] if not r.startswith(project["name"] + "[")]
@@ -177,11 +178,11 @@ def test_compose_builds_the_train_image_only_on_request_on_the_bots_models_volum
     assert train["profiles"] == ["train"]  # `docker compose up` neither builds nor starts it
     assert "models:/data/models" in train["volumes"] and "secrets" not in train  # no token needed to train
     assert train["security_opt"] == bot["security_opt"] and train["cap_drop"] == bot["cap_drop"]
-    # The README's retraining commands run in this service, never in the bot's image (which has no TensorFlow).
-    readme = (REPO / "README.md").read_text()
-    assert "docker compose run --rm train bard-train --help" in readme
-    assert not re.search(r"docker compose run[^\n`]* bard bard-train", readme)
-    assert 'docker compose run --rm -v "$PWD/plays:/data/plays:ro" train' in readme
+    # The docs' retraining commands run in this service, never in the bot's image (which has no TensorFlow).
+    docs = SELF_HOSTING.read_text()
+    assert "docker compose run --rm train bard-train --help" in docs
+    assert not re.search(r"docker compose run[^\n`]* bard bard-train", docs)
+    assert 'docker compose run --rm -v "$PWD/plays:/data/plays:ro" train' in docs
 
 
 def unit() -> dict[str, list[str]]:
@@ -191,6 +192,16 @@ def unit() -> dict[str, list[str]]:
             key, _, value = line.partition("=")
             values.setdefault(key.strip(), []).append(value.strip())
     return values
+
+
+def test_the_unit_file_and_the_docs_make_etc_bard_root_only_alike() -> None:
+    """/etc/bard holds the token's file: root only (700), in the unit's install notes as in the docs' steps."""
+    modes = {
+        name: re.findall(r"install -d -m (\d+) /etc/bard\b", path.read_text())
+        for name, path in (("unit", REPO / "deploy/bard.service"), ("docs", SELF_HOSTING))
+    }
+    assert modes == {"unit": ["700"], "docs": ["700"]}
+    assert "Documentation=file:///opt/bard/docs/self-hosting.md" in (REPO / "deploy/bard.service").read_text()
 
 
 def test_the_systemd_unit_restarts_on_failure_and_outwaits_the_graceful_shutdown() -> None:

@@ -41,24 +41,55 @@ def test_a_monologue_seed_names_its_speaker_and_free_text_keeps_it_as_text(capsy
 
 @pytest.mark.parametrize(
     "args, message",
-    [
-        (["--temperature", "-1"], "temperature must be >= 0"),
-        (["--temperature", "2.5"], "temperature must be at most 2"),
-        (["--top-p", "2"], "top_p must be in (0, 1]"),
-        (["--top-k", "-3"], "top_k must be >= 0"),
-        (["--length", "0"], "max_chars must be between 1 and 100000"),
+    [  # named as typed, with the limits the bot holds too (model_store/limits.py), never the engine's field names
+        (["--temperature", "-1"], "--temperature must be from 0 to 2 (got -1)"),
+        (["--temperature", "2.5"], "--temperature must be from 0 to 2 (got 2.5)"),
+        (["--temperature", "5"], "--temperature must be from 0 to 2 (got 5)"),
+        (["--temperature", "nan"], "--temperature must be from 0 to 2 (got nan)"),
+        (["--top-p", "2"], "--top-p must be above 0 and at most 1 (1 is off; got 2)"),
+        (["--top-p", "0"], "--top-p must be above 0 and at most 1 (1 is off; got 0)"),
+        (["--top-k", "-3"], "--top-k must be from 0 (off) to 1000 (got -3)"),
+        (["--top-k", "1001"], "--top-k must be from 0 (off) to 1000 (got 1001)"),
+        (["--length", "0"], "--length must be from 1 to 100000 characters (got 0)"),
+        (["--length", "100001"], "--length must be from 1 to 100000 characters (got 100001)"),
     ],
 )
 def test_bad_options_get_one_line(capsys, tiny_model_dir, args, message):
     status, out, err = generate(capsys, "--model", str(tiny_model_dir), *args)
     assert status == 2 and out == ""
-    assert err.startswith(f"bard-generate: error: {message}")
-    assert len(err.strip().splitlines()) == 1
+    assert err == f"bard-generate: error: {message}\n"
+    for internal in ("max_chars", "top_p", "top_k"):
+        assert internal not in err
 
 
 def test_missing_model(capsys, tmp_path):
     status, _, err = generate(capsys, "--model", str(tmp_path / "none"))
     assert status == 2 and "does not exist" in err
+    assert err.startswith(f"bard-generate: error: --model {tmp_path / 'none'}: ")
+
+
+def test_a_file_given_as_the_model_is_called_a_file(capsys, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# not a model\n")
+    status, _, err = generate(capsys, "--model", str(readme))
+    assert status == 2 and "does not exist" not in err
+    assert f"{readme} is a file, not a model directory" in err and len(err.splitlines()) == 1
+
+
+def test_help_shows_the_defaults_the_limits_and_examples(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines where the terminal width says
+    for expected in (
+        "0 to 2: 0 always picks the likeliest character (default 0.8)",
+        "0 to 1000 (default 0: off)",
+        "above 0 up to 1 (default 1: off)",
+        "1 to 100000 (default 400)",
+        "(default: the bundled model)",
+        'examples: bard-generate --seed "To be, or not to be"',
+    ):
+        assert expected in text
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("4", "4")])

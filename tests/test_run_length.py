@@ -58,6 +58,23 @@ def test_help_says_what_the_defaults_adapt_to(capsys, monkeypatch):
     text = " ".join(capsys.readouterr().out.split())
     assert "0: 30, or no cap with --max-minutes (the time budget is the run's length)" in text
     assert "at most a tenth of the run (its steps, or its --max-minutes): a short run reaches the peak" in text
+    # --out is needed to train or export, not to look: --preview and --list-plays run without it
+    assert "(required)" not in text
+    assert (
+        "--out OUT export directory, e.g. model_store/othello (required to train or export; not with --preview" in text
+    )
+    assert "tinyshakespeare.txt is char-rnn's data/tinyshakespeare/input.txt" in text
+
+
+def test_tensorflows_start_up_lines_print_once_in_a_real_import():
+    """What the user sees when bard-train imports TensorFlow: no line twice, and not absl's notice."""
+    code = "from training.tf_startup import import_tensorflow\nimport_tensorflow()\nimport_tensorflow()\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    messages = [line.split("] ", 1)[-1] for line in lines]  # the same message, stamped twice, is still twice
+    assert len(messages) == len(set(messages)), done.stderr
+    assert not any("absl::InitializeLog" in line for line in lines)
 
 
 REFUSE = """

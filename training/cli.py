@@ -22,7 +22,8 @@ EXAMPLES = """examples:
   bard-train --play othello --epochs 20 --out model_store/othello
   bard-train --group tragedies --max-minutes 60 --out model_store/tragedies
   bard-train --text my_plays/ --init-from model_store/shakespeare --out model_store/mine
-  # about a million characters: the recipe measured there (2x512, batch 64, more regularisation, 40 epochs)
+  # about a million characters: the recipe measured there (2x512, batch 64, more regularisation, 40 epochs);
+  # tinyshakespeare.txt is char-rnn's data/tinyshakespeare/input.txt (github.com/karpathy/char-rnn)
   bard-train --text tinyshakespeare.txt --val-fraction 0.1 --max-minutes 60 --out model_store/tiny
 """
 
@@ -78,7 +79,12 @@ def _corpus_options(p: argparse.ArgumentParser) -> None:
 
 def _output_options(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, help="export directory, e.g. model_store/othello (required)")
+    out.add_argument(
+        "--out",
+        type=Path,
+        help="export directory, e.g. model_store/othello (required to train or export; not with --preview or "
+        "--list-plays)",
+    )
     out.add_argument("--run-dir", type=Path, help="checkpoints, logs and TensorBoard runs (default runs/<out name>)")
     out.add_argument("--force", action="store_true", help="replace an existing export or run directory")
     out.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")

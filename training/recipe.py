@@ -1,11 +1,11 @@
 """The recipe scales with the corpus: the options a corpus's size decides, where their flags are not given.
 
-Two recipes were measured (README, "The recipe, measured on tiny-shakespeare"): on tiny-shakespeare's 1.0M training
-characters, 2x512 in batches of 64 with dropout 0.3, weight drop 0.2 and weight decay 0.2 over 40 epochs (patience 6)
-reached 1.4398 and 1.4358 in an hour, where the defaults overfit (1.4914); on the bundled plays' 4.5M, the defaults
-(2x448, batches of 128, dropout 0.25, no weight drop or decay) do not overfit in two hours. Between the two sizes the
-regularisation is interpolated on a log scale and the rest is the nearer size's; outside them it stays at the nearer
-size's (more dropout than measured, 0.48 by a rule of characters per parameter, did worse: 1.5026).
+Two recipes were measured (docs/training.md, "The recipe, measured on tiny-shakespeare"): on tiny-shakespeare's 1.0M
+training characters, 2x512 in batches of 64 with dropout 0.3, weight drop 0.2 and weight decay 0.2 over 40 epochs
+(patience 6) reached 1.4398 and 1.4358 in an hour, where the defaults overfit (1.4914); on the bundled plays' 4.5M, the
+defaults (2x448, batches of 128, dropout 0.25, no weight drop or decay) do not overfit in two hours. Between the two
+sizes the regularisation is interpolated on a log scale and the rest is the nearer size's; outside them it stays at the
+nearer size's (more dropout than measured, 0.48 by a rule of characters per parameter, did worse: 1.5026).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ _ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d{1,5})")
 def read_tf_config(text: str | None) -> tuple[dict[str, list[str]], str, int]:
     """The cluster, this task's type and this task's index, from TF_CONFIG; every mistake named in one line."""
     if text is None:
-        raise TrainError("--strategy multi-worker needs the TF_CONFIG environment variable (see README)")
+        raise TrainError("--strategy multi-worker needs the TF_CONFIG environment variable (see docs/training.md)")
     example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
     try:
         tf_config = json.loads(text)
