@@ -116,6 +116,7 @@ class GenerationService:
         queue_bound: int = 32,
         max_batch: int = 32,
         timeout: float = 60.0,
+        topic: float = 0.0,
     ) -> None:
         models = {models.name: models} if isinstance(models, LoadedModel) else dict(models)
         if not models:
@@ -127,6 +128,7 @@ class GenerationService:
         self.queue_bound = queue_bound
         self.max_batch = max_batch
         self.timeout = timeout
+        self.topic = topic  # how strongly each monologue keeps to its seed's subject (model_store/rules/topic.py)
         self.counters: Counter[str] = Counter()
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._pending = 0  # queued + generating: what the bound limits
@@ -250,6 +252,7 @@ class GenerationService:
             verse=verse,
             history=history,
             speaker=speaker,
+            topic=self.topic,
         )
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1
@@ -444,4 +447,5 @@ def create_service(settings: Settings) -> GenerationService:
         queue_bound=settings.queue_bound,
         max_batch=settings.max_batch,
         timeout=settings.timeout,
+        topic=settings.topic,
     )

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.limits import MAX_LENGTH
 from model_store import DEFAULT_MODEL_DIR
-from model_store.limits import MAX_TEMPERATURE
+from model_store.limits import DEFAULT_TOPIC, MAX_TEMPERATURE, MAX_TOPIC
 
 ENV_PREFIX = "BARD_"
 DEFAULT_ENV_FILE = Path(".env")
@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     length: int = Field(400, ge=1, le=MAX_LENGTH)
     monologue: bool = True  # one speech by one speaker in real words; false: free text (`--free` per command)
     verse: bool = True  # a monologue in blank verse (iambic pentameter); false: prose (`--prose` per command)
+    topic: float = Field(DEFAULT_TOPIC, ge=0, le=MAX_TOPIC, allow_inf_nan=False)  # keeping to the seed's subject
     components: bool = True  # buttons (Continue, Another, Answer) under each monologue; false: plain replies
     cooldown: float = Field(10.0, ge=0, le=3600, allow_inf_nan=False)
     queue_bound: int = Field(32, ge=1, le=10_000)

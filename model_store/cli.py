@@ -8,12 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from model_store import DEFAULT_MODEL_DIR, hold_blas_to_one_thread
-from model_store.limits import MAX_CHARS, MAX_TEMPERATURE, MAX_TOP_K
+from model_store.limits import DEFAULT_TOPIC, MAX_CHARS, MAX_TEMPERATURE, MAX_TOP_K, MAX_TOPIC
 
 EXAMPLES = f"""examples:
   bard-generate --seed "To be, or not to be" --temperature 0.8 --length 400 --rng-seed 1
   bard-generate --seed "Hamlet: O that this too too solid flesh"    (a monologue by the speaker named)
   bard-generate --model model_store/othello --seed "OTHELLO:" --prose
+  bard-generate --seed "What news from France?" --explain    (who was chosen to speak it, and why)
 
 The default model is the bundled one ({DEFAULT_MODEL_DIR})."""
 
@@ -70,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prose", action="store_true", help="a monologue in prose (default: blank verse, on a model with its metre)"
     )
+    p.add_argument(
+        "--topic",
+        type=float,
+        default=DEFAULT_TOPIC,
+        metavar="S",
+        help=f"how strongly the speech keeps to its seed's subject, 0 to {MAX_TOPIC:g}; above 0 the seed also chooses "
+        f"who speaks it (default {DEFAULT_TOPIC:g}; 0: neither, the text of earlier versions)",
+    )
+    p.add_argument(
+        "--explain", action="store_true", help="print who was likeliest to speak the seed, and why (to stderr)"
+    )
     return p
 
 
@@ -83,6 +95,8 @@ def bad_option(args: argparse.Namespace) -> str | None:
         return f"--top-p must be above 0 and at most 1 (1 is off; got {args.top_p:g})"
     if not 1 <= args.length <= MAX_CHARS:
         return f"--length must be from 1 to {MAX_CHARS} characters (got {args.length})"
+    if not 0 <= args.topic <= MAX_TOPIC:
+        return f"--topic must be from 0 (off) to {MAX_TOPIC:g} (got {args.topic:g})"
     return None
 
 
@@ -108,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             rng,
             monologue=not args.free,
             verse=not args.prose,
+            topic=args.topic,
         )
         engine = Engine(load(args.model))
     except ModelError as exc:
@@ -134,9 +149,29 @@ def main(argv: list[str] | None = None) -> int:
     def start(speaker: str | None, seed: str) -> None:  # the speaker and the seed, then the text as it comes
         write(f"{speaker}:\n{seed}" if speaker else seed)
 
-    engine.generate_batch([request], on_start=start, on_text=write)
+    generation = engine.generate_batch([request], on_start=start, on_text=write)[0]
     out.write("\n")
+    if args.explain:
+        print(explanation(generation), file=sys.stderr)
     return 0
+
+
+def explanation(generation) -> str:  # a Generation: the engine is imported late, for --help's speed
+    """Who was likeliest to speak the seed and why, for --explain."""
+    choice = generation.choice
+    if choice is None:
+        why = "named in the seed" if generation.speaker else "free text"
+        return f"speaker: {generation.speaker or 'none'} ({why}, or no topic record / --topic 0: the model's odds)"
+    if choice.quotation:
+        head = f"speaker: {choice.speaker}, who says this line in the plays"
+    else:
+        words = ", ".join(choice.words) or "none the plays' word models know"
+        head = f"speaker: {choice.speaker}, drawn by the model's odds times the fit of the seed's words ({words})"
+    rows = [
+        f"  {name:<24} odds {odds:6.1%}  fit {fit:+7.2f}  chance {chance:6.1%}"
+        for name, odds, fit, chance in choice.candidates
+    ]
+    return "\n".join([head, "  likeliest without a quotation:" if choice.quotation else "  likeliest:", *rows])
 
 
 if __name__ == "__main__":

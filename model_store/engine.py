@@ -132,7 +132,9 @@ class Engine:
             weights = np.exp(logp - logp.max())
             self.speaker_cdf = np.cumsum(weights) / weights.sum()
         topics = model.topics
-        self.topics = TopicWeights(topics, self.words, model.lexicon, self.vocab.chars) if topics and self.words else None
+        self.topics = (
+            TopicWeights(topics, self.words, model.lexicon, self.vocab.chars) if topics and self.words else None
+        )
         self.who = SpeakerChooser(topics, self.candidates, weights) if topics and self.speakers else None
 
     def _opening(self, speaker: str) -> tuple[np.ndarray, LSTMState]:
@@ -295,8 +297,14 @@ class Engine:
             logits = self.network.step(ids, state)
         return [
             Generation(
-                p.shown, p.rule.text, c.changes, p.rule.reason or "length", p.speaker, len(p.rule.chars),
-                _fallbacks(p.rule), p.choice,
+                p.shown,
+                p.rule.text,
+                c.changes,
+                p.rule.reason or "length",
+                p.speaker,
+                len(p.rule.chars),
+                _fallbacks(p.rule),
+                p.choice,
             )
             for c, p in zip(cleaned, plans, strict=True)
         ]

@@ -1,8 +1,8 @@
 """What the plays are about, and who says what: an export's topic record (topics.npz).
 
 Three compact models of the training plays, numpy arrays only, built at export time:
-  relations   for each content word, the content words that go with it: the ones found near it in the same
-              speech (within WINDOW words) more often than chance, with their positive PMI (the NEIGHBOURS best);
+  relations   for each content word, the content words that go with it: the ones found in the same passage of
+              a speech more often than chance, with their smoothed PMI (the NEIGHBOURS best);
   speakers    how often each well-known speaker, and each play, uses each content word (a smoothed word model
               per speaker and per play chooses who would say a seed: model_store/rules/who_speaks.py);
   quotations  a hash of the first 3 to QUOTE_WORDS words from every line start of the plays, normalised (case,
@@ -25,9 +25,9 @@ import numpy as np
 
 from model_store.playscript import Speech, is_heading, is_speaker_line, is_stage_direction
 
-WINDOW = 12  # words either side that count as "near" within a speech
-NEIGHBOURS = 96  # related words kept per content word
-MIN_PAIR = 3  # co-occurrences below this are chance: not kept
+PIECE = 120  # content words: a longer speech counts as passages of this many
+SMOOTHING = 1.0  # passages added to a pair's count and to its count by chance (smoothed PMI)
+NEIGHBOURS = 64  # related words kept per content word
 MIN_WORD = 5  # a content word seen fewer times has no relations of its own
 QUOTE_WORDS = 8  # a seed's first words matched against line starts, at most this many
 MIN_QUOTE_WORDS = 3
@@ -35,8 +35,7 @@ AMBIGUOUS = np.uint16(0xFFFF)  # a line start said by more than one speaker
 
 # Words that say nothing about a subject: articles, pronouns, auxiliaries, prepositions, conjunctions, the plays'
 # address and exclamation. Every other word of three letters or more is a content word.
-FUNCTION_WORDS = frozenset(
-    """
+_FUNCTION_WORDS = """
     the and but for nor yet not all any are was were been being has had have having does did doing done will would
     shall should can could may might must let lets his her hers its our ours their theirs them they thee thou thy
     thine you your yours yourself himself herself itself myself ourselves themselves him she who whom whose which
@@ -49,8 +48,8 @@ FUNCTION_WORDS = frozenset(
     make made say said tell speak go went gone know see like o'er e'er ne'er i'll i'm i'd he's she's it's that's
     there's we'll you'll thou'rt 'tis 'twas 'twere 'gainst are't is't an't pray prithee marry thus like way thing
     things man men shall's nothing something anything everything
-    """.split()
-)
+"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 
 
@@ -81,7 +80,7 @@ def quote_hash(words: Sequence[str]) -> int:
     return int.from_bytes(hashlib.blake2b(" ".join(words).encode(), digest_size=4).digest(), "little")
 
 
-def _csr(rows: Sequence[Counter], dtype: type = np.uint16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _csr(rows: Sequence[Counter], dtype: type = np.uint32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sparse rows (Counter of column -> value) as (row pointers, columns, values)."""
     ptr = np.zeros(len(rows) + 1, np.int64)
     ptr[1:] = np.cumsum([len(r) for r in rows])
@@ -166,7 +165,7 @@ class TopicRecord:
                 for col, value in zip(cols.tolist(), pmi.tolist(), strict=True):
                     related[word][ids[col]] = max(related[word][ids[col]], value)
         related = [Counter(dict(r.most_common(NEIGHBOURS))) for r in related]
-        plays = self._rows("play", mine, len(self.plays)) + other._rows("play", theirs, len(other.plays))
+        plays = self._rows("play", mine) + other._rows("play", theirs)
         speakers = list(dict.fromkeys([*self.speakers, *other.speakers]))
         by_speaker = {name: Counter() for name in speakers}
         home = {name: -1 for name in speakers}
@@ -190,12 +189,12 @@ class TopicRecord:
             names,
         )
 
-    def _rows(self, table: str, ids: list[int], rows: int | None = None) -> list[Counter]:
+    def _rows(self, table: str, ids: list[int]) -> list[Counter]:
         """A sparse table's rows as Counters, its word ids mapped through `ids`."""
         ptr, cols, vals = (getattr(self, f"{table}_{part}") for part in ("ptr", "word", "count"))
         return [
-            Counter(dict(zip((ids[c] for c in cols[ptr[r] : ptr[r + 1]].tolist()), vals[ptr[r] : ptr[r + 1]].tolist())))
-            for r in range(len(ptr) - 1 if rows is None else rows)
+            Counter({ids[c]: v for c, v in zip(cols[lo:hi].tolist(), vals[lo:hi].tolist(), strict=True)})
+            for lo, hi in zip(ptr[:-1].tolist(), ptr[1:].tolist(), strict=True)
         ]
 
     # ------------------------------------------------------------------ the file
@@ -258,9 +257,9 @@ class TopicRecord:
 
 
 _ARRAYS = (
-    "counts related_ptr related_word related_pmi play_ptr play_word play_count speaker_play speaker_ptr "
-    "speaker_word speaker_count quote_hashes quote_speakers"
-).split()
+    *("counts", "related_ptr", "related_word", "related_pmi", "play_ptr", "play_word", "play_count", "speaker_play"),
+    *("speaker_ptr", "speaker_word", "speaker_count", "quote_hashes", "quote_speakers"),
+)
 _STRINGS = ("words", "plays", "speakers", "quote_names")
 
 
@@ -290,20 +289,20 @@ def _content(text: str) -> list[str]:
 
 
 def _relations(said: Iterable, index: dict[str, int]) -> list[Counter]:
-    """Each content word's related words: positive PMI of appearing within WINDOW words in one speech."""
-    firsts, seconds = [], []
+    """Each content word's related words: those found in the same passage (a speech, or PIECE words of a long one)
+    more often than chance, by smoothed PMI, log((n_ab + SMOOTHING) / (n_a n_b / N + SMOOTHING)), which pulls
+    rare pairs towards independence: a pair seen twice by chance is no subject."""
+    passages = []
     for speech in said:
-        ids = np.array([index[w] for w in _content(speech.text) if w in index], np.int64)
-        for d in range(1, min(WINDOW, len(ids) - 1) + 1):
-            firsts += [ids[:-d], ids[d:]]
-            seconds += [ids[d:], ids[:-d]]
-    size = len(index)
-    a, b = np.concatenate([*firsts, np.zeros(0, np.int64)]), np.concatenate([*seconds, np.zeros(0, np.int64)])
-    pairs, n = np.unique((a * size + b)[a != b], return_counts=True)
+        ids = [index[w] for w in _content(speech.text) if w in index]
+        passages += [np.unique(ids[i : i + PIECE]) for i in range(0, len(ids), PIECE)]
+    size, total = len(index), len(passages)
+    seen = np.bincount(np.concatenate([*passages, np.zeros(0, np.int64)]).astype(np.int64), minlength=size)
+    keys = [(p[:, None] * size + p[None, :])[~np.eye(len(p), dtype=bool)] for p in passages if len(p) > 1]
+    pairs, together = np.unique(np.concatenate([*keys, np.zeros(0, np.int64)]).astype(np.int64), return_counts=True)
     a, b = pairs // size, pairs % size
-    near = np.bincount(a, weights=n, minlength=size)
-    pmi = np.log(n * near.sum() / (near[a] * near[b]))
-    keep = (n >= MIN_PAIR) & (pmi > 0)
+    pmi = np.log((together + SMOOTHING) / (seen[a] * seen[b] / total + SMOOTHING))
+    keep = pmi > 0
     related: list[Counter] = [Counter() for _ in range(size)]
     for x, y, v in zip(a[keep].tolist(), b[keep].tolist(), pmi[keep].tolist(), strict=True):
         related[x][y] = v

@@ -52,6 +52,8 @@ def test_a_monologue_seed_names_its_speaker_and_free_text_keeps_it_as_text(capsy
         (["--top-k", "1001"], "--top-k must be from 0 (off) to 1000 (got 1001)"),
         (["--length", "0"], "--length must be from 1 to 100000 characters (got 0)"),
         (["--length", "100001"], "--length must be from 1 to 100000 characters (got 100001)"),
+        (["--topic", "5"], "--topic must be from 0 (off) to 4 (got 5)"),
+        (["--topic", "-1"], "--topic must be from 0 (off) to 4 (got -1)"),
     ],
 )
 def test_bad_options_get_one_line(capsys, tiny_model_dir, args, message):
@@ -88,6 +90,7 @@ def test_help_shows_the_defaults_the_limits_and_examples(capsys):
         "1 to 100000 (default 400)",
         "(default: the bundled model)",
         'examples: bard-generate --seed "To be, or not to be"',
+        "keeps to its seed's subject, 0 to 4",
     ):
         assert expected in text
 
@@ -105,3 +108,17 @@ def test_blas_runs_one_thread_unless_told_otherwise(tmp_path, given, expected):
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == [expected, "1"], done.stderr
+
+
+def test_explain_says_who_was_chosen_and_why(capsys):
+    """On the shipped model (it has a topic record): a famous line goes to whoever says it; another seed is drawn."""
+    status, out, err = generate(capsys, "--seed", "Now is the winter of our discontent", "--length", "60", "--explain")
+    assert status == 0 and out.startswith("GLOUCESTER:\nNow is the winter")
+    assert err.startswith("speaker: GLOUCESTER, who says this line in the plays")
+    status, out, err = generate(
+        capsys, "--seed", "What news from France?", "--length", "60", "--rng-seed", "1", "--explain"
+    )
+    assert status == 0 and "drawn by the model's odds times the fit of the seed's words (news, france)" in err
+    assert len([line for line in err.splitlines() if "chance" in line]) == 5
+    status, _, err = generate(capsys, "--seed", "Now is the winter", "--length", "60", "--topic", "0", "--explain")
+    assert status == 0 and "the model's odds" in err

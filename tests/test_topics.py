@@ -12,7 +12,7 @@ from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import words
 from model_store.rules.topic import TopicBatch, TopicWeights
 from model_store.rules.who_speaks import SpeakerChooser
-from model_store.rules.words import SPECIAL, WordMasks, trie_symbol
+from model_store.rules.words import SPECIAL, WordMasks
 from model_store.store import ModelError
 from model_store.topics import AMBIGUOUS, TopicRecord, TopicsError, normal_words
 
@@ -40,7 +40,8 @@ PLAYS = (("sea-play", "\n".join([SEA] * 20)), ("war-play", "\n".join([WAR] * 20)
 
 
 def record_of(plays=PLAYS) -> TopicRecord:
-    return TopicRecord.of_plays(((name, text, text) for name, text in plays), ["CAPTAIN", "MARINER", "GENERAL", "SOLDIER"])
+    speakers = ["CAPTAIN", "MARINER", "GENERAL", "SOLDIER"]
+    return TopicRecord.of_plays(((name, text, text) for name, text in plays), speakers)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,8 @@ def test_the_export_carries_the_record_checksummed(tmp_path, record):
 
 
 def test_a_fine_tune_extends_the_base_record(record):
-    harbour = ("harbour-play", "\n".join(["PILOT:\nThe harbour lights, the harbour bells, the quay and harbour lights.\n"] * 6))
+    speech = "PILOT:\nThe harbour lights, the harbour bells, the quay and harbour lights.\n"
+    harbour = ("harbour-play", "\n".join([speech] * 6))
     merged = record.merged(record_of([harbour]))
     assert {"harbour", "sea", "sword"} <= set(merged.words)
     assert merged.plays == ("sea-play", "war-play", "harbour-play")
@@ -122,8 +124,14 @@ def test_strength_zero_is_the_text_of_before(models):
     plain, topical = models
     for rng_seed in range(6):
         requests = [GenerationRequest(seed, max_chars=150, rng=np.random.default_rng(rng_seed)) for seed in ("The", "")]
-        before, after = plain.generate_batch(requests), topical.generate_batch(
-            [GenerationRequest(r.seed, max_chars=150, rng=np.random.default_rng(rng_seed), topic=0.0) for r in requests]
+        before, after = (
+            plain.generate_batch(requests),
+            topical.generate_batch(
+                [
+                    GenerationRequest(r.seed, max_chars=150, rng=np.random.default_rng(rng_seed), topic=0.0)
+                    for r in requests
+                ]
+            ),
         )
         assert [(g.speaker, g.text) for g in before] == [(g.speaker, g.text) for g in after]
 

@@ -18,9 +18,9 @@ from model_store.lexicon import Lexicon
 from model_store.lstm import LSTMNetwork
 from model_store.metre import Metre
 from model_store.names import NameRecord
-from model_store.topics import TopicRecord
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
+from model_store.topics import TopicRecord
 from model_store.vocab import Vocab
 from training.callbacks import (
     Checkpoints,
@@ -390,7 +390,15 @@ def train(
         speech = speech_data(corpus.train_text, base, corpus.sources)  # a fine-tuned model's extends its base's
         topics = topic_record(corpus.sources, config.val_fraction, speech[1], base)
         export_model(
-            out, final, vocab, manifest, speech=speech, topics=topics, force=force, paths=paths, weights_only=weights_only
+            out,
+            final,
+            vocab,
+            manifest,
+            speech=speech,
+            topics=topics,
+            force=force,
+            paths=paths,
+            weights_only=weights_only,
         )
         print(workers.finished(out, val_loss, results.val_stream_loss, state.best_epoch))
         if workers.leads:

@@ -19,10 +19,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from model_store.lexicon import Lexicon
-from model_store.rules.words import _APOSTROPHE, _SYMBOLS, DASH, FREE, HYPHEN, QUOTE_BETWEEN, QUOTE_START, SPECIAL
-from model_store.rules.words import WordMasks, _VocabularyIds, trie_symbol
+from model_store.rules.words import DASH, FREE, HYPHEN, QUOTE_BETWEEN, QUOTE_START, SPECIAL, WordMasks, trie_symbol
 from model_store.topics import TopicRecord
 
+APOSTROPHE = trie_symbol("'")  # the trie's last symbol, after a-z
+SYMBOLS = APOSTROPHE + 1
 MAX_RELATION = 2.5  # mean PMI beyond this counts as this: a factor of at most exp(strength * MAX_RELATION)
 SEED_WEIGHT = 2.0  # a seed's content word counts as this many of the speech's own
 PLAY_WEIGHT = 1.0  # the speaker's play counts as this many content words
@@ -49,7 +50,7 @@ class TopicWeights:
                 node = words.child_of(node, trie_symbol(char))
                 self.lo[node], self.hi[node] = min(self.lo[node], i), max(self.hi[node], i + 1)
             self.ends[node] = i
-        self.children = np.frombuffer(words.child, np.int32).reshape(nodes, _SYMBOLS).astype(np.int64)
+        self.children = np.frombuffer(words.child, np.int32).reshape(nodes, SYMBOLS).astype(np.int64)
         place = {w: i for i, w in enumerate(order)}
         self.place = np.array([place.get(w, -1) for w in record.words], np.int64)  # record word -> trie order
         self.word_id = {w: i for i, w in enumerate(record.words)}
@@ -58,14 +59,18 @@ class TopicWeights:
         node_of = np.frombuffer(words.state_node, np.int32).astype(np.int64).copy()
         node_of[:SPECIAL] = 0
         node_of[[FREE, DASH]] = -1
-        node_of[[QUOTE_START, QUOTE_BETWEEN]] = words.child_of(0, _APOSTROPHE)
+        node_of[[QUOTE_START, QUOTE_BETWEEN]] = words.child_of(0, APOSTROPHE)
         self.node_of = node_of
         self.between = np.zeros(len(node_of), bool)
         self.between[:SPECIAL] = True
         self.between[[FREE, DASH, HYPHEN]] = False
-        ids = _VocabularyIds(chars)
-        self.letter_ids = np.stack([ids.lower[:_SYMBOLS], ids.upper[:_SYMBOLS]])  # (2, symbols), -1: not in vocab
-        self.end_ids = np.array(ids.separators + ids.hyphen, np.int64)
+        # The vocabulary ids of each trie symbol, lower and upper case (-1: not in the vocabulary; an apostrophe is
+        # both), and of what may end a word.
+        self.letter_ids = np.full((2, SYMBOLS), -1, np.int64)
+        for i, c in enumerate(chars, start=1):
+            if (symbol := trie_symbol(c)) >= 0:
+                self.letter_ids[[int(c.isupper())] if c != "'" else [0, 1], symbol] = i
+        self.end_ids = np.array([i for i, c in enumerate(chars, start=1) if trie_symbol(c) < 0], np.int64)
         self.vocab_size = len(chars) + 1
         self.plays = {name: int(play) for name, play in zip(record.speakers, record.speaker_play, strict=True)}
 

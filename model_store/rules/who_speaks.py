@@ -41,21 +41,10 @@ class SpeakerChooser:
         index = {name: i for i, name in enumerate(record.speakers)}
         self.row = np.array([index.get(name, -1) for name in candidates])  # -1: the record has no words of his
         self.word_id = {w: i for i, w in enumerate(record.words)}
-        overall = (record.counts + 1.0) / (record.counts.sum() + len(record.words))
-        self.play_model = [self._smoothed(record.play_ptr, record.play_word, record.play_count, p, overall, PLAY_PRIOR)
-                           for p in range(len(record.plays))]
-        self.overall = overall
-        totals = np.add.reduceat(record.speaker_count.astype(np.float64), record.speaker_ptr[:-1]) if len(
-            record.speaker_count) else np.zeros(len(record.speakers))
-        empty = np.diff(record.speaker_ptr) == 0
-        self.speaker_total = np.where(empty, 0.0, totals)
-
-    @staticmethod
-    def _smoothed(ptr, cols, counts, row, prior, mass):
-        lo, hi = ptr[row], ptr[row + 1]
-        model = prior * mass
-        model[cols[lo:hi]] += counts[lo:hi]
-        return model / (counts[lo:hi].sum() + mass)
+        self.overall = (record.counts + 1.0) / (record.counts.sum() + len(record.words))
+        self.play_model = [_smoothed(record, "play", p, self.overall, PLAY_PRIOR) for p in range(len(record.plays))]
+        ptr, counts = record.speaker_ptr, record.speaker_count.astype(np.float64)
+        self.speaker_total = np.array([counts[ptr[i] : ptr[i + 1]].sum() for i in range(len(record.speakers))])
 
     def _speaker_count(self, row: int, word_id: int) -> float:
         record = self.record
@@ -90,3 +79,12 @@ class SpeakerChooser:
             return Choice(quoted, True, ranked, words)
         pick = int(np.searchsorted(np.cumsum(chance), uniform * 1.0, side="right"))
         return Choice(self.candidates[min(pick, len(self.candidates) - 1)], False, ranked, words)
+
+
+def _smoothed(record: TopicRecord, table: str, row: int, prior: np.ndarray, mass: float) -> np.ndarray:
+    """A row's word model: its counts plus `mass` words of the prior model, normalised."""
+    ptr, cols, counts = (getattr(record, f"{table}_{part}") for part in ("ptr", "word", "count"))
+    lo, hi = ptr[row], ptr[row + 1]
+    model = prior * mass
+    model[cols[lo:hi]] += counts[lo:hi]
+    return model / (counts[lo:hi].sum() + mass)
