@@ -29,7 +29,7 @@ PIECE = 120  # content words: a longer speech counts as passages of this many
 SMOOTHING = 1.0  # passages added to a pair's count and to its count by chance (smoothed PMI)
 NEIGHBOURS = 64  # related words kept per content word
 MIN_WORD = 5  # a content word seen fewer times has no relations of its own
-QUOTE_WORDS = 8  # a seed's first words matched against line starts, at most this many
+QUOTE_WORDS = 6  # a seed's first words matched against line starts, at most this many (six are all but unique)
 MIN_QUOTE_WORDS = 3
 AMBIGUOUS = np.uint16(0xFFFF)  # a line start said by more than one speaker
 
@@ -201,6 +201,8 @@ class TopicRecord:
 
     def to_bytes(self) -> bytes:
         arrays = {name: getattr(self, name) for name in _ARRAYS}
+        if len(self.words) <= np.iinfo(np.uint16).max:  # word ids in two bytes: a third of the file
+            arrays |= {name: arrays[name].astype(np.uint16) for name in ("related_word", "play_word", "speaker_word")}
         arrays |= {name: np.array(getattr(self, name), dtype=str) for name in _STRINGS}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)

@@ -179,7 +179,7 @@ def test_the_factors_weight_a_whole_word_by_its_own_factor(models):
         i = order.index(word)
         factors[word] = (running[i + 1] - running[i]) / weights.counts[i]
         assert total == pytest.approx(np.log(factors[word] / root), abs=1e-9), word
-    assert factors["ship"] > 1.5 and factors["sword"] == pytest.approx(1.0) and factors["the"] == 1.0
+    assert factors["ship"] > 3 * factors["sword"] and factors["the"] == pytest.approx(1.0)  # a function word: 1
 
 
 def test_the_factors_never_leave_nothing_to_pick(models):

@@ -1,8 +1,10 @@
 """A speech about something: the lexicon's words weighted by their relation to the speech's subject.
 
-The subject is the content words of the seed and of what the speech has said so far, and the speaker's play; a
-word's relation to it is the mean PMI between it and them in the training plays (model_store/topics.py). Each word
-w gets a factor b(w) = exp(strength * relation), capped, and 1 for a word already said (repetition is not a subject).
+The subject is the content words of the seed (and, weighing less, of what the speech has said so far) and the
+speaker's play; a word's relation to it is the mean PMI between it and them in the training plays
+(model_store/topics.py). Each content word w gets a factor exp(strength * relation), capped, and 1 for a word already
+said (repetition is not a subject); the factors are scaled so that content words keep their share of the text (a
+function word's factor is 1): the subject chooses among nouns and verbs, and the grammar stays the model's.
 
 The factor acts on the model's own distribution as it spells a word, through the lexicon's trie (where the masks
 act): at a trie node, a letter is weighted by r(child) / r(node), the word's end by b(word) / r(node), where r(node)
@@ -20,13 +22,15 @@ import numpy as np
 
 from model_store.lexicon import Lexicon
 from model_store.rules.words import DASH, FREE, HYPHEN, QUOTE_BETWEEN, QUOTE_START, SPECIAL, WordMasks, trie_symbol
-from model_store.topics import TopicRecord
+from model_store.topics import TopicRecord, is_content
 
 APOSTROPHE = trie_symbol("'")  # the trie's last symbol, after a-z
 SYMBOLS = APOSTROPHE + 1
 MAX_RELATION = 2.5  # mean PMI beyond this counts as this: a factor of at most exp(strength * MAX_RELATION)
-SEED_WEIGHT = 2.0  # a seed's content word counts as this many of the speech's own
-PLAY_WEIGHT = 1.0  # the speaker's play counts as this many content words
+SEED_WEIGHT = 1.0  # how much a content word of the seed counts in the subject
+SPEECH_WEIGHT = 0.25  # and one the speech has said: the seed's subject holds; a seed without one gets the speech's
+PLAY_WEIGHT = 0.2  # the speaker's play counts as this many of the seed's words (its names and places would crowd out
+MAX_PLAY_RELATION = 1.5  # the subject if it counted more: they are what a play has that others lack)
 
 
 class TopicWeights:
@@ -39,6 +43,8 @@ class TopicWeights:
         order = sorted(kept, key=lambda w: [trie_symbol(c) for c in w])
         self.order = tuple(order)  # the lexicon's words in trie order
         self.counts = np.array([lexicon.counts[w][0] for w in order], np.float64)
+        self.content = np.array([is_content(w) for w in order])
+        self.content_counts = self.counts[self.content].sum()
         self.running = np.concatenate([[0.0], np.cumsum(self.counts)])
         nodes = words.nodes
         self.lo, self.hi = np.full(nodes, len(order), np.int64), np.zeros(nodes, np.int64)
@@ -86,7 +92,7 @@ class TopicWeights:
         used[record.play_word[lo:hi]] = record.play_count[lo:hi]
         share = (used + 0.5) / (used.sum() + 0.5 * len(used))
         overall = record.counts / record.counts.sum()
-        return np.maximum(np.log(share / overall), 0.0)
+        return np.clip(np.log(share / overall), 0.0, MAX_PLAY_RELATION)
 
 
 class TopicBatch:
@@ -116,7 +122,7 @@ class TopicBatch:
         self.weight[row] += weight
         self.dirty[row] = True
 
-    def feed(self, row: int, char: str, weight: float = 1.0) -> None:
+    def feed(self, row: int, char: str, weight: float = SPEECH_WEIGHT) -> None:
         """One more character of a request's speech; a finished content word joins its subject."""
         if char.isalpha() or (char == "'" and self.pending[row]):
             self.pending[row] += char
@@ -143,6 +149,11 @@ class TopicBatch:
         mean = self.relation[rows] / np.maximum(self.weight[rows], 1e-9)[:, None]
         factor = np.exp(self.strength[rows, None] * np.minimum(mean, MAX_RELATION))
         factor[self.said[rows]] = 1.0
+        # Among content words only: their share of the words stays the model's, so the subject moves which nouns
+        # and verbs come, not how many (the sentence's grammar stays the model's).
+        content = self.weights.content
+        share = (factor[:, content] @ self.weights.counts[content]) / self.weights.content_counts
+        factor[:, content] /= share[:, None]
         self.running[rows, 1:] = np.cumsum(self.weights.counts * factor, axis=1)
         self.dirty[rows] = False
 
