@@ -38,7 +38,9 @@ def requests(engine: Engine, strength: float, rng_seeds: int) -> list[tuple[str,
     for seed in SEEDS:
         speaker, speech = engine.speakers.split_seed(seed)
         for r in range(rng_seeds):
-            request = GenerationRequest(speech, rng=np.random.default_rng(r), speaker=speaker, topic=strength)
+            request = GenerationRequest(
+                speech, rng=np.random.default_rng(r), speaker=speaker, seed_speaker=True, topic=strength
+            )
             out.append((seed, r, request))
     return out
 

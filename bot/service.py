@@ -116,6 +116,7 @@ class GenerationService:
         queue_bound: int = 32,
         max_batch: int = 32,
         timeout: float = 60.0,
+        seed_speaker: bool = False,
         topic: float = 0.0,
     ) -> None:
         models = {models.name: models} if isinstance(models, LoadedModel) else dict(models)
@@ -128,6 +129,7 @@ class GenerationService:
         self.queue_bound = queue_bound
         self.max_batch = max_batch
         self.timeout = timeout
+        self.seed_speaker = seed_speaker  # the seed chooses who speaks (model_store/rules/who_speaks.py)
         self.topic = topic  # how strongly each monologue keeps to its seed's subject (model_store/rules/topic.py)
         self.counters: Counter[str] = Counter()
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
@@ -252,6 +254,7 @@ class GenerationService:
             verse=verse,
             history=history,
             speaker=speaker,
+            seed_speaker=self.seed_speaker,
             topic=self.topic,
         )
         if self._pending >= self.queue_bound:
@@ -447,5 +450,6 @@ def create_service(settings: Settings) -> GenerationService:
         queue_bound=settings.queue_bound,
         max_batch=settings.max_batch,
         timeout=settings.timeout,
+        seed_speaker=settings.seed_speaker,
         topic=settings.topic,
     )

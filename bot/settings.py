@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     length: int = Field(400, ge=1, le=MAX_LENGTH)
     monologue: bool = True  # one speech by one speaker in real words; false: free text (`--free` per command)
     verse: bool = True  # a monologue in blank verse (iambic pentameter); false: prose (`--prose` per command)
+    seed_speaker: bool = True  # with nobody named, the seed chooses who speaks; false: the model's odds alone
     topic: float = Field(DEFAULT_TOPIC, ge=0, le=MAX_TOPIC, allow_inf_nan=False)  # keeping to the seed's subject
     components: bool = True  # buttons (Continue, Another, Answer) under each monologue; false: plain replies
     cooldown: float = Field(10.0, ge=0, le=3600, allow_inf_nan=False)

@@ -76,8 +76,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_TOPIC,
         metavar="S",
-        help=f"how strongly the speech keeps to its seed's subject, 0 to {MAX_TOPIC:g}; above 0 the seed also chooses "
-        f"who speaks it (default {DEFAULT_TOPIC:g}; 0: neither, the text of earlier versions)",
+        help=f"how strongly the speech keeps to its seed's subject, 0 to {MAX_TOPIC:g} (default {DEFAULT_TOPIC:g}: "
+        "off; see docs/topic.md for what it does and costs)",
+    )
+    p.add_argument(
+        "--odds-speaker",
+        action="store_true",
+        help="with nobody named, the speaker drawn by the model's odds alone, as before (default: the seed chooses: "
+        "a line of the plays goes to whoever says it, other seeds lean to who uses their words)",
     )
     p.add_argument(
         "--explain", action="store_true", help="print who was likeliest to speak the seed, and why (to stderr)"
@@ -122,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             rng,
             monologue=not args.free,
             verse=not args.prose,
+            seed_speaker=not args.odds_speaker,
             topic=args.topic,
         )
         engine = Engine(load(args.model))
@@ -152,16 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     generation = engine.generate_batch([request], on_start=start, on_text=write)[0]
     out.write("\n")
     if args.explain:
-        print(explanation(generation), file=sys.stderr)
+        print(explanation(generation, request.speaker is not None), file=sys.stderr)
     return 0
 
 
-def explanation(generation) -> str:  # a Generation: the engine is imported late, for --help's speed
+def explanation(generation, named: bool) -> str:  # a Generation: the engine is imported late, for --help's speed
     """Who was likeliest to speak the seed and why, for --explain."""
     choice = generation.choice
     if choice is None:
-        why = "named in the seed" if generation.speaker else "free text"
-        return f"speaker: {generation.speaker or 'none'} ({why}, or no topic record / --topic 0: the model's odds)"
+        why = "named in the seed" if named else "free text" if generation.speaker is None else "the model's odds alone"
+        return f"speaker: {generation.speaker or 'none'} ({why})"
     if choice.quotation:
         head = f"speaker: {choice.speaker}, who says this line in the plays"
     else:

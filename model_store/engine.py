@@ -49,7 +49,7 @@ class Plan(NamedTuple):
     speaker: str | None  # who speaks the monologue; None for free text
     rule: Rule
     history: str = ""  # the exchange before this speech (monologues), cleaned
-    choice: Choice | None = None  # how the seed chose its speaker (topic > 0, nobody named)
+    choice: Choice | None = None  # how the seed chose its speaker (seed_speaker, nobody named)
 
 
 SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
@@ -73,8 +73,10 @@ class GenerationRequest:
     # Who speaks, as typed ("hamlet"; spelled as the plays do); None: the model chooses. Free text has no speaker of
     # its own: there the name opens the seed, "Hamlet: To be".
     speaker: str | None = None
-    # How strongly a monologue keeps to its subject (model_store/rules/topic.py), on models with a topic record; it
-    # also lets the seed choose who speaks (model_store/rules/who_speaks.py). 0: neither (the text of before).
+    # On models with a topic record: whether the seed chooses who speaks when nobody is named (a line of the plays
+    # goes to whoever says it; model_store/rules/who_speaks.py), and how strongly a monologue keeps to its subject
+    # (model_store/rules/topic.py). False and 0: neither, the text of before byte for byte.
+    seed_speaker: bool = False
     topic: float = 0.0
 
     def __post_init__(self) -> None:
@@ -103,7 +105,7 @@ class Generation:
     speaker: str | None = None  # who speaks the monologue; None for free text
     sampled: int = 0  # characters generated, those cut off at the end included (the work it took)
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
-    choice: Choice | None = None  # how the seed chose its speaker (topic > 0, nobody named): bard-generate --explain
+    choice: Choice | None = None  # how the seed chose its speaker (seed_speaker, nobody named): bard-generate --explain
 
 
 class Engine:
@@ -131,11 +133,10 @@ class Engine:
             logp = self.network.continuation_logprobs(SPEECH_BREAK, [f"{name}:\n" for name in self.candidates])
             weights = np.exp(logp - logp.max())
             self.speaker_cdf = np.cumsum(weights) / weights.sum()
-        topics = model.topics
-        self.topics = (
-            TopicWeights(topics, self.words, model.lexicon, self.vocab.chars) if topics and self.words else None
-        )
-        self.who = SpeakerChooser(topics, self.candidates, weights) if topics and self.speakers else None
+        # Who would say a seed (model_store/rules/who_speaks.py) and a speech kept to a subject (rules/topic.py).
+        topics = model.topics if self.words is not None else None
+        self.who = SpeakerChooser(topics, self.candidates, weights) if topics else None
+        self.topics = TopicWeights(topics, self.words, model.lexicon, self.vocab.chars) if topics else None
 
     def _opening(self, speaker: str) -> tuple[np.ndarray, LSTMState]:
         """(logits, state) after a speech's opening, "<blank line>SPEAKER:<newline>": the same for every monologue
@@ -187,7 +188,7 @@ class Engine:
                 speaker = self.speakers.spelling(named)
             elif history:
                 speaker = self._answerer(history, request.rng)
-            elif request.topic > 0 and self.who is not None:
+            elif request.seed_speaker and self.who is not None:
                 choice = self.who.choose(speech, request.rng.random())
                 speaker = choice.speaker
             else:

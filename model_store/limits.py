@@ -6,4 +6,5 @@ MAX_TOP_K = 1000  # top-k sampling among at most this many characters (0 = off)
 MAX_CHARS = 100_000  # the longest continuation one generation writes (the bot asks for far less: bot/limits.py)
 HISTORY_CHARS = 3000  # of an exchange before a monologue, the model is fed this much (its end)
 MAX_TOPIC = 8.0  # the strongest hold on a speech's subject accepted (0 = none: the text of before)
-DEFAULT_TOPIC = 1.0  # the bot's and bard-generate's, chosen by measurement (docs/topic.md)
+# The bot's and bard-generate's: off, by measurement (docs/topic.md: readers could not tell, and it cost speed).
+DEFAULT_TOPIC = 0.0

@@ -5,9 +5,9 @@ Three compact models of the training plays, numpy arrays only, built at export t
               a speech more often than chance, with their smoothed PMI (the NEIGHBOURS best);
   speakers    how often each well-known speaker, and each play, uses each content word (a smoothed word model
               per speaker and per play chooses who would say a seed: model_store/rules/who_speaks.py);
-  quotations  a hash of the first 3 to QUOTE_WORDS words from every line start of the plays, normalised (case,
-              punctuation, "strain'd" = "strained"), with the one speaker who said it: a famous line typed bare is
-              answered by whoever said it. Only hashes are stored, never the plays' text.
+  quotations  a hash of the first 3 to QUOTE_WORDS words from every line and sentence start of the plays,
+              normalised (case, punctuation, "strain'd" = "strained"), with the one speaker who said it: a famous
+              line typed bare is answered by whoever said it. Only hashes are stored, never the plays' text.
 The rule that weights a speech's words by their relation to its subject is model_store/rules/topic.py.
 """
 
@@ -330,19 +330,22 @@ def _joined_quotations(a: TopicRecord, b: TopicRecord) -> tuple[np.ndarray, np.n
 
 
 def _quotations(plays: Iterable[str]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Sorted hashes of every line start's first 3..QUOTE_WORDS words (read on across the speech's lines), and who
-    said each (AMBIGUOUS where several speakers did)."""
+    """Sorted hashes of the first 3..QUOTE_WORDS words (read on across the speech's lines) from every line start and
+    every sentence start inside a line ("... no. What is honour? a word."), and who said each (AMBIGUOUS where
+    several speakers did)."""
     said: dict[int, set[str]] = {}
     for text in plays:
         for speech in speeches(text):
-            lines = [normal_words(line) for line in speech.lines]
-            flat = [w for line in lines for w in line]
-            start = 0
-            for line in lines:
+            flat: list[str] = []
+            starts: list[int] = []
+            for line in speech.lines:
+                for piece in re.split(r"[.!?;:]", line):
+                    starts.append(len(flat))
+                    flat += normal_words(piece)
+            for start in dict.fromkeys(starts):
                 ahead = flat[start : start + QUOTE_WORDS]
                 for k in range(MIN_QUOTE_WORDS, len(ahead) + 1):
                     said.setdefault(quote_hash(ahead[:k]), set()).add(speech.speaker)
-                start += len(line)
     names = tuple(sorted({next(iter(who)) for who in said.values() if len(who) == 1}))
     number = {n: i for i, n in enumerate(names)}
     keys = np.array(sorted(said), np.uint32)

@@ -52,8 +52,8 @@ def test_a_monologue_seed_names_its_speaker_and_free_text_keeps_it_as_text(capsy
         (["--top-k", "1001"], "--top-k must be from 0 (off) to 1000 (got 1001)"),
         (["--length", "0"], "--length must be from 1 to 100000 characters (got 0)"),
         (["--length", "100001"], "--length must be from 1 to 100000 characters (got 100001)"),
-        (["--topic", "5"], "--topic must be from 0 (off) to 4 (got 5)"),
-        (["--topic", "-1"], "--topic must be from 0 (off) to 4 (got -1)"),
+        (["--topic", "9"], "--topic must be from 0 (off) to 8 (got 9)"),
+        (["--topic", "-1"], "--topic must be from 0 (off) to 8 (got -1)"),
     ],
 )
 def test_bad_options_get_one_line(capsys, tiny_model_dir, args, message):
@@ -90,7 +90,7 @@ def test_help_shows_the_defaults_the_limits_and_examples(capsys):
         "1 to 100000 (default 400)",
         "(default: the bundled model)",
         'examples: bard-generate --seed "To be, or not to be"',
-        "keeps to its seed's subject, 0 to 4",
+        "keeps to its seed's subject, 0 to 8 (default 0: off",
     ):
         assert expected in text
 
@@ -115,10 +115,12 @@ def test_explain_says_who_was_chosen_and_why(capsys):
     status, out, err = generate(capsys, "--seed", "Now is the winter of our discontent", "--length", "60", "--explain")
     assert status == 0 and out.startswith("GLOUCESTER:\nNow is the winter")
     assert err.startswith("speaker: GLOUCESTER, who says this line in the plays")
-    status, out, err = generate(
-        capsys, "--seed", "What news from France?", "--length", "60", "--rng-seed", "1", "--explain"
-    )
-    assert status == 0 and "drawn by the model's odds times the fit of the seed's words (news, france)" in err
+    seed = "Romeo sighs for thee, fair Capulet"
+    status, _, err = generate(capsys, "--seed", seed, "--length", "60", "--explain")
+    assert status == 0 and "odds times the fit of the seed's words (romeo, sighs, fair, capulet)" in err
+    assert err.splitlines()[2].split()[0] in ("ROMEO", "JULIET", "Nurse", "CAPULET", "MERCUTIO", "BENVOLIO")
     assert len([line for line in err.splitlines() if "chance" in line]) == 5
-    status, _, err = generate(capsys, "--seed", "Now is the winter", "--length", "60", "--topic", "0", "--explain")
-    assert status == 0 and "the model's odds" in err
+    status, _, err = generate(capsys, "--seed", "Now is the winter", "--length", "60", "--odds-speaker", "--explain")
+    assert status == 0 and "(the model's odds alone)" in err
+    status, _, err = generate(capsys, "--seed", "Hamlet: Now is the winter", "--length", "60", "--explain")
+    assert status == 0 and err == "speaker: HAMLET (named in the seed)\n"

@@ -120,7 +120,7 @@ def models(tmp_path_factory, record) -> tuple[Engine, Engine]:
     return Engine(store.load(plain)), Engine(store.load(topical))
 
 
-def test_strength_zero_is_the_text_of_before(models):
+def test_strength_zero_and_the_odds_speaker_are_the_text_of_before(models):
     plain, topical = models
     for rng_seed in range(6):
         requests = [GenerationRequest(seed, max_chars=150, rng=np.random.default_rng(rng_seed)) for seed in ("The", "")]
@@ -134,6 +134,22 @@ def test_strength_zero_is_the_text_of_before(models):
             ),
         )
         assert [(g.speaker, g.text) for g in before] == [(g.speaker, g.text) for g in after]
+        seeded = [
+            GenerationRequest(r.seed, max_chars=150, rng=np.random.default_rng(rng_seed), seed_speaker=True)
+            for r in requests
+        ]
+        assert [(g.speaker, g.text) for g in plain.generate_batch(seeded)] == [(g.speaker, g.text) for g in before]
+
+
+def test_the_engine_gives_a_quotation_to_whoever_says_it(models):
+    _, topical = models
+    for rng_seed in range(5):
+        rng = np.random.default_rng(rng_seed)
+        request = GenerationRequest("Once more unto the breach", max_chars=80, rng=rng, seed_speaker=True)
+        g = topical.generate_batch([request])[0]
+        assert g.speaker == "GENERAL" and g.choice.quotation
+    named = GenerationRequest("Once more unto the breach", max_chars=80, seed_speaker=True, speaker="Captain")
+    assert topical.generate_batch([named])[0].speaker == "CAPTAIN"  # a named speaker wins
 
 
 def test_a_strong_subject_brings_its_words(models):
