@@ -302,7 +302,8 @@ class BardCog(commands.Cog, name="Bard"):
             kwargs["reference"] = ctx.message.to_reference(fail_if_not_exists=False)
         else:
             kwargs["ephemeral"] = not reply.ok
-        await ctx.send(reply.text, **kwargs)
+        async with self.bard.sending:  # a burst's replies a few at a time, so the event loop never lags
+            await ctx.send(reply.text, **kwargs)
 
     async def _send_quietly(self, ctx: commands.Context[Any], reply: Reply) -> None:
         try:
