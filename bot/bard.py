@@ -19,6 +19,7 @@ from typing import Any
 
 from bot import replies, scene
 from bot.markdown import quote
+from bot.metrics import BardMetrics
 from bot.options import OptionError, Options, model_name, parse_options
 from bot.replies import Reply
 from bot.request import Caller, Request, showing
@@ -44,12 +45,24 @@ class Bard:
     """Turns `bard` commands into replies, with per-user cooldown and in-flight tracking for shutdown. It borrows
     its service: whoever opened the service closes it."""
 
-    def __init__(self, settings: Settings, service: GenerationService, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        settings: Settings,
+        service: GenerationService,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: BardMetrics | None = None,
+    ):
+        """metrics: where requests are counted for /metrics (the bot's; None: metrics of its own, on this service)."""
         self.settings = settings
         self.service = service
         self._clock = clock
+        if metrics is None:
+            metrics = BardMetrics()
+            metrics.watch_service(service)
+        self.metrics = metrics
         salt = settings.log_salt.get_secret_value().encode() if settings.log_salt else None
-        self.requests = RequestStats(salt=salt)
+        self.requests = RequestStats(salt=salt, metrics=metrics)
         self._last_request: dict[int, float] = {}  # user id -> when their last generation was accepted
         self._in_flight = 0
         self._idle = asyncio.Event()

@@ -351,7 +351,8 @@ async def setup(bot: commands.Bot) -> None:
     try:
         service = lent if lent is not None else await owned.enter_async_context(open_service(settings))
         await service.start()  # a lent service: warmed up once, here if not yet (the first request does not pay)
-        await bot.add_cog(BardCog(bot, Bard(settings, service), owned=owned))
+        bard = Bard(settings, service, metrics=getattr(bot, "bard_metrics", None))  # the bot's /metrics, if it has one
+        await bot.add_cog(BardCog(bot, bard, owned=owned))
     except BaseException:  # e.g. the model is missing, or the host already has a `bard` command
         await owned.aclose()
         raise

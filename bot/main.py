@@ -117,13 +117,8 @@ async def run_bot(settings: Settings, *, sync: bool = False) -> int:
         server = None
         if settings.health_port:
             check = health.HealthCheck(bot, bot.bard_service, deadline=settings.health_deadline)
-            server = health.HealthServer(check, settings.health_port)
-            try:
-                await server.start()
-            except OSError as exc:  # fail at start, not with a container that is never healthy
-                log.error(
-                    "cannot serve the health check on port %d: %s (set another BARD_HEALTH_PORT)", server.port, exc
-                )
+            server = await health.start_server(check, settings.health_port, bot.bard_metrics)
+            if server is None:
                 return EXIT_FAILED
         try:
             return await _run(bot, settings)

@@ -177,6 +177,10 @@ class GenerationService:
         running_left = max(self._running_until - asyncio.get_running_loop().time(), 0.0) if self._pending else 0.0
         return expected_wait(self.cost, ahead, running_left, chars, self.max_batch)
 
+    def checksums(self) -> dict[str, str]:
+        """The sha256 of each served model's weights, by name (the /metrics page's model info)."""
+        return {name: str(e.model.manifest["files"].get("weights.npz", "")) for name, e in self.engines.items()}
+
     def split_seed(self, seed: str, model: str | None = None) -> tuple[str | None, str]:
         """(speaker, speech) for a seed opening with a name and a colon, by the model's Speakers.split_seed; (None,
         seed) when it names nobody, or the model has no speakers or is not served (submit says so)."""
