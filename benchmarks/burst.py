@@ -6,7 +6,8 @@ Connects the bot (the bundled model by default, the default settings otherwise),
 `!bard <seed>` at the same moment and waits until every one has a reply. Prints how many were monologues and how
 many were told the bard is busy, the monologues' latency (from the post to the reply reaching the fake) at p50 and
 max, and the event loop's worst lag over the whole burst (a 5 ms ticker in the bot's own loop; the fake Discord
-shares that loop, as in the tests), beside its worst lag over 3 s idle just before (what a busy machine alone adds).
+shares that loop, as in the tests), beside its worst lag over 3 s idle just before (what a busy machine alone adds)
+and the most CPU the loop's thread spent between two ticks (its own work, which a loaded machine does not inflate).
 No network beyond loopback.
 """
 
@@ -99,6 +100,7 @@ async def burst(commands: int, model: Path, length: int) -> dict[str, object]:
         "max_s": round(latencies[-1], 2) if latencies else None,
         "loop_lag_max_ms": round(lag.worst * 1000, 1),
         "idle_loop_lag_max_ms": round(idle.worst * 1000, 1),
+        "loop_cpu_between_ticks_max_ms": round(lag.worst_cpu * 1000, 1),
         "all_replied_s": round(took, 2),
         "busy_sample": busy[0].json["content"] if busy else None,
     }

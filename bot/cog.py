@@ -295,14 +295,14 @@ class BardCog(commands.Cog, name="Bard"):
 
     async def _send(self, ctx: commands.Context[Any], reply: Reply) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS, "suppress_embeds": True}
-        if reply.said is not None:
-            kwargs |= with_view(view_for(self.bard, reply.said, ()))
         if ctx.interaction is None:
             # A reply, so each user sees which monologue is theirs; fine if their message is gone by now.
             kwargs["reference"] = ctx.message.to_reference(fail_if_not_exists=False)
         else:
             kwargs["ephemeral"] = not reply.ok
-        async with self.bard.sending:  # a burst's replies a few at a time, so the event loop never lags
+        async with self.bard.sending:  # a burst's replies built and sent a few at a time, so the loop never lags
+            if reply.said is not None:
+                kwargs |= with_view(view_for(self.bard, reply.said, ()))
             await ctx.send(reply.text, **kwargs)
 
     async def _send_quietly(self, ctx: commands.Context[Any], reply: Reply) -> None:

@@ -325,7 +325,9 @@ class GenerationService:
             return
         self.counters["batches"] += 1
         finished = loop.time()
-        self.cost.observe(len(jobs), chars, finished - began)
+        # Priced by the characters asked for, learnt by those the longest generation wrote: a lone monologue that
+        # stopped early must not make a batch, which runs until its longest is done, look cheaper than it is.
+        self.cost.observe(len(jobs), max(r.sampled for r in results) or chars, finished - began)
         for job, result in zip(jobs, results, strict=True):
             job.finished = finished
             if not job.future.done():
