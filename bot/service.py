@@ -46,8 +46,6 @@ log = logging.getLogger(__name__)
 
 GIL_SWITCH_INTERVAL = 0.001  # seconds; see GenerationService.start
 PROBE_CHARS = 4  # the health check's generation: enough to run every layer and the sampler, cheap enough to ignore
-__all__ = ["Busy", "GenerationService", "GenerationTimeout", "PendingGeneration", "ReloadReport", "ServiceClosed"]
-__all__ += ["UnknownModel", "create_service", "open_service"]
 
 
 class GenerationService:
@@ -156,18 +154,19 @@ class GenerationService:
         await loop.run_in_executor(self.executor, engine.generate_batch, [request])
 
     async def _calibrate(self, engine: Engine) -> None:
-        """Price batches (self.cost) from two timed ones: one stream, then max_batch streams."""
+        """Price batches (self.cost) from timed ones: one stream, then max_batch streams, twice each, the slower kept
+        (a machine busy with other work runs a short batch fast or slow by luck; too low a price admits too many)."""
         loop = asyncio.get_running_loop()
-        seconds = []
-        for streams in (1, self.max_batch):
+        seconds = {1: 0.0, self.max_batch: 0.0}
+        for streams in [*seconds, *seconds]:
             requests = [
                 GenerationRequest("", max_chars=CALIBRATION_CHARS, temperature=0.0, rng=np.random.default_rng(0))
                 for _ in range(streams)
             ]
             began = loop.time()
             await loop.run_in_executor(self.executor, engine.generate_batch, requests)
-            seconds.append(loop.time() - began)
-        self.cost.calibrate(seconds[0], seconds[1], self.max_batch, CALIBRATION_CHARS)
+            seconds[streams] = max(seconds[streams], loop.time() - began)
+        self.cost.calibrate(seconds[1], seconds[self.max_batch], self.max_batch, CALIBRATION_CHARS)
 
     def expected_wait(self, max_chars: int | None = None) -> float:
         """Seconds until a request accepted now for max_chars characters (None: as long as the last one queued)
