@@ -295,14 +295,15 @@ class BardCog(commands.Cog, name="Bard"):
 
     async def _send(self, ctx: commands.Context[Any], reply: Reply) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS, "suppress_embeds": True}
-        if reply.said is not None:
-            kwargs |= with_view(view_for(self.bard, reply.said, ()))
         if ctx.interaction is None:
             # A reply, so each user sees which monologue is theirs; fine if their message is gone by now.
             kwargs["reference"] = ctx.message.to_reference(fail_if_not_exists=False)
         else:
             kwargs["ephemeral"] = not reply.ok
-        await ctx.send(reply.text, **kwargs)
+        async with self.bard.sending:  # a burst's replies built and sent a few at a time, so the loop never lags
+            if reply.said is not None:
+                kwargs |= with_view(view_for(self.bard, reply.said, ()))
+            await ctx.send(reply.text, **kwargs)
 
     async def _send_quietly(self, ctx: commands.Context[Any], reply: Reply) -> None:
         try:
@@ -350,7 +351,8 @@ async def setup(bot: commands.Bot) -> None:
     try:
         service = lent if lent is not None else await owned.enter_async_context(open_service(settings))
         await service.start()  # a lent service: warmed up once, here if not yet (the first request does not pay)
-        await bot.add_cog(BardCog(bot, Bard(settings, service), owned=owned))
+        bard = Bard(settings, service, metrics=getattr(bot, "bard_metrics", None))  # the bot's /metrics, if it has one
+        await bot.add_cog(BardCog(bot, bard, owned=owned))
     except BaseException:  # e.g. the model is missing, or the host already has a `bard` command
         await owned.aclose()
         raise
