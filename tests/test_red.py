@@ -117,6 +117,17 @@ def test_every_command_of_the_stand_alone_cog_is_reds_with_the_same_callback_and
     assert statement == info(COG / "info.json")["end_user_data_statement"]
 
 
+@needs_red
+@pytest.mark.asyncio(loop_scope="function")
+async def test_without_the_engine_installed_loading_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from redbot.core.errors import CogLoadError
+
+    package = cog_package()
+    monkeypatch.setitem(sys.modules, "bot.cog", None)  # as if the bard's engine were not installed: import fails
+    with pytest.raises(CogLoadError, match=r"not installed in Red's environment.*-c red-pins\.txt"):
+        await package.setup(None)
+
+
 def slash_shape(group: Any) -> list[Any]:
     """A hybrid group's slash command as Discord is told it: names, descriptions, options, which autocomplete."""
     slash = group.app_command
@@ -330,7 +341,7 @@ def the_checks_that_need_red_pass_in_reds_venv(python: Path) -> None:
 
 async def a_monologue_its_buttons_and_the_slash_command(fake: FakeDiscord) -> None:
     """`[p]bard To be` under Red's prefix gets a monologue with its buttons; Continue answers in the scene; `[p]slash
-    enable bard` and `[p]slash sync` register the hybrid command, and `/bard write` is answered."""
+    enable` (the command and the message menu) and `[p]slash sync` register them, and `/bard write` is answered."""
     asked = await fake.send_message("!bard To be", author_id=USER)
     monologue = await fake.wait_for(lambda: fake.reply_to(asked), timeout=120)
     assert read_reply(monologue.json["content"]) is not None, monologue.json["content"]
@@ -345,8 +356,11 @@ async def a_monologue_its_buttons_and_the_slash_command(fake: FakeDiscord) -> No
     assert goes_on.json["message_reference"]["message_id"] == first
 
     assert await say(fake, "!slash enable bard") == "Enabled slash application command `bard`"
-    assert (await say(fake, "!slash sync", timeout=60)).startswith("Synced 1 command")
+    menu = await say(fake, '!slash enable "Continue as the bard" message')
+    assert menu == "Enabled message application command `Continue as the bard`"
+    assert (await say(fake, "!slash sync", timeout=60)).startswith("Synced 2 commands")
     synced = [c for c in fake.calls if c.matches("PUT", r"/applications/\d+/commands")][-1].json
+    assert {(c["name"], c.get("type", 1)) for c in synced} == {("bard", 1), ("Continue as the bard", 3)}
     bard = next(c for c in synced if c["name"] == "bard")
     assert {o["name"] for o in bard["options"]} >= {"write", "help", "info", "models", "speakers"}
     token = await fake.slash(
