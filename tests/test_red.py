@@ -312,10 +312,20 @@ async def test_red_loads_serves_reloads_and_unloads_the_bard(
         assert await say(fake, "!load bard", timeout=120) == "Loaded `bard`."
         assert await inference_threads(fake) == 1
         await a_monologue_its_buttons_and_the_slash_command(fake)
-        await the_owner_sets_the_model(fake, tiny_model_dir, tmp_path / "data")
+        exported = tmp_path / "exported"  # an export of the owner's own
+        await asyncio.to_thread(shutil.copytree, tiny_model_dir, exported)
+        await the_owner_sets_the_model(fake, exported, tmp_path / "data")
         assert await say(fake, "!reload bard", timeout=120) == "Reloaded `bard`."
         await until(lambda: inference_threads(fake), 1)  # the old service's thread ended, the new one's is up
         assert "**tiny** · model card" in await say(fake, "!bard info", user=USER)  # Config kept the folder
+        # The folder is gone by the next load: the owner is told, and the one after serves the bundled model.
+        await asyncio.to_thread(shutil.rmtree, exported)
+        assert "It is forgotten: `load bard` again serves the bundled model" in await say(
+            fake, "!reload bard", timeout=120
+        )
+        await until(lambda: inference_threads(fake), 0)  # the failed load opened nothing
+        assert await say(fake, "!load bard", timeout=120) == "Loaded `bard`."
+        assert "**shakespeare** · model card" in await say(fake, "!bard info", user=USER)
         assert await say(fake, "!unload bard") == "The following package was unloaded: `bard`."
         await until(lambda: inference_threads(fake), 0)
         await the_downloader_installs_the_cog(fake, clone)
