@@ -410,6 +410,10 @@ class Bard:
             return 0.0
         return last + self.settings.cooldown - now
 
+    def forget_user(self, user_id: int) -> None:
+        """Drop what is kept about a user: the time of their last request (the cooldown's; nothing else is kept)."""
+        self._last_request.pop(user_id, None)
+
     def _remember(self, author_id: int, now: float) -> None:
         if self.settings.cooldown <= 0:
             return
