@@ -18,6 +18,7 @@ import yarl
 from discord.ext import commands
 
 from bot.components import NO_MENTIONS
+from bot.metrics import BardMetrics
 from bot.service import GenerationService, open_service
 from bot.settings import Settings
 
@@ -45,8 +46,8 @@ class _BardBotMixin:
 
     It owns its service: `async with bot` opens it (loads and warms up the model before any connection, so a bad
     model stops start-up at once; setup_hook opens it if the bot was started without), and close() closes it. It
-    carries what the extension's setup() looks for (bard_settings, bard_service), so the extension serves this
-    bot's service rather than loading a model of its own.
+    carries what the extension's setup() looks for (bard_settings, bard_service, bard_metrics), so the extension
+    serves this bot's service rather than loading a model of its own, and counts its requests in the bot's metrics.
     """
 
     def __init__(self, settings: Settings, *, sync_commands: bool = False, **options: Any) -> None:
@@ -62,6 +63,8 @@ class _BardBotMixin:
         )
         self.bard_settings = settings
         self.bard_service: GenerationService | None = None  # open while the bot is
+        self.bard_metrics = BardMetrics()  # its /metrics: the extension counts requests here
+        self.bard_metrics.watch_gateway(self)
         self._owned = contextlib.AsyncExitStack()
         self.sync_commands = sync_commands
 
@@ -77,6 +80,7 @@ class _BardBotMixin:
     async def _open_service(self) -> None:
         if self.bard_service is None:
             self.bard_service = await self._owned.enter_async_context(open_service(self.bard_settings))
+            self.bard_metrics.watch_service(self.bard_service)
 
     async def login(self, token: str) -> None:
         point_at(self.bard_settings.api_base_url, self.bard_settings.gateway_url)

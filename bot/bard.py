@@ -19,6 +19,7 @@ from typing import Any
 
 from bot import replies, scene
 from bot.markdown import quote
+from bot.metrics import BardMetrics
 from bot.options import OptionError, Options, model_name, parse_options
 from bot.replies import Reply
 from bot.request import Caller, Request, showing
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SPEAKERS_LISTED = 30  # `bard speakers` lists this many at most
 ANSWERERS = 25  # Answer's menu offers this many speakers at most (Discord's limit on a select's options)
+# Replies being sent at once: a burst of commands refused together would otherwise all send in one turn of the event
+# loop and lag it (measured: 168 busy replies at once, 91-122 ms); the rest wait their turn, a few ms each.
+REPLIES_AT_ONCE = 8
 _FIRST_WORD = re.compile(r"\s*(\S+)")
 
 
@@ -41,17 +45,30 @@ class Bard:
     """Turns `bard` commands into replies, with per-user cooldown and in-flight tracking for shutdown. It borrows
     its service: whoever opened the service closes it."""
 
-    def __init__(self, settings: Settings, service: GenerationService, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        settings: Settings,
+        service: GenerationService,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: BardMetrics | None = None,
+    ):
+        """metrics: where requests are counted for /metrics (the bot's; None: metrics of its own, on this service)."""
         self.settings = settings
         self.service = service
         self._clock = clock
+        if metrics is None:
+            metrics = BardMetrics()
+            metrics.watch_service(service)
+        self.metrics = metrics
         salt = settings.log_salt.get_secret_value().encode() if settings.log_salt else None
-        self.requests = RequestStats(salt=salt)
+        self.requests = RequestStats(salt=salt, metrics=metrics)
         self._last_request: dict[int, float] = {}  # user id -> when their last generation was accepted
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self.accepting = True
+        self.sending = asyncio.Semaphore(REPLIES_AT_ONCE)  # a transport sends each reply inside it
 
     # ------------------------------------------------------------------ commands
 
@@ -212,8 +229,9 @@ class Bard:
         except UnknownModel:
             unknown = replies.unknown_model(options.model or "", self.service.names)
             return refused("bad_options", replies.bad_options(unknown, caller.prefix))
-        except Busy:
-            return refused("busy", replies.BUSY)
+        except Busy as busy:
+            wait = busy.retry_after
+            return refused("busy", replies.BUSY if wait is None else replies.busy_for(wait))
         except ServiceClosed:
             return refused("closed", replies.LEAVING)
         except ValueError as exc:  # the engine's own checks, should the parser ever let a value through
@@ -391,6 +409,10 @@ class Bard:
         if last is None or self.settings.cooldown <= 0:
             return 0.0
         return last + self.settings.cooldown - now
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop what is kept about a user: the time of their last request (the cooldown's; nothing else is kept)."""
+        self._last_request.pop(user_id, None)
 
     def _remember(self, author_id: int, now: float) -> None:
         if self.settings.cooldown <= 0:

@@ -9,6 +9,7 @@ import datetime
 import logging
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -295,14 +296,15 @@ class BardCog(commands.Cog, name="Bard"):
 
     async def _send(self, ctx: commands.Context[Any], reply: Reply) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS, "suppress_embeds": True}
-        if reply.said is not None:
-            kwargs |= with_view(view_for(self.bard, reply.said, ()))
         if ctx.interaction is None:
             # A reply, so each user sees which monologue is theirs; fine if their message is gone by now.
             kwargs["reference"] = ctx.message.to_reference(fail_if_not_exists=False)
         else:
             kwargs["ephemeral"] = not reply.ok
-        await ctx.send(reply.text, **kwargs)
+        async with self.bard.sending:  # a burst's replies built and sent a few at a time, so the loop never lags
+            if reply.said is not None:
+                kwargs |= with_view(view_for(self.bard, reply.said, ()))
+            await ctx.send(reply.text, **kwargs)
 
     async def _send_quietly(self, ctx: commands.Context[Any], reply: Reply) -> None:
         try:
@@ -345,13 +347,27 @@ async def setup(bot: commands.Bot) -> None:
     extension opens for itself, with its own inference thread, and closes when it is unloaded.
     """
     settings: Settings = getattr(bot, "bard_settings", None) or load_settings()
-    lent: GenerationService | None = getattr(bot, "bard_service", None)
+    await add_bard(bot, settings, getattr(bot, "bard_service", None))
+
+
+async def add_bard(
+    bot: commands.Bot,
+    settings: Settings,
+    lent: GenerationService | None = None,
+    *,
+    make_cog: Callable[..., BardCog] = BardCog,
+) -> BardCog:
+    """The bard added to a bot as the cog `make_cog(bot, bard, owned=...)` makes (BardCog here, the Red cog in
+    bard/): a service is opened for it unless one is lent, and closed by the cog's unload, or here if adding fails."""
     owned = contextlib.AsyncExitStack()
     try:
         service = lent if lent is not None else await owned.enter_async_context(open_service(settings))
         await service.start()  # a lent service: warmed up once, here if not yet (the first request does not pay)
-        await bot.add_cog(BardCog(bot, Bard(settings, service), owned=owned))
+        bard = Bard(settings, service, metrics=getattr(bot, "bard_metrics", None))  # the bot's /metrics, if it has one
+        cog = make_cog(bot, bard, owned=owned)
+        await bot.add_cog(cog)
     except BaseException:  # e.g. the model is missing, or the host already has a `bard` command
         await owned.aclose()
         raise
     log.info("bard loaded into %s: serving %s", type(bot).__name__, service.describe())
+    return cog

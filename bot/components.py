@@ -35,7 +35,7 @@ class BardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=scene.
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         match = self.template.fullmatch(self.custom_id)
-        cog = interaction.client.get_cog("Bard") if isinstance(interaction.client, commands.Bot) else None
+        cog = _bard_cog(interaction)
         if match is not None and cog is not None:
             await cog.press(interaction, match)  # type: ignore[attr-defined]
 
@@ -56,9 +56,16 @@ class AnswerMenu(discord.ui.DynamicItem[discord.ui.Select[Any]], template=scene.
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         match = self.template.fullmatch(self.custom_id)
         values = (interaction.data or {}).get("values") or []
-        cog = interaction.client.get_cog("Bard") if isinstance(interaction.client, commands.Bot) else None
+        cog = _bard_cog(interaction)
         if match is not None and cog is not None:
             await cog.press(interaction, match, speaker=str(values[0]) if values else None)  # type: ignore[attr-defined]
+
+
+def _bard_cog(interaction: discord.Interaction) -> Any:
+    """The cog that answers presses, if this client is a bot that has it (an AutoShardedBot, Red's too, is no
+    commands.Bot: both are BotBase)."""
+    client = interaction.client
+    return client.get_cog("Bard") if isinstance(client, commands.Bot | commands.AutoShardedBot) else None
 
 
 DYNAMIC_ITEMS = (BardButton, AnswerMenu)  # what a bot registers (add_dynamic_items) for presses to reach the cog

@@ -56,9 +56,22 @@ def command_text(line: str, prefix: str) -> str | None:
 
 async def serve_console(settings: Settings) -> int:
     """Console mode on the configured model(s): the service is opened for it (store.ModelError if it cannot be) and
-    closed after the end of input; returns the exit status."""
+    closed after the end of input; with BARD_HEALTH_PORT, /health and /metrics are served meanwhile. Returns the
+    exit status."""
     async with open_service(settings) as service:
-        return await run_console(Bard(settings, service))
+        bard = Bard(settings, service)
+        if not settings.health_port:
+            return await run_console(bard)
+        from bot import health  # aiohttp and discord.py: only when asked for
+
+        check = health.HealthCheck(None, service, deadline=settings.health_deadline)
+        server = await health.start_server(check, settings.health_port, bard.metrics)
+        if server is None:
+            return 1
+        try:
+            return await run_console(bard)
+        finally:
+            await server.close()
 
 
 async def run_console(

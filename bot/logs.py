@@ -65,3 +65,28 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> logging.Handle
 def _is_terminal(stream: object) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+class OneLineReconnects(logging.Filter):
+    """discord.py logs each failed gateway reconnect at ERROR with a full traceback, every few seconds of an outage;
+    this makes it one WARNING line that names the error and the backoff. Other records pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith("Attempting a reconnect") and record.args):
+            return True
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        error = record.exc_info[1] if record.exc_info else None
+        why = f"{type(error).__name__}: {error}" if error is not None else "disconnected"
+        shard = f" (shard {args[0]})" if len(args) > 1 else ""
+        record.msg, record.args = "gateway%s lost (%s); reconnecting in %.1f s", (shard, why, args[-1])
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def one_line_reconnects() -> None:
+    """Install OneLineReconnects on discord.py's client and shard loggers (once)."""
+    for name in ("discord.client", "discord.shard"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLineReconnects) for f in logger.filters):
+            logger.addFilter(OneLineReconnects())

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CLOSE_SECONDS = 2.0  # after BARD_SHUTDOWN_GRACE, for the service and the gateway to close: 10 s in all by default
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,13 +128,8 @@ async def run_bot(settings: Settings, *, sync: bool = False) -> int:
         server = None
         if settings.health_port:
             check = health.HealthCheck(bot, bot.bard_service, deadline=settings.health_deadline)
-            server = health.HealthServer(check, settings.health_port)
-            try:
-                await server.start()
-            except OSError as exc:  # fail at start, not with a container that is never healthy
-                log.error(
-                    "cannot serve the health check on port %d: %s (set another BARD_HEALTH_PORT)", server.port, exc
-                )
+            server = await health.start_server(check, settings.health_port, bot.bard_metrics)
+            if server is None:
                 return EXIT_FAILED
         try:
             return await _run(bot, settings)
@@ -146,20 +142,27 @@ async def _run(bot: BardBot | ShardedBardBot, settings: Settings) -> int:
     import aiohttp
     import discord
 
+    from bot.logs import one_line_reconnects
+
     assert settings.token is not None
+    one_line_reconnects()
     loop = asyncio.get_running_loop()
+    connection = asyncio.create_task(bot.start(settings.token.get_secret_value()), name="bard-gateway")
     stopping: list[asyncio.Task[None]] = []
 
     def on_signal(sig: signal.Signals) -> None:
         if stopping:
             log.info("%s: already shutting down", sig.name)
             return
-        stopping.append(asyncio.create_task(bot.shutdown(sig.name)))
+        stopping.append(asyncio.create_task(_stop(bot, connection, sig.name, settings.shutdown_grace)))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await bot.start(settings.token.get_secret_value())
+        await connection
+    except asyncio.CancelledError:
+        if not (stopping and connection.cancelled()):  # the stop ended a reconnect that would never give up
+            raise
     except discord.LoginFailure:
         log.error("Discord refused the token: check BARD_TOKEN (Developer Portal > your application > Bot)")
         return EXIT_FAILED
@@ -170,10 +173,9 @@ async def _run(bot: BardBot | ShardedBardBot, settings: Settings) -> int:
         )
         return EXIT_FAILED
     except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
-        if stopping:  # a signal cut the connection short: that is a clean stop
-            return EXIT_OK
-        log.error("cannot talk to Discord at %s: %s: %s", settings.api_base_url, type(exc).__name__, exc)
-        return EXIT_FAILED
+        if not stopping:  # a signal that cut the connection short is a clean stop
+            log.error("cannot talk to Discord at %s: %s: %s", settings.api_base_url, type(exc).__name__, exc)
+            return EXIT_FAILED
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -181,6 +183,17 @@ async def _run(bot: BardBot | ShardedBardBot, settings: Settings) -> int:
         await stopping[0]
     log.info("stopped")
     return EXIT_OK
+
+
+async def _stop(bot: BardBot | ShardedBardBot, connection: asyncio.Task[None], reason: str, grace: float) -> None:
+    """Shut the bot down within the grace and a moment to close, then end its connection task: during an outage
+    discord.py would otherwise go on sleeping between reconnects (a backoff of up to minutes) before it noticed."""
+    try:
+        await asyncio.wait_for(bot.shutdown(reason), grace + CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning("%s: shutdown took over %g s; stopping anyway", reason, grace + CLOSE_SECONDS)
+    finally:
+        connection.cancel()
 
 
 if __name__ == "__main__":

@@ -254,6 +254,13 @@ def cooldown(seconds: float) -> Reply:
 
 
 BUSY = Reply("🎭 The bard is busy with other verses; ask again in a moment.", ok=False)
+
+
+def busy_for(seconds: float) -> Reply:
+    """The bard has more verses ahead than it could answer in time: ask again in about `seconds`."""
+    return Reply(f"🎭 The bard is busy with other verses; ask again in about {max(math.ceil(seconds), 1)} s.", ok=False)
+
+
 FAILED = Reply("🥀 Alas, the bard stumbled over that one. Try again.", ok=False)
 LEAVING = Reply("🚪 The bard is leaving the stage; try again shortly.", ok=False)
 NOT_OWNER = Reply("🔒 Only the bard's owners may do that.", ok=False)

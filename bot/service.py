@@ -1,7 +1,8 @@
-"""Inference for the bot, off the event loop: a bounded queue, one batcher, one inference thread.
+"""Inference for the bot, off the event loop: an admitted queue, one batcher, one inference thread.
 
-Requests wait in a queue (up to a bound: past it the caller is told at once that the bard is
-busy); a single batcher task takes everything queued, up to max_batch, and runs it as one
+Requests wait in a queue. One is admitted while its reply is expected within max_wait (BARD_MAX_WAIT; see
+bot/admission.py) and the queue holds fewer than queue_bound; otherwise the caller is told at once that the bard is
+busy, and for how long. A single batcher task takes everything queued, up to max_batch, and runs it as one
 Engine.generate_batch call per model in the service's own inference thread: twenty requests cost a few times
 one, not twenty. The service serves one model, or every model of a models folder (BARD_MODELS_DIR) by name,
 with a default; all share the one thread, which the service makes and, when closed, shuts down.
@@ -13,16 +14,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bot.admission import CALIBRATION_CHARS, BatchCost, expected_wait
+from bot.jobs import (  # the ways a request is refused or fails: callers import them from here
+    Busy,
+    GenerationTimeout,
+    Job,
+    PendingGeneration,
+    ReloadReport,
+    ServiceClosed,
+    UnknownModel,
+    fail,
+)
 from bot.model_names import choose_default, refuse_case_twins, served_spelling
 from model_store import store
 from model_store.engine import Engine, Generation, GenerationRequest
@@ -37,74 +48,6 @@ GIL_SWITCH_INTERVAL = 0.001  # seconds; see GenerationService.start
 PROBE_CHARS = 4  # the health check's generation: enough to run every layer and the sampler, cheap enough to ignore
 
 
-class Busy(Exception):
-    """The queue is full: the caller should say so rather than wait."""
-
-
-class GenerationTimeout(Exception):
-    """A request waited and ran longer than the per-request timeout."""
-
-
-class ServiceClosed(Exception):
-    """The service is shutting down and takes no more requests."""
-
-
-class UnknownModel(ValueError):
-    """A request named a model the service does not serve."""
-
-
-@dataclass(frozen=True)
-class ReloadReport:
-    """What a reload of a models folder changed."""
-
-    serving: tuple[str, ...]
-    default: str
-    added: tuple[str, ...] = ()
-    replaced: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    failed: dict[str, str] = field(default_factory=dict)  # name -> why (a model that served before still does)
-
-
-@dataclass
-class _Job:
-    request: GenerationRequest
-    model: str  # the name of the model that serves it
-    future: asyncio.Future[Generation]
-    submitted: float  # event-loop time: the timeout counts from here
-    probe: bool = False  # the health check's: not counted as a user's request
-    started: float | None = None  # when its batch began generating
-    finished: float | None = None  # when its result (or error) came back
-
-
-class PendingGeneration:
-    """A request accepted into the queue; await result() for its Generation."""
-
-    def __init__(self, service: GenerationService, job: _Job) -> None:
-        self._service, self._job = service, job
-
-    async def result(self) -> Generation:
-        """The generation; raises GenerationTimeout past the service's timeout, or what generation raised."""
-        job, timeout = self._job, self._service.timeout
-        remaining = timeout - (asyncio.get_running_loop().time() - job.submitted)
-        try:
-            # shield: a timeout must not cancel a batch other requests share; the job is dropped instead.
-            return await asyncio.wait_for(asyncio.shield(job.future), max(remaining, 0))
-        except TimeoutError:
-            job.future.cancel()
-            self._service.counters["timeouts"] += 1
-            raise GenerationTimeout(f"no result within {timeout:g} s") from None
-        except asyncio.CancelledError:
-            job.future.cancel()
-            raise
-
-    def timings(self) -> tuple[float, float | None]:
-        """(seconds queued, seconds generating or None if it never started), up to now for an unfinished job."""
-        job, now = self._job, asyncio.get_running_loop().time()
-        if job.started is None:
-            return now - job.submitted, None
-        return job.started - job.submitted, (job.finished or now) - job.started
-
-
 class GenerationService:
     """Serves generation requests from one model or several, by name, in batches, in its own inference thread."""
 
@@ -113,9 +56,10 @@ class GenerationService:
         models: LoadedModel | Mapping[str, LoadedModel],
         *,
         default: str | None = None,
-        queue_bound: int = 32,
+        queue_bound: int = 1000,
         max_batch: int = 32,
         timeout: float = 60.0,
+        max_wait: float = 20.0,
         seed_speaker: bool = False,
         topic: float = 0.0,
     ) -> None:
@@ -129,11 +73,16 @@ class GenerationService:
         self.queue_bound = queue_bound
         self.max_batch = max_batch
         self.timeout = timeout
+        self.max_wait = max_wait
+        self.cost = BatchCost()  # what a batch costs: calibrated at start, learnt from every batch
         self.seed_speaker = seed_speaker  # the seed chooses who speaks (model_store/rules/who_speaks.py)
         self.topic = topic  # how strongly each monologue keeps to its seed's subject (model_store/rules/topic.py)
         self.counters: Counter[str] = Counter()
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._queue: deque[Job] = deque()
+        self._queued = asyncio.Event()  # set when a job is queued: wakes the batcher
         self._pending = 0  # queued + generating: what the bound limits
+        self._running_until = 0.0  # event-loop time the batch generating now is expected to end
+        self._last_chars = 400  # the length the last request asked for: the expected wait's guess for the next
         self._batcher: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
         self._closed = False
@@ -200,12 +149,40 @@ class GenerationService:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         for engine in self.engines.values():
             await self._warm_up(engine)
+        await self._calibrate(self.engine)
         self._batcher = asyncio.create_task(self._run_batches(), name="bard-batcher")
 
     async def _warm_up(self, engine: Engine) -> None:
         request = GenerationRequest("", max_chars=8, temperature=0.0, rng=np.random.default_rng(0))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, engine.generate_batch, [request])
+
+    async def _calibrate(self, engine: Engine) -> None:
+        """Price batches (self.cost) from timed ones: one stream, then max_batch streams, twice each, the slower kept
+        (a machine busy with other work runs a short batch fast or slow by luck; too low a price admits too many)."""
+        loop = asyncio.get_running_loop()
+        seconds = {1: 0.0, self.max_batch: 0.0}
+        for streams in [*seconds, *seconds]:
+            requests = [
+                GenerationRequest("", max_chars=CALIBRATION_CHARS, temperature=0.0, rng=np.random.default_rng(0))
+                for _ in range(streams)
+            ]
+            began = loop.time()
+            await loop.run_in_executor(self.executor, engine.generate_batch, requests)
+            seconds[streams] = max(seconds[streams], loop.time() - began)
+        self.cost.calibrate(seconds[1], seconds[self.max_batch], self.max_batch, CALIBRATION_CHARS)
+
+    def expected_wait(self, max_chars: int | None = None) -> float:
+        """Seconds until a request accepted now for max_chars characters (None: as long as the last one queued)
+        would have its reply: the batch generating now, the queue, its own batch."""
+        ahead = [job.request.max_chars for job in self._queue]
+        chars = max_chars or (ahead[-1] if ahead else self._last_chars)
+        running_left = max(self._running_until - asyncio.get_running_loop().time(), 0.0) if self._pending else 0.0
+        return expected_wait(self.cost, ahead, running_left, chars, self.max_batch)
+
+    def checksums(self) -> dict[str, str]:
+        """The sha256 of each served model's weights, by name (the /metrics page's model info)."""
+        return {name: str(e.model.manifest["files"].get("weights.npz", "")) for name, e in self.engines.items()}
 
     def split_seed(self, seed: str, model: str | None = None) -> tuple[str | None, str]:
         """(speaker, speech) for a seed opening with a name and a colon, by the model's Speakers.split_seed; (None,
@@ -237,7 +214,8 @@ class GenerationService:
     ) -> PendingGeneration:
         """Queue one request for a model (None: the default); a monologue may follow an exchange (history, in
         play-script form) and have its speaker named (None: the model chooses). Raises ValueError (bad values,
-        UnknownModel), Busy (queue full) or ServiceClosed, at once."""
+        UnknownModel), Busy (its reply is not expected within max_wait, or the queue is at its bound) or ServiceClosed,
+        at once. A request that finds nothing ahead of it is always accepted."""
         if self._closed:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:
@@ -260,11 +238,22 @@ class GenerationService:
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1
             raise Busy(f"{self._pending} requests are already waiting")
+        wait = self.expected_wait(max_chars)
+        if self._pending and wait > self.max_wait:
+            self.counters["busy"] += 1
+            raise Busy(f"a reply is {wait:.0f} s away, more than {self.max_wait:g} s", retry_after=wait)
+        self._last_chars = max_chars
+        return PendingGeneration(self, self._enqueue(Job(request, name, *self._now_future())))
+
+    def _now_future(self) -> tuple[asyncio.Future[Generation], float]:
         loop = asyncio.get_running_loop()
-        job = _Job(request, name, loop.create_future(), loop.time())
+        return loop.create_future(), loop.time()
+
+    def _enqueue(self, job: Job) -> Job:
         self._pending += 1
-        self._queue.put_nowait(job)
-        return PendingGeneration(self, job)
+        self._queue.append(job)
+        self._queued.set()
+        return job
 
     async def probe(self, deadline: float) -> float:
         """The health check: a tiny generation through the queue and the inference thread; returns its seconds.
@@ -278,9 +267,7 @@ class GenerationService:
             raise RuntimeError("GenerationService.start() was not awaited")
         loop = asyncio.get_running_loop()
         request = GenerationRequest("", max_chars=PROBE_CHARS, temperature=0.0, rng=np.random.default_rng(0))
-        job = _Job(request, self.default, loop.create_future(), loop.time(), probe=True)
-        self._pending += 1
-        self._queue.put_nowait(job)
+        job = self._enqueue(Job(request, self.default, *self._now_future(), probe=True))
         try:
             await asyncio.wait_for(asyncio.shield(job.future), deadline)
         except TimeoutError:
@@ -293,9 +280,10 @@ class GenerationService:
 
     async def _run_batches(self) -> None:
         while True:
-            jobs = [await self._queue.get()]
-            while len(jobs) < self.max_batch and not self._queue.empty():
-                jobs.append(self._queue.get_nowait())
+            while not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            jobs = [self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))]
             try:
                 live = [j for j in jobs if not j.future.done()]  # timed out while queued: skip
                 if live:
@@ -310,18 +298,20 @@ class GenerationService:
                         if name in engines:
                             await self._generate(engines[name], group)
                         else:
-                            _fail(group, UnknownModel(f"the model {name!r} was removed"))
+                            fail(group, UnknownModel(f"the model {name!r} was removed"))
             except asyncio.CancelledError:  # closing: nobody will finish these
-                _fail(jobs, ServiceClosed("the bard is shutting down"))
+                fail(jobs, ServiceClosed("the bard is shutting down"))
                 raise
             except Exception:  # a bug here must not stop the batcher: every later request would time out
                 log.exception("batcher failed on a batch of %d", len(jobs))
-                _fail(jobs, RuntimeError("batcher failed"))
+                fail(jobs, RuntimeError("batcher failed"))
             finally:
                 self._pending -= len(jobs)
 
-    async def _generate(self, engine: Engine, jobs: list[_Job]) -> None:
+    async def _generate(self, engine: Engine, jobs: list[Job]) -> None:
         loop = asyncio.get_running_loop()
+        chars, began = max(j.request.max_chars for j in jobs), loop.time()
+        self._running_until = began + self.cost.batch_seconds(len(jobs), chars)
         try:
             results = await loop.run_in_executor(self.executor, engine.generate_batch, [j.request for j in jobs])
         except Exception as exc:
@@ -340,6 +330,9 @@ class GenerationService:
             return
         self.counters["batches"] += 1
         finished = loop.time()
+        # Priced by the characters asked for, learnt by those the longest generation wrote: a lone monologue that
+        # stopped early must not make a batch, which runs until its longest is done, look cheaper than it is.
+        self.cost.observe(len(jobs), max(r.sampled for r in results) or chars, finished - began)
         for job, result in zip(jobs, results, strict=True):
             job.finished = finished
             if not job.future.done():
@@ -404,18 +397,11 @@ class GenerationService:
             self._batcher.cancel()
             await asyncio.gather(self._batcher, return_exceptions=True)
             self._batcher = None
-        queued = []
-        while not self._queue.empty():
-            queued.append(self._queue.get_nowait())
+        queued = list(self._queue)
+        self._queue.clear()
         self._pending -= len(queued)
-        _fail(queued, ServiceClosed("the bard is shutting down"))
+        fail(queued, ServiceClosed("the bard is shutting down"))
         self.executor.shutdown(wait=False, cancel_futures=True)  # the only place the thread is ended
-
-
-def _fail(jobs: list[_Job], exc: Exception) -> None:
-    for job in jobs:
-        if not job.future.done():
-            job.future.set_exception(exc)
 
 
 @asynccontextmanager
@@ -450,6 +436,7 @@ def create_service(settings: Settings) -> GenerationService:
         queue_bound=settings.queue_bound,
         max_batch=settings.max_batch,
         timeout=settings.timeout,
+        max_wait=settings.max_wait,
         seed_speaker=settings.seed_speaker,
         topic=settings.topic,
     )

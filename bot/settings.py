@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     topic: float = Field(DEFAULT_TOPIC, ge=0, le=MAX_TOPIC, allow_inf_nan=False)  # keeping to the seed's subject
     components: bool = True  # buttons (Continue, Another, Answer) under each monologue; false: plain replies
     cooldown: float = Field(10.0, ge=0, le=3600, allow_inf_nan=False)
-    queue_bound: int = Field(32, ge=1, le=10_000)
+    queue_bound: int = Field(1000, ge=1, le=10_000)  # a hard cap on requests waiting; max_wait usually decides first
+    max_wait: float = Field(
+        20.0, gt=0, le=3600, allow_inf_nan=False
+    )  # seconds: admit a request whose reply is this near
     max_batch: int = Field(32, ge=1, le=256)
     timeout: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False)
     shutdown_grace: float = Field(8.0, ge=0, le=600, allow_inf_nan=False)

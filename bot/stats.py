@@ -16,7 +16,10 @@ import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from bot.metrics import BardMetrics
 
 log = logging.getLogger("bot.requests")  # its own logger, so owners can route or silence it
 
@@ -27,14 +30,22 @@ WINDOW = 1000  # the percentiles are over this many recent generations: recent b
 
 
 class RequestStats:
-    """Counts outcomes, keeps recent timings, and logs each request as one line."""
+    """Counts outcomes, keeps recent timings, logs each request as one line, and counts it in the metrics if given."""
 
-    def __init__(self, *, salt: bytes | None = None, window: int = WINDOW, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *,
+        salt: bytes | None = None,
+        window: int = WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: BardMetrics | None = None,
+    ):
         # A random key per process unless one is configured: the hashes then link one user's requests within a run,
         # and cannot be matched against known user ids by anyone without the key.
         self._key = salt or secrets.token_bytes(16)
         self._clock = clock
         self.started = clock()
+        self.metrics = metrics
         self.outcomes: Counter[Outcome] = Counter()
         self.gen_ms: deque[float] = deque(maxlen=window)
         self.queue_wait_ms: deque[float] = deque(maxlen=window)
@@ -61,6 +72,8 @@ class RequestStats:
             self.queue_wait_ms.append(queue_wait * 1000)
         if outcome == "ok" and gen_time is not None:
             self.gen_ms.append(gen_time * 1000)
+        if self.metrics is not None:
+            self.metrics.observe(outcome, chars=chars, queue_wait=queue_wait, gen_time=gen_time)
         fields: dict[str, Any] = {
             "user": self.user_hash(user_id),
             "seed_chars": seed_chars,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -118,20 +119,26 @@ class LoopLag:
     async with LoopLag() as lag:
         ...
     lag.worst  # seconds
+    lag.worst_cpu  # seconds of the loop thread's CPU between two ticks: its own work, without a busy machine's waits
+
+    A loaded machine delays the ticker too (the loop thread, or another holding the GIL, not scheduled): worst_cpu
+    is the part of a lag that the loop's own work accounts for.
     """
 
     def __init__(self, period: float = 0.005) -> None:
         self.period = period
         self.worst = 0.0
+        self.worst_cpu = 0.0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():
-            before = loop.time()
+            before, cpu = loop.time(), time.thread_time()
             await asyncio.sleep(self.period)
             self.worst = max(self.worst, loop.time() - before - self.period)
+            self.worst_cpu = max(self.worst_cpu, time.thread_time() - cpu)
 
     async def __aenter__(self) -> LoopLag:
         self._task = asyncio.create_task(self._tick())

@@ -74,3 +74,21 @@ async def test_several_shards_in_one_process_share_the_model_and_split_the_guild
     assert len(fake.posts()) == 2  # one reply each: only the guild's shard got the messages
     assert "guilds 1 · shards 0,1 of 2" in stats.json["content"]
     assert gateway == health.Check(True, "ready, 1 guild(s)")
+
+
+async def test_a_press_reaches_the_cog_of_a_bot_with_several_shards(fake: FakeDiscord, tiny_model_dir: Path) -> None:
+    # An AutoShardedBot is no commands.Bot (both are BotBase): the buttons once looked for the cog only on the latter.
+    bot = build(settings_for(fake, tiny_model_dir, shard_count=2))
+    async with bot:
+        task = await start(bot)
+        try:
+            reply = await ask(fake, "!bard -n 20 To be")
+            first = next(i for i, m in fake.messages.items() if m["content"] == reply.json["content"])
+            before = len(fake.posts())
+            await fake.press(first, fake.components_of(first)["Continue"]["custom_id"], user_id=4242)
+            goes_on = await fake.wait_for(lambda: fake.posts()[before] if len(fake.posts()) > before else None)
+        finally:
+            await bot.close()
+            await task
+    assert goes_on.json["content"].startswith("*The bard goes on:*")
+    assert goes_on.json["message_reference"]["message_id"] == first

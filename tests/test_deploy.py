@@ -157,7 +157,7 @@ def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
 def test_compose_passes_the_token_as_a_secret_keeps_models_on_a_volume_and_waits_for_the_shutdown() -> None:
     yaml = pytest.importorskip("yaml")
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    assert set(compose["services"]) == {"bard", "train"}
+    assert set(compose["services"]) == {"bard", "train", "prometheus"}
     service = compose["services"]["bard"]
     assert service["build"] == "." and service["image"] == "bard:latest"  # the Dockerfile's default: serving only
     assert service["restart"] == "unless-stopped"
@@ -183,6 +183,22 @@ def test_compose_builds_the_train_image_only_on_request_on_the_bots_models_volum
     assert "docker compose run --rm train bard-train --help" in docs
     assert not re.search(r"docker compose run[^\n`]* bard bard-train", docs)
     assert 'docker compose run --rm -v "$PWD/plays:/data/plays:ro" train' in docs
+
+
+def test_compose_runs_prometheus_only_on_request_scraping_the_bards_loopback_metrics() -> None:
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    prometheus, bot = compose["services"]["prometheus"], compose["services"]["bard"]
+    assert prometheus["profiles"] == ["metrics"]  # `docker compose up` does not start it
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", prometheus["image"])  # a version, not :latest
+    assert prometheus["network_mode"] == "service:bard"  # the bard's health port listens on its loopback only
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert prometheus["security_opt"] == bot["security_opt"] and prometheus["cap_drop"] == bot["cap_drop"]
+    config = yaml.safe_load((REPO / "deploy/prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    port = re.search(r"BARD_HEALTH_PORT=(\d+)", (REPO / "Dockerfile").read_text())
+    assert port is not None and job["metrics_path"] == "/metrics"
+    assert job["static_configs"] == [{"targets": [f"127.0.0.1:{port.group(1)}"]}]
 
 
 def unit() -> dict[str, list[str]]:
