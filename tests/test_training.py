@@ -27,6 +27,7 @@ from model_store.engine import Engine
 from model_store.lstm import LSTMNetwork
 from model_store.names import NameRecord
 from model_store.playscript import lexicon_and_speakers
+from model_store.topics import TopicRecord
 from training import cli
 from training.callbacks import FitClock, LearningRateSchedule
 from training.config import TrainConfig
@@ -209,7 +210,8 @@ def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, kera
     shutil.copytree(keras_model_dir, base)
     lexicon, speakers = lexicon_and_speakers(script_text)
     names = NameRecord.of_plays([("tragedies/hamlet", script_text)], lexicon)
-    store.add_speech_data(base, lexicon=lexicon, speakers=speakers, names=names)
+    topics = TopicRecord.of_plays([("tragedies/hamlet", script_text, script_text)], speakers.well_known())
+    store.add_speech_data(base, lexicon=lexicon, speakers=speakers, names=names, topics=topics)
     play = tmp_path / "faustus.txt"
     play.write_text(FAUSTUS * 8)
     out = tmp_path / "tuned"
@@ -224,6 +226,11 @@ def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, kera
     assert tuned.names.plays == ("tragedies/hamlet", str(play))
     assert tuned.names.names["ilium"] == tuned.names.names["helen"] == (1,) and tuned.names.names["i"] == (0, 1)
     assert tuned.names.speakers["FAUSTUS"] == (1,) and tuned.names.speakers["HAMLET"] == (0,)
+    # The topic record: the base's and the new play's, the quotations of both.
+    assert tuned.topics.plays == ("tragedies/hamlet", str(play)) and set(before.topics.words) <= set(tuned.topics.words)
+    assert "FAUSTUS" in tuned.topics.speakers and set(before.topics.speakers) <= set(tuned.topics.speakers)
+    first = next(line for line in FAUSTUS.splitlines()[1:] if len(line.split()) >= 4)
+    assert tuned.topics.quotation(first) == "FAUSTUS", first
 
 
 def test_time_budget_stops_and_exports(play_file, tmp_path, capsys):
