@@ -16,6 +16,7 @@ from typing import TextIO
 
 from bot.bard import Bard
 from bot.scene import Session
+from bot.server_settings import CONSOLE_SERVER_ID, open_servers
 from bot.service import open_service
 from bot.settings import Settings
 
@@ -56,9 +57,10 @@ def command_text(line: str, prefix: str) -> str | None:
 
 async def serve_console(settings: Settings) -> int:
     """Console mode on the configured model(s): the service is opened for it (store.ModelError if it cannot be) and
-    closed after the end of input; returns the exit status."""
-    async with open_service(settings) as service:
-        return await run_console(Bard(settings, service))
+    closed after the end of input; returns the exit status. The console is one server, its settings kept in the
+    database (bot.database.DatabaseError if it cannot be opened)."""
+    async with open_servers(settings) as servers, open_service(settings) as service:
+        return await run_console(Bard(settings, service, servers=servers))
 
 
 async def run_console(
@@ -82,6 +84,7 @@ async def run_console(
             file=stderr,
             flush=True,
         )
+    server = CONSOLE_SERVER_ID if bard.servers is not None else None  # the console is one server
     session = Session()  # the last monologue and the scene before it: `bard continue|another|answer` act on it
     lines = _start_reader(stdin if stdin is not None else sys.stdin, asyncio.get_running_loop())
     try:
@@ -94,7 +97,7 @@ async def run_console(
                 continue
             with bard.in_flight():
                 reply = await bard.dispatch(
-                    text, author_id=CONSOLE_USER_ID, prefix=prefix, is_owner=True, session=session
+                    text, author_id=CONSOLE_USER_ID, prefix=prefix, is_owner=True, session=session, server_id=server
                 )
             print(reply.text + "\n", file=stdout, flush=True)
     finally:

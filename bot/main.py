@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return check_health(settings)
 
     from bot.console import serve_console
+    from bot.database import DatabaseError
     from bot.logs import configure_logging
     from model_store.store import ModelError
 
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"bard-bot: cannot load the model: {exc} (set BARD_MODEL_DIR or pass --model DIR)", file=sys.stderr)
         return EXIT_FAILED
+    except DatabaseError as exc:  # a database that cannot be opened is a setting to fix, as a bad BARD_* is
+        print(f"bard-bot: {exc} (set BARD_DATABASE_URL)", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def check_health(settings: Settings) -> int:
