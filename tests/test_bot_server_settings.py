@@ -7,6 +7,8 @@ import asyncio
 import io
 import logging
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +296,44 @@ async def test_the_servers_settings_shape_its_replies(make_bard: Any, tmp_path: 
         assert await server_commands.run(bard, Caller(1, "!"), "settings", "", may_change=True, where=Where()) == (
             server_commands.NO_SERVER
         )
+
+
+WRITER = """
+import asyncio, sys
+from bot.database import open_database
+
+async def main(url, user):
+    database = await open_database(url)
+    for i in range(100):
+        await database.save(1, f"key{user}", str(i), user)
+    await database.close()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def test_processes_on_one_host_share_the_sqlite_file(tmp_path: Path) -> None:
+    """Three processes (shards) migrate and write the one file at once: every change is there, the file sound."""
+    path = tmp_path / "shared.sqlite3"
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PATH": "/usr/bin:/bin"}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, f"sqlite:///{path}", str(user)], env=env, stderr=subprocess.PIPE
+        )
+        for user in (1, 2, 3)
+    ]
+    for writer in writers:
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err.decode()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT user_id, COUNT(*) FROM settings_changes GROUP BY user_id").fetchall() == [
+        (1, 100),
+        (2, 100),
+        (3, 100),
+    ]
+    assert db.execute("SELECT key, value FROM server_settings ORDER BY key").fetchall() == [
+        ("key1", "99"),
+        ("key2", "99"),
+        ("key3", "99"),
+    ]
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
