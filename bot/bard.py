@@ -105,8 +105,10 @@ class Bard:
                 self.requests.record(caller.author_id, "bad_options")
                 return replies.bad_options(f"{quote(speaker)} is not a speaker's name", caller.prefix)
             return await self._perform(caller, Request(options, name, note=note))
-        named = None
-        if options.free and self.server(caller).clean:
+        named, server = None, self.server(caller)
+        if options.model is None and (model := self._server_model(server)) is not None:
+            options = replace(options, model=model)  # the server's bard, named in the buttons too
+        if options.free and server.clean:
             self.requests.record(caller.author_id, "bad_options")
             return replies.bad_options(CLEAN_NOT_FREE, caller.prefix)
         if self.settings.monologue and not options.free:
@@ -188,7 +190,7 @@ class Bard:
             self.requests.record(caller.author_id, "cooldown", seed_chars=len(request.options.seed))
             return replies.cooldown(wait)
         # Named in the buttons as the service spells it: a later default changes nothing.
-        model = self._served(request.options.model or self._server_model(server))
+        model = self._served(request.options.model)
         pending = self._submit(caller, request, model)
         if isinstance(pending, Reply):
             return pending

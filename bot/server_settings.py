@@ -61,7 +61,7 @@ class Kind:
     allowed: str  # the values it takes, for messages and help
     parse: Callable[[str, Where], Any]  # raises ValueError with the reason (the key and `allowed` are added)
     dump: Callable[[Any], str] = str
-    load: Callable[[str], Any] = str
+    load: Callable[[str], Any] | None = None  # None: read back as a command's value is (its checks included)
     show: Callable[[Any], str] = str  # Discord markdown, safe to show as it is
     choices: Callable[[Where], Sequence[str]] = lambda where: ()  # offered by the slash command's autocomplete
 
@@ -121,27 +121,24 @@ BOOL = Kind(
     "on or off",
     _switch,
     lambda v: "on" if v else "off",
-    lambda t: t == "on",
+    None,
     lambda v: "on" if v else "off",
     lambda where: ("on", "off"),
 )
 TEMPERATURE = Kind(
     f"a number from 0 to {MAX_TEMPERATURE:g}",
     _number(0, MAX_TEMPERATURE, False),
-    load=float,
     show="{:g}".format,
     choices=lambda where: ("0.5", "0.8", "1"),
 )
 LENGTH = Kind(
     f"a whole number from 1 to {MAX_LENGTH}",
     _number(1, MAX_LENGTH, True),
-    load=int,
     choices=lambda where: ("200", "400", "800"),
 )
 COOLDOWN = Kind(
     f"seconds from 0 to {MAX_COOLDOWN:g}",
     _number(0, MAX_COOLDOWN, False),
-    load=float,
     show="{:g} s".format,
     choices=lambda where: ("0", "10", "60"),
 )
@@ -217,6 +214,12 @@ def parse_value(name: str, text: str, where: Where) -> Any:
         raise SettingError(f"`{name}` takes {kind.allowed}, or `{DEFAULT}`: {exc}") from None
 
 
+def load(name: str, text: str) -> Any:
+    """A key's value as stored; raises ValueError for one that is not a value of the key (a file edited by hand)."""
+    kind = kind_of(name)
+    return kind.load(text) if kind.load is not None else kind.parse(text, Where())
+
+
 def show(name: str, value: Any) -> str:
     return kind_of(name).show(value)
 
@@ -253,7 +256,7 @@ class ServerSettingsStore:
                     log.warning("server %s: stored setting %r is not a setting here; left out", server_id, name)
                     continue
                 try:
-                    self._stored.setdefault(server_id, {})[name] = kind_of(name).load(text)
+                    self._stored.setdefault(server_id, {})[name] = load(name, text)
                 except ValueError:
                     log.warning("server %s: stored %s=%r cannot be read; the default holds", server_id, name, text)
         log.info("settings of %d server(s) read from %s", len(self._stored), self.database.where)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SCRIPT, make_tiny_model
+from play_excerpts import FAUSTUS
 
 from bot import server_commands
 from bot.bard import CLEAN_NOT_FREE, Bard
@@ -337,3 +339,34 @@ def test_processes_on_one_host_share_the_sqlite_file(tmp_path: Path) -> None:
         ("key3", "99"),
     ]
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_a_servers_model_answers_there_and_clean_mode_holds(tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    make_tiny_model(folder / "alpha", SCRIPT * 6, seed=1, speech=True)
+    make_tiny_model(folder / "beta", FAUSTUS * 12, seed=2, speech=True)
+    settings = Settings(models_dir=folder, cooldown=0, length=40, database_url=f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    async with open_servers(settings) as servers, open_service(settings) as service:
+        bard = Bard(settings, service, servers=servers)
+        for key, value in (("model", "BETA"), ("clean", "on")):
+            await servers.change(5, key, value, user_id=1, where=Where(service.names))
+        here = await bard.write(Caller(1, "!", server_id=5), "Faustus: Ah")
+        assert here.said is not None and here.said.options.model == "beta" and here.said.spoken.speaker == "FAUSTUS"
+        elsewhere = await bard.write(Caller(1, "!", server_id=6), "To be")
+        assert elsewhere.said is not None and elsewhere.said.options.model == "alpha"
+        named = await bard.write(Caller(1, "!", server_id=5), "-m alpha To be")  # the in-line option wins
+        assert named.said is not None and named.said.options.model == "alpha"
+
+
+async def test_a_stored_value_the_key_cannot_take_is_left_out(
+    tmp_path: Path, tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'odd.sqlite3'}"
+    database = await open_database(url)
+    for key, value in (("length", "99999"), ("verse", "maybe"), ("rhyme", "on"), ("cooldown", "5")):
+        await database.save(7, key, value, 1)
+    await database.close()
+    async with open_servers(settings_at(url, tiny_model_dir)) as servers:
+        assert servers.stored(7) == {"cooldown": 5.0}
+    assert "stored length='99999' cannot be read; the default holds" in caplog.text
+    assert "stored setting 'rhyme' is not a setting here" in caplog.text
