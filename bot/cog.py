@@ -29,13 +29,11 @@ from bot.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-BUTTONS_LAST = datetime.timedelta(days=14)
+BUTTONS_LAST = datetime.timedelta(days=14)  # a press on an older monologue is told to ask anew
 # The slash command and the message menu can be installed to a server or to a user's account, and used in servers,
 # DMs and group DMs; a user-installed call is answered through its interaction, with the host's defaults.
 ANYWHERE_INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
-ANYWHERE_CONTEXTS = app_commands.AppCommandContext(
-    guild=True, dm_channel=True, private_channel=True
-)  # a press on an older monologue is told to ask anew
+ANYWHERE_CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 CONTEXT_MENU = "Continue as the bard"
 
 
