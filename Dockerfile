@@ -16,9 +16,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OPENBLAS_NUM_THREADS=1 \
     TF_CPP_MIN_LOG_LEVEL=2
 
-# A user of its own, and /data (its working directory) with /data/models, the volume for retrained models.
+# A user of its own, and /data (its working directory) with /data/models, the volume for retrained models, and
+# /data/settings, the volume for the servers' settings (the SQLite database of BARD_DATABASE_URL).
 RUN useradd --create-home --uid 10001 --user-group bard \
- && mkdir -p /data/models \
+ && mkdir -p /data/models /data/settings \
  && chown -R bard:bard /data
 
 # The dependencies, read from pyproject.toml alone: this layer is rebuilt only when pyproject.toml changes.
@@ -44,7 +45,8 @@ RUN ln -s /opt/bard/models/shakespeare \
     "$(python -c 'import model_store, os; print(os.path.dirname(model_store.__file__))')/shakespeare"
 
 ENV BARD_MODEL_DIR=/opt/bard/models/shakespeare \
-    BARD_HEALTH_PORT=8099
+    BARD_HEALTH_PORT=8099 \
+    BARD_DATABASE_URL=sqlite:////data/settings/bard.sqlite3
 
 USER bard
 WORKDIR /data

@@ -24,7 +24,7 @@ test: $(VENV)/.installed
 # A serving-only environment, as a small host or the bot's image has it: `pip install .` (no extras, so no
 # TensorFlow) and the test runner, nothing else. Reinstalled when the code changes: the tests import the installed
 # package, not the source tree.
-$(SERVE_VENV)/.installed: pyproject.toml $(wildcard bot/*.py model_store/*.py model_store/rules/*.py model_store/shakespeare/* training/*.py training/importers/*.py)
+$(SERVE_VENV)/.installed: pyproject.toml $(wildcard bot/*.py model_store/*.py model_store/rules/*.py model_store/rules/*.txt model_store/shakespeare/* training/*.py training/importers/*.py)
 	test -d $(SERVE_VENV) || $(PYTHON) -m venv $(SERVE_VENV)
 	$(SERVE_VENV)/bin/pip install --quiet --upgrade pip
 	$(SERVE_VENV)/bin/pip install --quiet . 'pytest>=8' 'pytest-asyncio>=0.24'

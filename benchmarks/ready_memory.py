@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,6 +38,8 @@ async def measure(settings: dict[str, str], requests: int) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BARD_")} | settings
     env |= {"BARD_TOKEN": TOKEN, "BARD_API_BASE_URL": fake.api_base_url, "BARD_GATEWAY_URL": fake.gateway_url}
     env |= {"BARD_COOLDOWN": "0", "PYTHONPATH": str(REPO)}
+    database = Path(tempfile.mkdtemp(prefix="bard-memory-")) / "bard.sqlite3"  # the servers' settings: not left here
+    env |= {"BARD_DATABASE_URL": f"sqlite:///{database}"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.main", "--env-file", "/dev/null", "--secrets-dir", "/nonexistent",
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.components import NO_MENTIONS
 from bot.metrics import BardMetrics
+from bot.server_settings import ServerSettingsStore, open_servers
 from bot.service import GenerationService, open_service
 from bot.settings import Settings
 
@@ -44,10 +45,11 @@ def intents_for(settings: Settings) -> discord.Intents:
 class _BardBotMixin:
     """The bard as a bot of its own: the prefix (or a mention), the bard's extension, and an orderly shutdown.
 
-    It owns its service: `async with bot` opens it (loads and warms up the model before any connection, so a bad
-    model stops start-up at once; setup_hook opens it if the bot was started without), and close() closes it. It
-    carries what the extension's setup() looks for (bard_settings, bard_service, bard_metrics), so the extension
-    serves this bot's service rather than loading a model of its own, and counts its requests in the bot's metrics.
+    It owns its service and the servers' settings: `async with bot` opens them (the database, then the model,
+    loaded and warmed up before any connection, so a bad one stops start-up at once; setup_hook opens them if the
+    bot was started without), and close() closes them. It carries what the extension's setup() looks for
+    (bard_settings, bard_service, bard_servers, bard_metrics), so the extension serves this bot's service and
+    settings rather than opening its own, and counts its requests in the bot's metrics.
     """
 
     def __init__(self, settings: Settings, *, sync_commands: bool = False, **options: Any) -> None:
@@ -65,6 +67,7 @@ class _BardBotMixin:
         self.bard_service: GenerationService | None = None  # open while the bot is
         self.bard_metrics = BardMetrics()  # its /metrics: the extension counts requests here
         self.bard_metrics.watch_gateway(self)
+        self.bard_servers: ServerSettingsStore | None = None  # each server's settings: open while the bot is
         self._owned = contextlib.AsyncExitStack()
         self.sync_commands = sync_commands
 
@@ -78,6 +81,8 @@ class _BardBotMixin:
         return entered
 
     async def _open_service(self) -> None:
+        if self.bard_servers is None:  # first: a database that cannot be opened stops start-up before the model loads
+            self.bard_servers = await self._owned.enter_async_context(open_servers(self.bard_settings))
         if self.bard_service is None:
             self.bard_service = await self._owned.enter_async_context(open_service(self.bard_settings))
             self.bard_metrics.watch_service(self.bard_service)

@@ -17,13 +17,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot import replies, scene
+from bot import replies, scene, server_commands
+from bot.cooldown import Cooldowns
 from bot.markdown import quote
 from bot.metrics import BardMetrics
+from bot.model_names import served_spelling
 from bot.options import OptionError, Options, model_name, parse_options
 from bot.replies import Reply
 from bot.request import Caller, Request, showing
 from bot.scene import Said, Session, Spoken
+from bot.server_settings import ServerSettings, ServerSettingsStore, Where
 from bot.service import Busy, GenerationService, GenerationTimeout, PendingGeneration, ServiceClosed, UnknownModel
 from bot.settings import Settings
 from bot.stats import Outcome, RequestStats
@@ -39,6 +42,7 @@ ANSWERERS = 25  # Answer's menu offers this many speakers at most (Discord's lim
 # loop and lag it (measured: 168 busy replies at once, 91-122 ms); the rest wait their turn, a few ms each.
 REPLIES_AT_ONCE = 8
 _FIRST_WORD = re.compile(r"\s*(\S+)")
+CLEAN_NOT_FREE = "clean mode is on here, and free text (`-f`) cannot be kept clean: ask without `-f`"
 
 
 class Bard:
@@ -50,6 +54,7 @@ class Bard:
         settings: Settings,
         service: GenerationService,
         *,
+        servers: ServerSettingsStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         metrics: BardMetrics | None = None,
     ):
@@ -63,7 +68,11 @@ class Bard:
         self.metrics = metrics
         salt = settings.log_salt.get_secret_value().encode() if settings.log_salt else None
         self.requests = RequestStats(salt=salt, metrics=metrics)
-        self._last_request: dict[int, float] = {}  # user id -> when their last generation was accepted
+        self.servers = servers  # each server's settings (None: the host's everywhere, nothing can be changed)
+        if servers is not None:
+            servers.describe_user = self.requests.user_hash  # a change's log names its maker as the logs do
+        self.defaults = servers.defaults if servers is not None else ServerSettings.of(settings)
+        self.cooldowns = Cooldowns()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -81,7 +90,7 @@ class Bard:
             self.requests.record(caller.author_id, "closed")
             return replies.LEAVING
         try:
-            options = self._options(text)
+            options = self._options(text, self.server(caller))
             if model and options.model is None:
                 options = replace(options, model=model_name("-m", model.strip()))
         except OptionError as exc:
@@ -94,7 +103,7 @@ class Bard:
         if not self.accepting:
             self.requests.record(caller.author_id, "closed")
             return replies.LEAVING
-        s = self.settings
+        s = self.server(caller)
         return await self._write(
             caller, Options(seed=text.strip(), temperature=s.temperature, length=s.length), None, note
         )
@@ -107,7 +116,12 @@ class Bard:
                 self.requests.record(caller.author_id, "bad_options")
                 return replies.bad_options(f"{quote(speaker)} is not a speaker's name", caller.prefix)
             return await self._perform(caller, Request(options, name, note=note))
-        named = None
+        named, server = None, self.server(caller)
+        if options.model is None and (model := self._server_model(server)) is not None:
+            options = replace(options, model=model)  # the server's bard, named in the buttons too
+        if options.free and server.clean:
+            self.requests.record(caller.author_id, "bad_options")
+            return replies.bad_options(CLEAN_NOT_FREE, caller.prefix)
         if self.settings.monologue and not options.free:
             named, speech = self.service.split_seed(options.seed, options.model)
             options = replace(options, seed=speech)
@@ -181,8 +195,8 @@ class Bard:
     async def _perform(self, caller: Caller, request: Request) -> Reply:
         """Generate what `request` asks for, after the cooldown and through the service's queue; the reply carries
         the monologue's facts for its buttons."""
-        now = self._clock()
-        wait = self._cooldown_left(caller.author_id, now)
+        now, server = self._clock(), self.server(caller)
+        wait = self.cooldowns.left(caller.author_id, now, server.cooldown)
         if wait > 0 and not caller.is_owner:
             self.requests.record(caller.author_id, "cooldown", seed_chars=len(request.options.seed))
             return replies.cooldown(wait)
@@ -191,11 +205,17 @@ class Bard:
         pending = self._submit(caller, request, model)
         if isinstance(pending, Reply):
             return pending
-        self._remember(caller.author_id, now)
+        self.cooldowns.remember(caller.author_id, now, server.cooldown)
         generation = await self._result(caller, request, pending, model)
         if isinstance(generation, Reply):
             return generation
         return self._reply(request, generation, model)
+
+    def _server_model(self, server: ServerSettings) -> str | None:
+        """The server's model, if it is still served (a reload may have removed it: then the service's default)."""
+        if server.model is None or served_spelling(self.service.names, server.model) is None:
+            return None
+        return server.model
 
     def _served(self, name: str | None) -> str:
         """The served model's own spelling of a name given in any case (None: the default's); a name not served
@@ -207,7 +227,7 @@ class Bard:
 
     def _submit(self, caller: Caller, request: Request, model: str) -> PendingGeneration | Reply:
         """The request queued, or the reply that says why not."""
-        s, options = self.settings, request.options
+        s, options, server = self.settings, request.options, self.server(caller)
 
         def refused(outcome: Outcome, reply: Reply) -> Reply:
             self.requests.record(caller.author_id, outcome, seed_chars=len(options.seed))
@@ -220,9 +240,10 @@ class Bard:
                 max_chars=options.length,
                 top_k=options.top_k,
                 top_p=options.top_p,
-                monologue=s.monologue and not options.free,
+                monologue=(s.monologue or server.clean) and not options.free,
                 model=model,
-                verse=s.verse and not options.prose,
+                verse=server.verse and not options.prose,
+                clean=server.clean,
                 history=request.history,
                 speaker=request.speaker,
             )
@@ -295,9 +316,10 @@ class Bard:
         seed_shown = generation.seed.lstrip()[: len(shown.text)]  # the reply shows (seed + text).strip()
         return Reply(text, said=Said(shown, replace(facts, seed=seed_shown)))
 
-    def help(self, prefix: str) -> Reply:
-        """`bard help`."""
-        return Reply(replies.help_text(prefix, temperature=self.settings.temperature, length=self.settings.length))
+    def help(self, prefix: str, server: ServerSettings | None = None) -> Reply:
+        """`bard help`, with the server's defaults."""
+        server = server or self.defaults
+        return Reply(replies.help_text(prefix, temperature=server.temperature, length=server.length))
 
     def speakers(self, text: str = "", prefix: str = "!") -> Reply:
         """`bard speakers [-m MODEL] [filter]`: the speakers a model knows best."""
@@ -358,16 +380,23 @@ class Bard:
         return replies.reloaded(card["name"], card["val_loss"])
 
     async def dispatch(
-        self, text: str, *, author_id: int, prefix: str, is_owner: bool = False, session: Session | None = None
+        self,
+        text: str,
+        *,
+        author_id: int,
+        prefix: str,
+        is_owner: bool = False,
+        session: Session | None = None,
+        server_id: int | None = None,
     ) -> Reply:
-        """Route the text after `bard` as discord.py routes the command group (for the console). With a session,
-        `continue`, `another` and `answer [speaker]` act on its last monologue (Discord's buttons), and each
-        monologue is recorded in it."""
+        """Route the text after `bard` as discord.py routes the command group (for the console, one server:
+        `server_id`). With a session, `continue`, `another` and `answer [speaker]` act on its last monologue
+        (Discord's buttons), and each monologue is recorded in it."""
         match = _FIRST_WORD.match(text)
         word = match.group(1).lower() if match else ""
-        caller = Caller(author_id, prefix, is_owner)
+        caller = Caller(author_id, prefix, is_owner, server_id=server_id)
         if word == "help":
-            return self.help(prefix)
+            return self.help(prefix, self.server(caller))
         rest = text.strip()[len(word) :]
         if session is not None:
             if word in ("continue", "another", "answer"):
@@ -393,34 +422,30 @@ class Bard:
             return await self.reload(is_owner=caller.is_owner)
         if word == "stats":
             return self.stats(is_owner=caller.is_owner)
+        if word in ("settings", "set"):  # the owner at the console manages its one server
+            where = Where(self.service.names)
+            return await server_commands.run(self, caller, word, rest, may_change=caller.is_owner, where=where)
         return await self.write(caller, text.strip())
 
-    def _options(self, text: str) -> Options:
-        """A command's options, with the settings' defaults; raises OptionError."""
-        return parse_options(text, temperature=self.settings.temperature, length=self.settings.length)
+    def _options(self, text: str, server: ServerSettings | None = None) -> Options:
+        """A command's options, with the server's defaults; raises OptionError."""
+        server = server or self.defaults
+        return parse_options(text, temperature=server.temperature, length=server.length)
+
+    def server(self, caller: Caller) -> ServerSettings:
+        """The settings of the caller's server (the host's where there is none)."""
+        return self.server_of(caller.server_id)
+
+    def server_of(self, server_id: int | None) -> ServerSettings:
+        """A server's settings (None: the host's)."""
+        return self.servers.of(server_id) if self.servers is not None else self.defaults
 
     def _user(self, author_id: int) -> str:
         return self.requests.user_hash(author_id)  # logs name users by pseudonym only
 
-    # ------------------------------------------------------------------ cooldown
-
-    def _cooldown_left(self, author_id: int, now: float) -> float:
-        last = self._last_request.get(author_id)
-        if last is None or self.settings.cooldown <= 0:
-            return 0.0
-        return last + self.settings.cooldown - now
-
     def forget_user(self, user_id: int) -> None:
         """Drop what is kept about a user: the time of their last request (the cooldown's; nothing else is kept)."""
-        self._last_request.pop(user_id, None)
-
-    def _remember(self, author_id: int, now: float) -> None:
-        if self.settings.cooldown <= 0:
-            return
-        self._last_request[author_id] = now
-        if len(self._last_request) > 10_000:  # forget users whose cooldown is over, so this cannot grow forever
-            horizon = now - self.settings.cooldown
-            self._last_request = {u: t for u, t in self._last_request.items() if t > horizon}
+        self.cooldowns.forget(user_id)
 
     # ------------------------------------------------------------------ shutdown
 

@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies, scene
+from bot import replies, scene, server_commands
 from bot.bard import Bard
 from bot.components import DYNAMIC_ITEMS, NO_MENTIONS, view_for, with_view
 from bot.limits import MAX_SEED_CHARS
@@ -24,12 +24,17 @@ from bot.options import OptionError
 from bot.replies import Reply
 from bot.request import Caller
 from bot.scene import Spoken
+from bot.server_settings import DEFAULT, KEYS, ServerSettingsStore, Where, kind_of, open_servers
 from bot.service import GenerationService, UnknownModel, open_service
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 BUTTONS_LAST = datetime.timedelta(days=14)  # a press on an older monologue is told to ask anew
+# The slash command and the message menu can be installed to a server or to a user's account, and used in servers,
+# DMs and group DMs; a user-installed call is answered through its interaction, with the host's defaults.
+ANYWHERE_INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
+ANYWHERE_CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 CONTEXT_MENU = "Continue as the bard"
 
 
@@ -44,7 +49,12 @@ class BardCog(commands.Cog, name="Bard"):
         self.bot = bot
         self.bard = bard
         self._owned = owned or contextlib.AsyncExitStack()  # what the extension opened for itself: its own service
-        self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU, callback=self.continue_message)
+        self.context_menu = app_commands.ContextMenu(
+            name=CONTEXT_MENU,
+            callback=self.continue_message,
+            allowed_installs=ANYWHERE_INSTALLS,
+            allowed_contexts=ANYWHERE_CONTEXTS,
+        )
 
     async def cog_load(self) -> None:
         # Presses are recognised by their custom id, whatever message they are on: buttons survive restarts.
@@ -54,6 +64,8 @@ class BardCog(commands.Cog, name="Bard"):
     # ------------------------------------------------------------------ commands
 
     @commands.hybrid_group(name="bard", fallback="write", case_insensitive=True)
+    @app_commands.allowed_installs(guilds=True, users=True)  # usable anywhere: see ANYWHERE_INSTALLS
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.describe(
         seed="Your opening words, after any options: -t 0.5 -n 300 To be",
         model="Which bard (see /bard models); the default if left out",
@@ -66,13 +78,14 @@ class BardCog(commands.Cog, name="Bard"):
         # `model` and `speaker` come from the slash command's options; a prefix command names them in the text
         # (-m NAME, Hamlet: To be).
         with self.bard.in_flight():
-            caller = Caller(ctx.author.id, ctx.clean_prefix, await self._is_owner(ctx), ctx.typing)
+            server_id = self._server_id(ctx)
+            caller = Caller(ctx.author.id, ctx.clean_prefix, await self._is_owner(ctx), ctx.typing, server_id)
             await self._send(ctx, await self.bard.write(caller, seed, model=model, speaker=speaker))
 
     @bard_group.command(name="help")
     async def help_command(self, ctx: commands.Context[Any]) -> None:
         """How to ask the bard: options, their ranges and examples."""
-        await self._send(ctx, self.bard.help(ctx.clean_prefix))
+        await self._send(ctx, self.bard.help(ctx.clean_prefix, self.bard.server_of(self._server_id(ctx))))
 
     @bard_group.autocomplete("model")
     async def _model_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -128,11 +141,47 @@ class BardCog(commands.Cog, name="Bard"):
         is_owner = await self._is_owner(ctx)
         await self._send(ctx, self.bard.stats(is_owner=is_owner, transport=transport_facts(ctx.bot)))
 
+    @bard_group.command(name="settings")
+    @app_commands.describe(
+        key="The setting to change; leave out to see them all",
+        value=f"Its new value; `{DEFAULT}` gives it back to the host's",
+    )
+    @app_commands.choices(key=[app_commands.Choice(name=name, value=name) for name in KEYS])
+    async def settings_command(self, ctx: commands.Context[Any], key: str | None = None, *, value: str = "") -> None:
+        """This server's settings; with a key and a value, change one (Manage Server)."""
+        await self._settings(ctx, "settings", f"{key or ''} {value}")
+
+    @bard_group.command(name="set", with_app_command=False)
+    async def set_command(self, ctx: commands.Context[Any], *, text: str = "") -> None:
+        """Change one of this server's settings: set KEY VALUE (Manage Server); set KEY default resets it."""
+        await self._settings(ctx, "set", text)
+
+    @settings_command.autocomplete("value")
+    async def _value_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        name = getattr(interaction.namespace, "key", None) or ""
+        if name not in KEYS:
+            return []
+        where = Where(self.bard.service.names)
+        typed = current.strip().lower()
+        offered = [*kind_of(name).choices(where), DEFAULT]
+        return [app_commands.Choice(name=v[:100], value=v[:100]) for v in offered if typed in v.lower()][:25]
+
+    async def _settings(self, ctx: commands.Context[Any], word: str, text: str) -> None:
+        server_id = self._server_id(ctx)
+        caller = Caller(ctx.author.id, ctx.clean_prefix, await self._is_owner(ctx), server_id=server_id)
+        may_change = caller.is_owner or _manages_server(ctx)
+        channels = None if ctx.guild is None else {c.id for c in ctx.guild.channels}
+        where = Where(self.bard.service.names, channels)
+        await self._send(
+            ctx, await server_commands.run(self.bard, caller, word, text, may_change=may_change, where=where)
+        )
+
     # ------------------------------------------------------------------ components and the context menu
 
     async def continue_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Continue this message's text as a monologue."""
-        if not self._allowed(interaction.channel):
+        server_id = interaction_server(interaction)
+        if not self._allowed(interaction.channel, server_id, user_install=_user_installed(interaction)):
             await interaction.response.send_message(replies.WRONG_CHANNEL.text, ephemeral=True)
             return
         await interaction.response.defer(thinking=True)  # answered within 3 s, whatever the queue holds
@@ -141,10 +190,12 @@ class BardCog(commands.Cog, name="Bard"):
             if not text:
                 reply = replies.NOTHING_TO_CONTINUE
             else:
-                caller = Caller(interaction.user.id, "/", await self._user_is_owner(interaction.user))
+                is_owner = await self._user_is_owner(interaction.user)
+                caller = Caller(interaction.user.id, "/", is_owner, server_id=server_id)
                 note = f"from a message by {message.author.display_name}"  # named, not mentioned
                 reply = await self.bard.write_message(caller, text, note=note)  # all of it seed, even a leading -
-            view = view_for(self.bard, reply.said, ()) if reply.said is not None else None
+            buttons = self.bard.server_of(server_id).buttons
+            view = view_for(self.bard, reply.said, (), buttons=buttons) if reply.said is not None else None
             await interaction.followup.send(
                 reply.text,
                 ephemeral=not reply.ok,
@@ -167,10 +218,10 @@ class BardCog(commands.Cog, name="Bard"):
 
     def _refusal(self, interaction: discord.Interaction, match: re.Match[str]) -> Reply | None:
         """Why a press cannot be answered, checked before anything is generated; None when it can."""
-        message = interaction.message
-        if not self.bard.settings.components:
+        message, server_id = interaction.message, interaction_server(interaction)
+        if not self.bard.server_of(server_id).buttons:
             return replies.COMPONENTS_OFF
-        if not self._allowed(interaction.channel):
+        if not self._allowed(interaction.channel, server_id, user_install=_user_installed(interaction)):
             return replies.WRONG_CHANNEL
         if message is None or scene.read_reply(message.content) is None:
             return replies.NOT_A_MONOLOGUE
@@ -197,8 +248,9 @@ class BardCog(commands.Cog, name="Bard"):
         assert spoken is not None  # checked in _refusal
         said = scene.recovered(spoken, options, int(match["seed"]))
         earlier = await self._earlier(message)
-        user = interaction.user
-        caller = Caller(user.id, "/", await self._user_is_owner(user), getattr(interaction.channel, "typing", None))
+        user, server_id = interaction.user, interaction_server(interaction)
+        typing = None if _user_installed(interaction) else getattr(interaction.channel, "typing", None)
+        caller = Caller(user.id, "/", await self._user_is_owner(user), typing, server_id)
         reply = await self.bard.act(caller, action, said, earlier, speaker=speaker)
         if reply.said is None:
             return reply
@@ -209,15 +261,19 @@ class BardCog(commands.Cog, name="Bard"):
         else:
             parent, before = message.to_reference(fail_if_not_exists=False), [*earlier, said.spoken]
         channel = interaction.channel
-        if not isinstance(channel, discord.abc.Messageable):
-            return replies.FAILED
+        view = with_view(view_for(self.bard, reply.said, before, buttons=self.bard.server_of(server_id).buttons))
         try:
+            if _user_installed(interaction):  # the bot may not be in this channel: the interaction carries it
+                await interaction.followup.send(reply.text, allowed_mentions=NO_MENTIONS, suppress_embeds=True, **view)
+                return None
+            if not isinstance(channel, discord.abc.Messageable):
+                return replies.FAILED
             await channel.send(
                 reply.text,
                 reference=_reference_to(parent),  # type: ignore[arg-type]
                 allowed_mentions=NO_MENTIONS,
                 suppress_embeds=True,
-                **with_view(view_for(self.bard, reply.said, before)),
+                **view,
             )
         except discord.HTTPException:
             log.warning("could not send the monologue for a press", exc_info=True)
@@ -249,8 +305,11 @@ class BardCog(commands.Cog, name="Bard"):
         except discord.HTTPException:
             log.warning("could not send the note for a press", exc_info=True)
 
-    def _allowed(self, channel: Any) -> bool:
-        allowed = self.bard.settings.allowed_channels
+    def _allowed(self, channel: Any, server_id: int | None, *, user_install: bool = False) -> bool:
+        """Whether the bard answers in this channel: the server's channels (a user-installed call: anywhere)."""
+        if user_install:
+            return True
+        allowed = self.bard.server_of(server_id).channels
         # A thread is allowed where its parent channel is.
         return not allowed or getattr(channel, "id", None) in allowed or getattr(channel, "parent_id", None) in allowed
 
@@ -266,7 +325,11 @@ class BardCog(commands.Cog, name="Bard"):
     # ------------------------------------------------------------------ plumbing
 
     async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
-        if self._allowed(ctx.channel):
+        # The settings are managed anywhere, or a server that shut the bard out of every channel could not undo it.
+        if ctx.command in (self.settings_command, self.set_command):
+            return True
+        user_install = ctx.interaction is not None and _user_installed(ctx.interaction)
+        if self._allowed(ctx.channel, self._server_id(ctx), user_install=user_install):
             return True
         raise ChannelNotAllowed()
 
@@ -294,6 +357,13 @@ class BardCog(commands.Cog, name="Bard"):
     async def _is_owner(self, ctx: commands.Context[Any]) -> bool:
         return await self._user_is_owner(ctx.author)
 
+    @staticmethod
+    def _server_id(ctx: commands.Context[Any]) -> int | None:
+        """Whose settings a command uses: its server's, unless it came through a user's install."""
+        if ctx.interaction is not None:
+            return interaction_server(ctx.interaction)
+        return ctx.guild.id if ctx.guild is not None else None
+
     async def _send(self, ctx: commands.Context[Any], reply: Reply) -> None:
         kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS, "suppress_embeds": True}
         if ctx.interaction is None:
@@ -303,7 +373,8 @@ class BardCog(commands.Cog, name="Bard"):
             kwargs["ephemeral"] = not reply.ok
         async with self.bard.sending:  # a burst's replies built and sent a few at a time, so the loop never lags
             if reply.said is not None:
-                kwargs |= with_view(view_for(self.bard, reply.said, ()))
+                buttons = self.bard.server_of(self._server_id(ctx)).buttons
+                kwargs |= with_view(view_for(self.bard, reply.said, (), buttons=buttons))
             await ctx.send(reply.text, **kwargs)
 
     async def _send_quietly(self, ctx: commands.Context[Any], reply: Reply) -> None:
@@ -320,6 +391,24 @@ def _reference_to(parent: discord.MessageReference | None) -> discord.MessageRef
     return discord.MessageReference(
         message_id=parent.message_id, channel_id=parent.channel_id, guild_id=parent.guild_id, fail_if_not_exists=False
     )
+
+
+def interaction_server(interaction: discord.Interaction) -> int | None:
+    """The server whose settings an interaction uses: None in DMs and where only a user installed the bard (the
+    bard may not be a member there: the host's defaults hold)."""
+    return None if interaction.guild_id is None or _user_installed(interaction) else interaction.guild_id
+
+
+def _user_installed(interaction: discord.Interaction) -> bool:
+    """Called through a user's install only: the server (if any) did not install the bard."""
+    return not interaction.is_guild_integration()
+
+
+def _manages_server(ctx: commands.Context[Any]) -> bool:
+    """Whether the member may manage the server (Discord's Manage Server permission) where the command was used."""
+    if ctx.interaction is not None:
+        return ctx.interaction.guild_id is not None and ctx.interaction.permissions.manage_guild
+    return isinstance(ctx.author, discord.Member) and ctx.author.guild_permissions.manage_guild
 
 
 def model_choices(names: list[str], current: str) -> list[app_commands.Choice[str]]:
@@ -342,12 +431,13 @@ def transport_facts(bot: discord.Client) -> dict[str, Any]:
 async def setup(bot: commands.Bot) -> None:
     """Extension entry point, one path for every bot: the stand-alone BardBot and any host discord.py bot.
 
-    It uses what the bot carries: `bot.bard_settings` (else the BARD_* settings) and `bot.bard_service` (a
-    GenerationService the bot lends: the bot opened it and closes it). A bot that lends no service gets one the
-    extension opens for itself, with its own inference thread, and closes when it is unloaded.
+    It uses what the bot carries: `bot.bard_settings` (else the BARD_* settings), `bot.bard_service` (a
+    GenerationService the bot lends: the bot opened it and closes it) and `bot.bard_servers` (the servers' settings,
+    likewise). A bot that lends none gets its own, opened by the extension (its own inference thread; the database
+    of BARD_DATABASE_URL) and closed when it is unloaded.
     """
     settings: Settings = getattr(bot, "bard_settings", None) or load_settings()
-    await add_bard(bot, settings, getattr(bot, "bard_service", None))
+    await add_bard(bot, settings, getattr(bot, "bard_service", None), servers=getattr(bot, "bard_servers", None))
 
 
 async def add_bard(
@@ -355,16 +445,20 @@ async def add_bard(
     settings: Settings,
     lent: GenerationService | None = None,
     *,
+    servers: ServerSettingsStore | None = None,
     make_cog: Callable[..., BardCog] = BardCog,
 ) -> BardCog:
     """The bard added to a bot as the cog `make_cog(bot, bard, owned=...)` makes (BardCog here, the Red cog in
-    bard/): a service is opened for it unless one is lent, and closed by the cog's unload, or here if adding fails."""
+    bard/): a service and the servers' settings are opened for it unless lent, and closed by the cog's unload, or
+    here if adding fails."""
     owned = contextlib.AsyncExitStack()
     try:
+        if servers is None:
+            servers = await owned.enter_async_context(open_servers(settings))
         service = lent if lent is not None else await owned.enter_async_context(open_service(settings))
         await service.start()  # a lent service: warmed up once, here if not yet (the first request does not pay)
-        bard = Bard(settings, service, metrics=getattr(bot, "bard_metrics", None))  # the bot's /metrics, if it has one
-        cog = make_cog(bot, bard, owned=owned)
+        metrics = getattr(bot, "bard_metrics", None)  # the bot's /metrics, if it has one
+        cog = make_cog(bot, Bard(settings, service, servers=servers, metrics=metrics), owned=owned)
         await bot.add_cog(cog)
     except BaseException:  # e.g. the model is missing, or the host already has a `bard` command
         await owned.aclose()

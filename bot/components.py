@@ -71,10 +71,10 @@ def _bard_cog(interaction: discord.Interaction) -> Any:
 DYNAMIC_ITEMS = (BardButton, AnswerMenu)  # what a bot registers (add_dynamic_items) for presses to reach the cog
 
 
-def view_for(bard: Bard, said: Said, earlier: Sequence[Spoken]) -> discord.ui.View | None:
+def view_for(bard: Bard, said: Said, earlier: Sequence[Spoken], *, buttons: bool = True) -> discord.ui.View | None:
     """The components under a monologue: Continue, Another, Answer, and a menu of who may answer; None when the
-    buttons are off (BARD_COMPONENTS=false) or an id would not fit."""
-    if not bard.settings.components:
+    buttons are off (`buttons`: the server's setting, BARD_COMPONENTS by default) or an id would not fit."""
+    if not buttons:
         return None
     ids = {action: scene.custom_id(action, said) for action in ("c", "a", "w", "s")}
     if None in ids.values():  # a model name too long for Discord's 100 characters: a plain reply

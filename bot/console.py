@@ -16,6 +16,7 @@ from typing import TextIO
 
 from bot.bard import Bard
 from bot.scene import Session
+from bot.server_settings import CONSOLE_SERVER_ID, open_servers
 from bot.service import open_service
 from bot.settings import Settings
 
@@ -56,10 +57,11 @@ def command_text(line: str, prefix: str) -> str | None:
 
 async def serve_console(settings: Settings) -> int:
     """Console mode on the configured model(s): the service is opened for it (store.ModelError if it cannot be) and
-    closed after the end of input; with BARD_HEALTH_PORT, /health and /metrics are served meanwhile. Returns the
+    closed after the end of input; with BARD_HEALTH_PORT, /health and /metrics are served meanwhile. The console is
+    one server, its settings kept in the database (bot.database.DatabaseError if it cannot be opened). Returns the
     exit status."""
-    async with open_service(settings) as service:
-        bard = Bard(settings, service)
+    async with open_servers(settings) as servers, open_service(settings) as service:
+        bard = Bard(settings, service, servers=servers)
         if not settings.health_port:
             return await run_console(bard)
         from bot import health  # aiohttp and discord.py: only when asked for
@@ -95,6 +97,7 @@ async def run_console(
             file=stderr,
             flush=True,
         )
+    server = CONSOLE_SERVER_ID if bard.servers is not None else None  # the console is one server
     session = Session()  # the last monologue and the scene before it: `bard continue|another|answer` act on it
     lines = _start_reader(stdin if stdin is not None else sys.stdin, asyncio.get_running_loop())
     try:
@@ -107,7 +110,7 @@ async def run_console(
                 continue
             with bard.in_flight():
                 reply = await bard.dispatch(
-                    text, author_id=CONSOLE_USER_ID, prefix=prefix, is_owner=True, session=session
+                    text, author_id=CONSOLE_USER_ID, prefix=prefix, is_owner=True, session=session, server_id=server
                 )
             print(reply.text + "\n", file=stdout, flush=True)
     finally:

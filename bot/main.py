@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return check_health(settings)
 
     from bot.console import serve_console
+    from bot.database import DatabaseError
     from bot.logs import configure_logging
     from model_store.store import ModelError
 
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"bard-bot: cannot load the model: {exc} ({where_models_come_from(settings)})", file=sys.stderr)
         return EXIT_FAILED
+    except DatabaseError as exc:  # a database that cannot be opened is a setting to fix, as a bad BARD_* is
+        print(f"bard-bot: {exc} (set BARD_DATABASE_URL)", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def where_models_come_from(settings: Settings) -> str:

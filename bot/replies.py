@@ -231,6 +231,7 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
             f"`{p}bard Hamlet: <seed>` has Hamlet speak it (any name: `{p}bard speakers ham` lists the known ones)",
             f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
             f"`{p}bard models` the bards served here; `-m NAME` before the seed picks one",
+            f"`{p}bard settings` this server's settings; `{p}bard set KEY VALUE` changes one (Manage Server)",
             f"Options go before the seed: `{p}bard -t 0.5 -n 300 To be`",
             f"`-t`, `--temperature` 0–{MAX_TEMPERATURE:g}, default {temperature:g}: "
             "0 picks the likeliest letter, higher is wilder",

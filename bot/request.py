@@ -26,6 +26,9 @@ class Caller:
     prefix: str  # the command prefix the replies name (`!bard help`; "/" for slash commands and buttons)
     is_owner: bool = False
     while_generating: IndicatorFactory | None = None
+    server_id: int | None = (
+        None  # whose settings apply (bot/server_settings.py); None: the host's (a DM, a user install)
+    )
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,7 @@ class GenerationService:
         verse: bool = True,
         history: str = "",
         speaker: str | None = None,
+        clean: bool = False,
     ) -> PendingGeneration:
         """Queue one request for a model (None: the default); a monologue may follow an exchange (history, in
         play-script form) and have its speaker named (None: the model chooses). Raises ValueError (bad values,
@@ -234,7 +235,10 @@ class GenerationService:
             speaker=speaker,
             seed_speaker=self.seed_speaker,
             topic=self.topic,
+            clean=clean,
         )
+        if clean and self.engines[name].names is None:  # checked here: a batch must not fail on it
+            raise ValueError(f"model {name} has no lexicon, so clean mode cannot keep words out of it")
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1
             raise Busy(f"{self._pending} requests are already waiting")

@@ -22,6 +22,8 @@ ENV_PREFIX = "BARD_"
 DEFAULT_ENV_FILE = Path(".env")
 DEFAULT_SECRETS_DIR = Path("/run/secrets")  # where Docker mounts secrets
 
+DEFAULT_DATABASE_URL = "sqlite:///bard.sqlite3"  # relative: in the bot's working directory (/data in the image)
+
 IdSet = Annotated[frozenset[int], NoDecode]  # "1,2,3" in the environment, not JSON
 ShardIds = Annotated[tuple[int, ...], NoDecode]  # "0,1"; a tuple, not a set, so that a repeat is caught
 
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
     topic: float = Field(DEFAULT_TOPIC, ge=0, le=MAX_TOPIC, allow_inf_nan=False)  # keeping to the seed's subject
     components: bool = True  # buttons (Continue, Another, Answer) under each monologue; false: plain replies
     cooldown: float = Field(10.0, ge=0, le=3600, allow_inf_nan=False)
+    clean: bool = False  # clean mode for servers that have not chosen (bot/server_settings.py)
+    database_url: str = Field(DEFAULT_DATABASE_URL, min_length=1)  # each server's settings: sqlite:/// or postgresql://
     queue_bound: int = Field(1000, ge=1, le=10_000)  # a hard cap on requests waiting; max_wait usually decides first
     max_wait: float = Field(
         20.0, gt=0, le=3600, allow_inf_nan=False

@@ -27,6 +27,7 @@ import numpy as np
 from model_store.limits import HISTORY_CHARS, MAX_CHARS, MAX_TEMPERATURE, MAX_TOPIC
 from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.playscript import last_speaker, speeches
+from model_store.rules.clean import banned_words
 from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.rules.names import NameMasks
 from model_store.rules.stop_rule import StopReason, StopRule
@@ -78,6 +79,7 @@ class GenerationRequest:
     # (model_store/rules/topic.py). False and 0: neither, the text of before byte for byte.
     seed_speaker: bool = False
     topic: float = 0.0
+    clean: bool = False  # clean mode: the words of model_store/rules/clean_words.txt are masked (monologues only)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= MAX_CHARS:
@@ -94,6 +96,8 @@ class GenerationRequest:
             raise ValueError(f"speaker must be a name, got {self.speaker!r}")
         if not 0 <= self.topic <= MAX_TOPIC:
             raise ValueError(f"topic must be between 0 and {MAX_TOPIC:g}, got {self.topic}")
+        if self.clean and not self.monologue:
+            raise ValueError("clean mode needs a monologue: free text cannot be kept clean")
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,9 @@ class Engine:
         self.speakers = model.speakers
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
         self.verse = VerseMasks(self.words, model.metre) if self.words is not None and model.metre else None
-        self.names = NameMasks(model.names, self.words, self.verse) if self.words is not None and model.names else None
+        # A speaker's names (when the model has its name record) and clean mode's words: one mask, rules/names.py.
+        clean = banned_words(model.lexicon) if self.words is not None and model.lexicon else frozenset()
+        self.names = NameMasks(model.names, self.words, self.verse, clean) if self.words is not None else None
         self.structure = structure_masks(self.vocab.chars)
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
@@ -179,6 +185,8 @@ class Engine:
         A monologue's speaker is the one the request names, or one drawn by the model's own odds: of opening a
         speech, or, after an exchange (history), of answering its last speaker (who does not answer himself).
         """
+        if request.clean and (not request.monologue or self.names is None):
+            raise ValueError("clean mode needs a monologue on a model with a lexicon")
         if request.monologue and self.speakers is not None:
             speech = cleaned.text
             named = self.clean(request.speaker).text if request.speaker is not None else ""
@@ -194,7 +202,8 @@ class Engine:
             else:
                 speaker = self.candidates[int(np.searchsorted(self.speaker_cdf, request.rng.random(), side="right"))]
             min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
-            names = self.names.of(speaker) if self.names is not None else None  # his plays' names only
+            # His plays' names only, and with clean, none of clean mode's words.
+            names = self.names.of(speaker, clean=request.clean) if self.names is not None else None
             rule: Rule = MonologueRule(
                 speech,
                 max_chars=request.max_chars,
@@ -233,12 +242,22 @@ class Engine:
         monologue: bool = True,
         verse: bool = True,
         speaker: str | None = None,
+        clean: bool = False,
         on_text: Callable[[str], None] | None = None,
     ) -> Generation:
         """Continue one seed. on_text, if given, receives the text in pieces as soon as each is final."""
         rng = rng if rng is not None else np.random.default_rng()
         request = GenerationRequest(
-            seed, max_chars, temperature, top_k, top_p, rng, monologue=monologue, verse=verse, speaker=speaker
+            seed,
+            max_chars,
+            temperature,
+            top_k,
+            top_p,
+            rng,
+            monologue=monologue,
+            verse=verse,
+            speaker=speaker,
+            clean=clean,
         )
         return self.generate_batch([request], on_text=on_text)[0]
 

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
-pytest_plugins = ["fake_discord"]  # the `fake` fixture: a fake Discord server for the bot's tests
+pytest_plugins = ["fake_discord", "postgres_server"]  # `fake`: a fake Discord; `postgres_url`: a PostgreSQL server
 
 # The test modules that need the `train` extra (TensorFlow, Keras, the plays) throughout; a single test elsewhere
 # that needs it carries @pytest.mark.training. Both are marked `training`. `pytest --serving` (make test-serving,
@@ -104,6 +104,12 @@ def _collected_once() -> None:
     the first test, and move it all out of the collector's sight."""
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def _database_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's bot keeps its servers' settings in a database of its own, never in the working directory."""
+    monkeypatch.setenv("BARD_DATABASE_URL", f"sqlite:///{tmp_path / 'bard.sqlite3'}")
 
 
 @pytest.fixture(scope="session")

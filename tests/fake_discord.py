@@ -24,6 +24,9 @@ T = TypeVar("T")
 TOKEN = "MTIz.fake-token.for-tests-only"  # what the tests' bots log in with
 JSON = "application/json"
 ALL_PERMISSIONS = str((1 << 50) - 1)
+# @everyone's: view channels, send messages, read their history, use application commands; not Manage Server.
+PLAIN_PERMISSIONS = str(1 << 10 | 1 << 11 | 1 << 16 | 1 << 31)
+GUILD, BOT_DM, PRIVATE_CHANNEL = range(3)  # an interaction's context
 
 
 @dataclass
@@ -59,6 +62,8 @@ class FakeDiscord:
     GUILD_ID = 900_010
     CHANNEL_ID = 900_020
     OTHER_CHANNEL_ID = 900_021
+    CAST_ROLE_ID = 900_030  # every member has it (all permissions) except plain_members, who have @everyone's only
+    GROUP_DM_ID = 900_040  # a group DM where a user installed the bard (the bard is not in it)
 
     def __init__(self, token: str = "fake-token") -> None:
         self.token = token
@@ -67,6 +72,7 @@ class FakeDiscord:
         self.identified = asyncio.Event()
         self.fail_next_post: int | None = None  # an HTTP status the next message POST gets, once
         self.messages: dict[int, dict[str, Any]] = {}  # every message posted, by users and the bot: id -> payload
+        self.plain_members: set[int] = set()  # users without the cast role: no Manage Server
         self._sockets: list[web.WebSocketResponse] = []
         self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}  # socket -> (shard id, shard count)
         self._changed = asyncio.Condition()
@@ -133,16 +139,19 @@ class FakeDiscord:
             "explicit_content_filter": 0,
             "roles": [
                 {
-                    "id": str(self.GUILD_ID),
-                    "name": "@everyone",
-                    "permissions": ALL_PERMISSIONS,
-                    "position": 0,
+                    "id": str(role_id),
+                    "name": name,
+                    "permissions": permissions,
+                    "position": position,
                     "color": 0,
                     "hoist": False,
                     "managed": False,
                     "mentionable": False,
                     "flags": 0,
                 }
+                for position, (role_id, name, permissions) in enumerate(
+                    [(self.GUILD_ID, "@everyone", PLAIN_PERMISSIONS), (self.CAST_ROLE_ID, "cast", ALL_PERMISSIONS)]
+                )
             ],
             "emojis": [],
             "stickers": [],
@@ -157,7 +166,8 @@ class FakeDiscord:
             "joined_at": _now(),
             "member_count": 2,
             "members": [
-                {"user": self.bot_user, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
+                {"user": self.bot_user, "roles": self.roles_of(self.BOT_ID), "joined_at": _now()}
+                | {"deaf": False, "mute": False, "flags": 0}
             ],
             "channels": channels,
             "threads": [],
@@ -174,7 +184,13 @@ class FakeDiscord:
             "channel_id": str(channel_id or self.CHANNEL_ID),
             "guild_id": str(self.GUILD_ID),
             "author": self.user(author_id),
-            "member": {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0},
+            "member": {
+                "roles": self.roles_of(author_id),
+                "joined_at": _now(),
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            },
             "content": content,
             "timestamp": _now(),
             "edited_timestamp": None,
@@ -188,6 +204,9 @@ class FakeDiscord:
             "type": 0,
             "flags": 0,
         }
+
+    def roles_of(self, user_id: int) -> list[str]:
+        return [] if user_id in self.plain_members else [str(self.CAST_ROLE_ID)]
 
     # ------------------------------------------------------------------ driving the bot
 
@@ -210,9 +229,11 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", payload)
         return int(payload["id"])
 
-    async def slash(self, options: list[dict[str, Any]], *, user_id: int) -> str:
-        """A user runs /bard <options>; returns the interaction token."""
-        return await self._interaction(2, {"id": "700001", "name": "bard", "type": 1, "options": options}, user_id)
+    async def slash(self, options: list[dict[str, Any]], *, user_id: int, context: int = GUILD) -> str:
+        """A user runs /bard <options> (in the guild, or with context BOT_DM or PRIVATE_CHANNEL through the user's own
+        install of the bard); returns the interaction token."""
+        data = {"id": "700001", "name": "bard", "type": 1, "options": options}
+        return await self._interaction(2, data, user_id, context=context)
 
     async def autocomplete(self, options: list[dict[str, Any]], *, user_id: int) -> str:
         """A user types in an option of /bard (the one marked "focused": True); returns the interaction token."""
@@ -227,6 +248,7 @@ class FakeDiscord:
         values: list[str] | None = None,
         message: dict[str, Any] | None = None,
         channel_id: int | None = None,
+        context: int = GUILD,
     ) -> str:
         """A user presses a component (a select when values are given) on a message (the stored one, unless a
         payload is given); returns the interaction token."""
@@ -234,7 +256,7 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": 2 if values is None else 3}
         if values is not None:
             data["values"] = values
-        return await self._interaction(3, data, user_id, message=payload, channel_id=channel_id)
+        return await self._interaction(3, data, user_id, message=payload, channel_id=channel_id, context=context)
 
     async def message_command(self, name: str, target_id: int, *, user_id: int) -> str:
         """A user runs a message context-menu command on a stored message; returns the interaction token."""
@@ -264,36 +286,56 @@ class FakeDiscord:
         *,
         message: dict[str, Any] | None = None,
         channel_id: int | None = None,
+        context: int = GUILD,
     ) -> str:
         interaction_id = self._new_id()
         token = f"interaction-{interaction_id}"
-        member = {"user": self.user(user_id), "roles": [], "joined_at": _now(), "permissions": ALL_PERMISSIONS}
-        channel_id = channel_id or self.CHANNEL_ID
         extra = {"message": message} if message is not None else {}
-        await self.dispatch(
-            "INTERACTION_CREATE",
-            {
-                "id": str(interaction_id),
-                "application_id": str(self.BOT_ID),
-                "type": kind,
-                "token": token,
-                "version": 1,
-                "guild_id": str(self.GUILD_ID),
-                "channel_id": str(channel_id),
-                "channel": {"id": str(channel_id), "type": 0, "name": "globe", "guild_id": str(self.GUILD_ID)},
-                "member": member | {"deaf": False, "mute": False, "flags": 0},
-                "app_permissions": ALL_PERMISSIONS,
-                "locale": "en-US",
-                "guild_locale": "en-US",
-                "entitlements": [],
-                "attachment_size_limit": 10 * 1024 * 1024,
-                "authorizing_integration_owners": {"0": str(self.GUILD_ID)},
-                "context": 0,
-                "data": data,
-            }
-            | extra,
-        )
+        payload = {
+            "id": str(interaction_id),
+            "application_id": str(self.BOT_ID),
+            "type": kind,
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "context": context,
+            "data": data,
+        }
+        where = self._in_guild(user_id, channel_id) if context == GUILD else self._user_install(user_id, context)
+        await self.dispatch("INTERACTION_CREATE", payload | where | extra)
         return token
+
+    def _in_guild(self, user_id: int, channel_id: int | None) -> dict[str, Any]:
+        """An interaction's fields in the guild, which installed the bard."""
+        permissions = PLAIN_PERMISSIONS if user_id in self.plain_members else ALL_PERMISSIONS
+        member = {"user": self.user(user_id), "roles": self.roles_of(user_id), "joined_at": _now()}
+        channel_id = channel_id or self.CHANNEL_ID
+        return {
+            "guild_id": str(self.GUILD_ID),
+            "channel_id": str(channel_id),
+            "channel": {"id": str(channel_id), "type": 0, "name": "globe", "guild_id": str(self.GUILD_ID)},
+            "member": member | {"permissions": permissions, "deaf": False, "mute": False, "flags": 0},
+            "app_permissions": ALL_PERMISSIONS,
+            "guild_locale": "en-US",
+            "authorizing_integration_owners": {"0": str(self.GUILD_ID)},
+        }
+
+    def _user_install(self, user_id: int, context: int) -> dict[str, Any]:
+        """An interaction's fields outside any guild, through the user's own install: a DM with the bard (BOT_DM) or a
+        group DM the bard is not in (PRIVATE_CHANNEL)."""
+        if context == BOT_DM:
+            channel = {"id": str(self.GROUP_DM_ID + 1), "type": 1, "recipients": [self.user(user_id)]}
+        else:
+            channel = {"id": str(self.GROUP_DM_ID), "type": 3, "name": "friends", "recipients": [self.user(user_id)]}
+        return {
+            "channel_id": channel["id"],
+            "channel": channel,
+            "user": self.user(user_id),
+            "app_permissions": PLAIN_PERMISSIONS,
+            "authorizing_integration_owners": {"1": str(user_id)},
+        }
 
     def interaction_calls(self, token: str) -> list[Call]:
         """The bot's answers to one interaction: its callback, then follow-ups (webhook posts and edits)."""

@@ -258,7 +258,8 @@ async def test_slash_commands_are_synced_only_on_request(fake: FakeDiscord, tiny
     assert put.path == f"/applications/{fake.BOT_ID}/commands"
     command, menu = put.json
     assert (command["name"], menu["name"], menu["type"]) == ("bard", "Continue as the bard", 3)
-    assert {o["name"] for o in command["options"]} == {"write", "help", "info", "speakers", "models", "reload", "stats"}
+    expected = {"write", "help", "info", "speakers", "models", "reload", "stats", "settings"}  # `set`: prefix only
+    assert {o["name"] for o in command["options"]} == expected
 
 
 # --------------------------------------------------------------------------- shutdown, plugin, console
@@ -303,7 +304,8 @@ async def test_the_cog_loads_into_a_plain_bot_as_an_extension(fake: FakeDiscord,
         await host.load_extension("bot.cog")
         group = host.get_command("bard")
         assert isinstance(group, commands.Group)
-        assert {c.name for c in group.commands} == {"help", "info", "speakers", "models", "reload", "stats"}
+        expected = {"help", "info", "speakers", "models", "reload", "stats", "settings", "set"}
+        assert {c.name for c in group.commands} == expected
         cog = host.get_cog("Bard")
         task = await start(host)
         reply = await ask(fake, "?bard -t 0 -n 40 To be")  # greedy: random text can open with a "NAME:" line

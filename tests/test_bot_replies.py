@@ -214,7 +214,7 @@ def test_help_lists_every_option_with_its_range_and_default() -> None:
     text = help_text("?", temperature=0.7, length=300)
     for option in ("-t", "--temperature", "-n", "--length", "-k", "--top-k", "-p", "--top-p", "-r", "--prose", "--"):
         assert f"`{option}`" in text
-    assert "default 0.7" in text and "default 300" in text and "`?bard info`" in text
+    assert "default 0.7" in text and "default 300" in text and "`?bard info`" in text and "`?bard settings`" in text
     assert "blank verse" in text
     assert f"a seed of {MAX_SEED_CHARS} characters at most" in text
     assert len(text) <= MESSAGE_LIMIT

@@ -170,6 +170,15 @@ def test_compose_passes_the_token_as_a_secret_keeps_models_on_a_volume_and_waits
     assert seconds(service["stop_grace_period"]) >= DEFAULTS.shutdown_grace + 5
 
 
+def test_the_servers_settings_live_on_a_volume_of_their_own() -> None:
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert "settings:/data/settings" in compose["services"]["bard"]["volumes"] and "settings" in compose["volumes"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "BARD_DATABASE_URL=sqlite:////data/settings/bard.sqlite3" in dockerfile
+    assert "mkdir -p /data/models /data/settings" in dockerfile  # made by the image, so the volume is the bard's
+
+
 def test_compose_builds_the_train_image_only_on_request_on_the_bots_models_volume() -> None:
     yaml = pytest.importorskip("yaml")
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -1,5 +1,5 @@
 """A speaker's names: the mask that holds a known speaker to the names of his own plays (the record:
-model_store/names.py).
+model_store/names.py), and clean mode's words (rules/clean.py), masked the same way.
 
 The mask (`NameMasks`) works on the word trie (words.py): for a set of plays it marks which trie nodes still
 lead to an allowed word in each case (a byte per node: 28 KB for the shipped model), and a stream's row of extra
@@ -43,10 +43,16 @@ _VERSE_BITS = 12  # verse.py's start positions per case in its `below` (tests/te
 
 
 class NameMasks:
-    """A model's name record compiled onto its word masks: a `SpeakerNames` per speaker's set of plays, the last
-    MASKS_KEPT kept."""
+    """A model's name record compiled onto its word masks: a `SpeakerNames` per speaker's set of plays, with or
+    without clean mode's words (`clean`), the last MASKS_KEPT kept."""
 
-    def __init__(self, record: NameRecord, words: WordMasks, verse: VerseMasks | None = None) -> None:
+    def __init__(
+        self,
+        record: NameRecord | None,
+        words: WordMasks,
+        verse: VerseMasks | None = None,
+        clean: frozenset[str] = frozenset(),
+    ) -> None:
         self.record, self.words, self.verse = record, words, verse
         children = np.frombuffer(words.child, np.int32).reshape(words.nodes, -1)
         parent = np.zeros(words.nodes, np.int32)
@@ -57,8 +63,10 @@ class NameMasks:
         self._levels = [np.flatnonzero(depth == d) for d in range(int(depth.max()), 0, -1)]  # deepest first
         self._ends = np.frombuffer(words.ends, np.uint8)
         self._bits = np.frombuffer(words.below, np.uint8) | self._ends << 4  # as SpeakerNames has them, none banned
-        self._end_node = {name: node for name in record.names if (node := _node_of(words, name)) > 0}
-        self._masks: OrderedDict[tuple[int, ...], SpeakerNames | None] = OrderedDict()
+        names = record.names if record is not None else {}
+        self._end_node = {name: node for name in names if (node := _node_of(words, name)) > 0}
+        self._clean_nodes = sorted(node for word in clean if (node := _node_of(words, word)) > 0)
+        self._masks: OrderedDict[tuple[tuple[int, ...] | None, bool], SpeakerNames | None] = OrderedDict()
         self._lock = threading.Lock()
         if verse is not None:  # by node, the positions from which the word ending there fits, spread over its cases
             self._fit = np.zeros(words.nodes, np.int64)
@@ -72,19 +80,22 @@ class NameMasks:
                 self._fit[node] = sum(fit << (_VERSE_BITS * c) for c in range(4) if words.ends[node] >> c & 1)
             self._verse_below = np.array(verse.below, np.int64)
 
-    def of(self, speaker: str) -> SpeakerNames | None:
-        """The mask of a speaker's names; None for a speaker the record does not know, or one who may use all."""
-        plays = self.record.speakers.get(speaker)
-        if plays is None:
+    def of(self, speaker: str, *, clean: bool = False) -> SpeakerNames | None:
+        """The mask of a speaker's names, and with `clean` of clean mode's words too; None when nothing is banned
+        (a speaker the record does not know, or one who may use all, and not clean)."""
+        plays = self.record.speakers.get(speaker) if self.record is not None else None
+        if plays is None and not (clean and self._clean_nodes):
             return None
+        key = (plays, clean)
         with self._lock:  # the engine serves several threads
-            if plays in self._masks:
-                mask = self._masks.pop(plays)
+            if key in self._masks:
+                mask = self._masks.pop(key)
             else:
-                banned = self.record.banned(speaker) or ()
+                banned = (self.record.banned(speaker) if self.record is not None and plays is not None else ()) or ()
                 nodes = [self._end_node[w] for w in banned if w in self._end_node]
+                nodes += self._clean_nodes if clean else []
                 mask = self._speaker(nodes) if nodes else None
-            self._masks[plays] = mask  # the most recent last
+            self._masks[key] = mask  # the most recent last
             while len(self._masks) > MASKS_KEPT:
                 del self._masks[next(iter(self._masks))]
             return mask
