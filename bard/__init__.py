@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from redbot.core.bot import Red
+from redbot.core.data_manager import cog_data_path
 from redbot.core.errors import CogLoadError
 
 INFO = json.loads((Path(__file__).parent / "info.json").read_text(encoding="utf-8"))
@@ -28,6 +29,7 @@ async def setup(bot: Red) -> None:
     """Red's entry point: the stand-alone bot's cog, with its own service, on the model folder the owner set."""
     try:
         from bot.cog import add_bard
+        from bot.database import DatabaseError
         from bot.settings import SettingsError, load_settings
         from model_store import DEFAULT_MODEL_DIR
         from model_store.store import ModelError
@@ -41,17 +43,21 @@ async def setup(bot: Red) -> None:
     stored = await config.model_dir()
     try:
         # No .env and no secrets folder: in Red, Red's ways set the bard up; BARD_* variables still tune serving.
+        # Each server's settings (`[p]bard set`) live in the cog's data folder, one SQLite file, as Red's own do.
         settings = load_settings(
             env_file=None,
             secrets_dir=None,
             model_dir=Path(stored) if stored else DEFAULT_MODEL_DIR,
             models_dir=None,
             default_model=None,
+            database_url=f"sqlite:///{cog_data_path(raw_name='Bard') / 'servers.sqlite3'}",
         )
     except SettingsError as exc:
         raise CogLoadError(str(exc)) from None
     try:
         await add_bard(bot, settings, make_cog=functools.partial(RedBardCog, config=config))
+    except DatabaseError as exc:
+        raise CogLoadError(f"The bard's settings database cannot be opened: {exc}") from None
     except ModelError as exc:
         if not stored:
             raise CogLoadError(f"The bard's bundled model cannot be served: {exc}") from None

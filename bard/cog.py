@@ -115,8 +115,9 @@ class _RedBard(BardCog, commands.Cog):
         requester: Literal["discord_deleted_user", "owner", "user", "user_strict"],
         user_id: int,
     ) -> None:
-        """The bard keeps nothing about users on disk; in memory, only when each last asked (the cooldown's)."""
-        self.bard.forget_user(user_id)
+        """What the bard keeps about a user: in memory, when they last asked (the cooldown's); on disk, their id beside
+        the settings changes they made (it becomes 0; the changes stay)."""
+        await self.bard.forget_user(user_id)
 
 
 # The class Red loads: _RedBard with every BardCog command replaced by Red's copy of it, under the same name.

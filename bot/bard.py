@@ -443,9 +443,12 @@ class Bard:
     def _user(self, author_id: int) -> str:
         return self.requests.user_hash(author_id)  # logs name users by pseudonym only
 
-    def forget_user(self, user_id: int) -> None:
-        """Drop what is kept about a user: the time of their last request (the cooldown's; nothing else is kept)."""
+    async def forget_user(self, user_id: int) -> None:
+        """Drop what is kept about a user: the time of their last request (the cooldown's) and their id in the record
+        of settings changes they made."""
         self.cooldowns.forget(user_id)
+        if self.servers is not None:
+            await self.servers.forget_user(user_id)
 
     # ------------------------------------------------------------------ shutdown
 

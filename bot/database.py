@@ -62,6 +62,10 @@ class Database(Protocol):
         """Set a server's key (None: remove it, back to the default) and record the change; returns the old value."""
         ...
 
+    async def forget_user(self, user_id: int) -> int:
+        """Drop a user's id from the record of changes (the changes stay, made by nobody); returns how many."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -163,6 +167,15 @@ class SQLiteDatabase:
             raise
         return row[0] if row else None
 
+    async def forget_user(self, user_id: int) -> int:
+        return await self._run(self._forget_user, user_id)
+
+    def _forget_user(self, user_id: int) -> int:
+        assert self._connection is not None
+        with self._connection:  # one transaction
+            done = self._connection.execute("UPDATE settings_changes SET user_id = 0 WHERE user_id = ?", (user_id,))
+        return done.rowcount
+
     async def close(self) -> None:
         if self._connection is not None:
             await self._run(self._connection.close)
@@ -235,6 +248,10 @@ class PostgresDatabase:
                 _now(),
             )
         return old
+
+    async def forget_user(self, user_id: int) -> int:
+        done = await self._pool.execute("UPDATE settings_changes SET user_id = 0 WHERE user_id = $1", user_id)
+        return int(done.split()[-1])  # "UPDATE n"
 
     async def close(self) -> None:
         if self._pool is not None:

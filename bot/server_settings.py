@@ -315,6 +315,10 @@ class ServerSettingsStore:
         )
         return change
 
+    async def forget_user(self, user_id: int) -> int:
+        """A data deletion request: the user's id goes from the record of changes (the settings stay)."""
+        return await self.database.forget_user(user_id)
+
     async def close(self) -> None:
         await self.database.close()
 

@@ -148,6 +148,17 @@ async def test_every_change_is_recorded_and_logged(
     assert logged == ["server 7: verse set by user 42: on -> off", "server 7: verse set by user 43: off -> on"]
 
 
+async def test_a_data_deletion_request_takes_the_user_out_of_the_record(
+    database_url: str, tiny_model_dir: Path
+) -> None:
+    async with open_servers(settings_at(database_url, tiny_model_dir)) as servers:
+        await servers.change(7, "verse", "off", user_id=42, where=WHERE)
+        await servers.change(7, "length", "150", user_id=43, where=WHERE)
+        assert await servers.forget_user(42) == 1
+        assert await _changes(servers) == [(7, "verse", None, "off", 0), (7, "length", None, "150", 43)]
+        assert servers.of(7).verse is False  # the settings stay
+
+
 async def _changes(servers: ServerSettingsStore) -> list[tuple[Any, ...]]:
     database: Any = servers.database
     query = "SELECT server_id, key, old, new, user_id FROM settings_changes ORDER BY id"

@@ -144,7 +144,7 @@ async def test_forgetting_a_user_ends_their_cooldown(make_bard: Callable[..., Ba
     await bard.service.start()
     assert (await bard.write(Caller(7, "!"), "-n 5 To be")).ok
     assert "ask again" in (await bard.write(Caller(7, "!"), "-n 5 To be")).text
-    bard.forget_user(7)  # what the Red cog's red_delete_data_for_user does
+    await bard.forget_user(7)  # what the Red cog's red_delete_data_for_user does
     assert (await bard.write(Caller(7, "!"), "-n 5 To be")).ok
 
 
