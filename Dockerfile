@@ -4,7 +4,8 @@
 # The token is never part of either image: pass it at run time (a Docker secret, or BARD_TOKEN).
 # Both install exactly what uv.lock pins, checked against its hashes (docs/dependencies.md).
 
-# Stage 1: the dependencies, installed by uv from the lock into /opt/bard/venv. uv stays in this stage.
+# Stage 1: the dependencies, installed by uv from the lock into /opt/bard/venv. uv stays in this stage. It trusts
+# the image's certificate store (UV_SYSTEM_CERTS), as pip does, so a proxy's CA added there works for both.
 FROM python:3.11-slim AS dependencies
 
 # Extras of pyproject.toml to install besides the dependencies: none (the bot), or "train" (TensorFlow and the
@@ -18,7 +19,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
-    UV_NO_CACHE=1
+    UV_NO_CACHE=1 \
+    UV_SYSTEM_CERTS=1
 
 COPY deploy/uv-requirements.txt /src/deploy/uv-requirements.txt
 RUN pip install --require-hashes -r /src/deploy/uv-requirements.txt

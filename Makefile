@@ -10,9 +10,10 @@ SERVE_VENV ?= .venv-serve
 SERVE_TEST_VENV ?= .venv-serve-test
 UV_VENV ?= .venv-uv
 UV := $(UV_VENV)/bin/uv
-# uv runs on $(PYTHON) and never downloads a Python of its own.
+# uv runs on $(PYTHON), never downloads a Python of its own, and trusts the system's certificates (as pip does).
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
+export UV_SYSTEM_CERTS ?= 1
 # Install exactly what uv.lock pins for these extras (and nothing else: sync removes what the lock does not list);
 # --locked refuses a lock that no longer matches pyproject.toml.
 SYNC = $(UV) sync --locked --quiet
