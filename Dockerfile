@@ -25,13 +25,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 COPY deploy/uv-requirements.txt /src/deploy/uv-requirements.txt
 RUN pip install --require-hashes -r /src/deploy/uv-requirements.txt
 
-# Rebuilt only when pyproject.toml or uv.lock change. The venv comes from `python -m venv`, so it has pip for the
-# project's own install below; --inexact keeps that pip, --locked refuses a lock that does not match pyproject.toml.
+# Rebuilt only when pyproject.toml or uv.lock change. uv makes the venv (no pip in it); --locked refuses a lock that
+# does not match pyproject.toml.
 COPY pyproject.toml /src/pyproject.toml
 COPY uv.lock /src/uv.lock
 WORKDIR /src
-RUN python -m venv /opt/bard/venv \
- && uv sync --locked --inexact --no-install-project ${EXTRAS:+--extra "$EXTRAS"}
+RUN uv sync --locked --no-install-project ${EXTRAS:+--extra "$EXTRAS"}
 
 # Stage 2: the image, with that venv and no uv.
 FROM python:3.11-slim
@@ -52,15 +51,15 @@ RUN useradd --create-home --uid 10001 --user-group bard \
 
 COPY --from=dependencies /opt/bard/venv /opt/bard/venv
 
-# The code (small, changes often), then the project itself; --no-deps: the venv has them all.
-# The model is not copied with model_store's code: it gets a layer of its own below.
+# The code (small, changes often), then the project itself, into the venv by the base image's pip; --no-deps: the
+# venv has them all. The model is not copied with model_store's code: it gets a layer of its own below.
 COPY README.md /src/README.md
 COPY pyproject.toml /src/pyproject.toml
 COPY bot /src/bot
 COPY training /src/training
 COPY model_store/*.py /src/model_store/
 COPY model_store/rules /src/model_store/rules
-RUN pip install --no-deps /src \
+RUN pip --python /opt/bard/venv/bin/python install --no-deps /src \
  && rm -rf /src
 
 # The bundled model, read-only, where BARD_MODEL_DIR points by default; bard-generate's default finds it too.
