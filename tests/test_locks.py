@@ -20,9 +20,15 @@ def test_the_lock_was_resolved_for_what_pyproject_asks_now() -> None:
     declared_extras = sorted(canonicalize_name(e) for e in project["optional-dependencies"])
     assert sorted(locked_extras(locked)) == declared_extras, RELOCK
     declared, recorded = declared_requirements(project), locked_requirements(locked)
-    missing = sorted(str(key[:3]) for key in declared - recorded)
-    extra = sorted(str(key[:3]) for key in recorded - declared)
+    missing = sorted(described(key) for key in declared - recorded)
+    extra = sorted(described(key) for key in recorded - declared)
     assert not missing and not extra, f"{RELOCK} (not in the lock: {missing}; only in the lock: {extra})"
+
+
+def described(key: tuple) -> str:
+    """A requirement_key() as a requirement reads: name[extras]specifiers (markers left out)."""
+    name, extras, specifiers, _ = key
+    return name + (f"[{','.join(sorted(extras))}]" if extras else "") + ",".join(sorted(specifiers))
 
 
 def test_every_locked_package_is_pinned_with_hashes() -> None:
