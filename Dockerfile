@@ -2,11 +2,38 @@
 #   docker build -t bard .                                  # the bot: serving only, numpy, no TensorFlow
 #   docker build --build-arg EXTRAS=train -t bard:train .   # the same plus CPU TensorFlow, to run bard-train inside
 # The token is never part of either image: pass it at run time (a Docker secret, or BARD_TOKEN).
-FROM python:3.11-slim
+# Both install exactly what uv.lock pins, checked against its hashes (docs/dependencies.md).
+
+# Stage 1: the dependencies, installed by uv from the lock into /opt/bard/venv. uv stays in this stage. It trusts
+# the image's certificate store (UV_SYSTEM_CERTS), as pip does, so a proxy's CA added there works for both.
+FROM python:3.11-slim AS dependencies
 
 # Extras of pyproject.toml to install besides the dependencies: none (the bot), or "train" (TensorFlow and the
 # plays, for bard-train: about ten times the size, so only in the image built for retraining).
 ARG EXTRAS=
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    UV_PROJECT_ENVIRONMENT=/opt/bard/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
+    UV_SYSTEM_CERTS=1
+
+COPY deploy/uv-requirements.txt /src/deploy/uv-requirements.txt
+RUN pip install --require-hashes -r /src/deploy/uv-requirements.txt
+
+# Rebuilt only when pyproject.toml or uv.lock change. uv makes the venv (no pip in it); --locked refuses a lock that
+# does not match pyproject.toml.
+COPY pyproject.toml /src/pyproject.toml
+COPY uv.lock /src/uv.lock
+WORKDIR /src
+RUN uv sync --locked --no-install-project ${EXTRAS:+--extra "$EXTRAS"}
+
+# Stage 2: the image, with that venv and no uv.
+FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -14,7 +41,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
     OPENBLAS_NUM_THREADS=1 \
-    TF_CPP_MIN_LOG_LEVEL=2
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    PATH=/opt/bard/venv/bin:$PATH
 
 # A user of its own, and /data (its working directory) with /data/models, the volume for retrained models, and
 # /data/settings, the volume for the servers' settings (the SQLite database of BARD_DATABASE_URL).
@@ -22,21 +50,17 @@ RUN useradd --create-home --uid 10001 --user-group bard \
  && mkdir -p /data/models /data/settings \
  && chown -R bard:bard /data
 
-# The dependencies, read from pyproject.toml alone: this layer is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml /src/pyproject.toml
-COPY deploy/requirements.py /src/deploy/requirements.py
-RUN python /src/deploy/requirements.py /src/pyproject.toml "$EXTRAS" > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+COPY --from=dependencies /opt/bard/venv /opt/bard/venv
 
-# The code (small, changes often), then the project itself; --no-deps: the layer above has them all.
-# The model is not copied with model_store's code: it gets a layer of its own below.
+# The code (small, changes often), then the project itself, into the venv by the base image's pip; --no-deps: the
+# venv has them all. The model is not copied with model_store's code: it gets a layer of its own below.
 COPY README.md /src/README.md
+COPY pyproject.toml /src/pyproject.toml
 COPY bot /src/bot
 COPY training /src/training
 COPY model_store/*.py /src/model_store/
 COPY model_store/rules /src/model_store/rules
-RUN pip install --no-deps /src \
+RUN pip --python /opt/bard/venv/bin/python install --no-deps /src \
  && rm -rf /src
 
 # The bundled model, read-only, where BARD_MODEL_DIR points by default; bard-generate's default finds it too.

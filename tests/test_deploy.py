@@ -1,5 +1,5 @@
 """Self-hosting files: the default image serves only (no TensorFlow) and the train image installs what the README's
-setup installs, both from pyproject.toml (not a copied list); the image runs as non-root with the bundled model and
+setup installs, both from uv.lock (not a copied list); the image runs as non-root with the bundled model and
 a health check; compose builds the train image only on request, and it and the systemd unit fit the bot's shutdown;
 and, when asked for (BARD_TEST_DOCKER=1) where a Docker engine answers, the image builds and runs."""
 
@@ -10,19 +10,17 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from lockfile import closure, expand_extras, lock
 
 from bot.settings import DEFAULT_SECRETS_DIR, ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SELF_HOSTING = REPO / "docs/self-hosting.md"  # Docker, systemd and operations, out of the README
 DEFAULTS = Settings()
-sys.path.insert(0, str(REPO / "deploy"))
-import requirements as deploy_requirements  # noqa: E402 (deploy/ is not a package; the Dockerfile runs it)
 
 
 def dockerfile() -> list[tuple[str, str]]:
@@ -47,13 +45,14 @@ def pyproject() -> dict:
     return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
-def makefile_install_extras() -> list[str]:
-    """The extras the Makefile's one `pip install -e '.[...]'` installs (what `make run` and `make test` set up)."""
+def makefile_sync_extras() -> dict[str, list[str]]:
+    """The extras each of the Makefile's environments installs from the lock, by its variable (VENV: make test's)."""
     makefile = (REPO / "Makefile").read_text()
-    installs = re.findall(r"pip install\b[^\n]*?-e\s+['\"]?\.\[([^\]]*)\]", makefile)
-    assert len(installs) == 1, installs
-    assert re.search(r"^run:.*\$\(VENV\)/\.installed", makefile, re.M), "make run no longer installs first"
-    return [e.strip() for e in installs[0].split(",")]
+    assert re.search(r"^SYNC = \$\(UV\) sync --locked\b", makefile, re.M), "make no longer installs from the lock"
+    assert re.search(r"^run: \$\(SERVE_VENV\)/\.synced$", makefile, re.M), "make run no longer installs first"
+    assert re.search(r"^test: \$\(VENV\)/\.synced$", makefile, re.M), "make test no longer installs first"
+    syncs = re.findall(r"UV_PROJECT_ENVIRONMENT=\$\((\w+)\) \$\(SYNC\)([^|\n]*)", makefile)
+    return {venv: re.findall(r"--extra (\S+)", options) for venv, options in syncs}
 
 
 def seconds(value: str) -> float:
@@ -67,16 +66,14 @@ def seconds(value: str) -> float:
 # --------------------------------------------------------------------------- the image's install steps
 
 
-def image_requirements(extras: str) -> list[str]:
-    """What the Dockerfile's install step prints for a value of EXTRAS, run as the Dockerfile runs it."""
-    (run,) = [r for r in arguments("RUN") if "deploy/requirements.py" in r]
-    command = shlex.split(run.split("&&")[0].split(">")[0])
-    assert command[:3] == ["python", "/src/deploy/requirements.py", "/src/pyproject.toml"]
-    assert command[3:] == ["$EXTRAS"]
-    assert "pip install -r /tmp/requirements.txt" in run
-    script, project_file = REPO / "deploy/requirements.py", REPO / "pyproject.toml"
+def image_sync(extras: str) -> list[str]:
+    """The Dockerfile's `uv sync` command for a value of EXTRAS, its words as the build's shell expands them."""
+    (run,) = [r for r in arguments("RUN") if "uv sync" in r]
+    command = run[run.index("uv sync") :]
+    assert "&&" not in command and ";" not in command, run
+    environment = {"EXTRAS": extras, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     printed = subprocess.run(
-        [sys.executable, str(script), str(project_file), extras], capture_output=True, text=True, check=True
+        ["sh", "-c", f"printf '%s\\n' {command}"], env=environment, capture_output=True, text=True, check=True
     )
     return printed.stdout.split()
 
@@ -84,36 +81,42 @@ def image_requirements(extras: str) -> list[str]:
 def test_the_default_image_serves_only_and_the_train_image_installs_what_the_readme_setup_does() -> None:
     readme = (REPO / "README.md").read_text()
     assert "make run" in readme  # the README's setup; the Makefile says what it installs
-    make_extras = makefile_install_extras()
-    assert make_extras == ["dev"]
+    make_extras = makefile_sync_extras()
+    assert make_extras["VENV"] == ["dev"]
+    assert make_extras["SERVE_VENV"] == []  # make run: serving only
     project = pyproject()["project"]
 
-    # `docker build -t bard .`: the dependencies alone, no TensorFlow.
+    # `docker build -t bard .`: the dependencies alone, from the lock, no TensorFlow.
     (extras_arg,) = [a for a in arguments("ARG") if a.startswith("EXTRAS")]
     assert extras_arg == "EXTRAS="
-    serving = image_requirements("")
-    assert serving == project["dependencies"]
-    assert not [r for r in serving if re.match(r"(tensorflow|keras)\b", r)]
+    serving = image_sync("")
+    assert serving[:3] == ["uv", "sync", "--locked"] and "--no-install-project" in serving
+    assert "--extra" not in serving and "--all-extras" not in serving
+    assert not closure(lock(), []) & {"tensorflow", "keras"}
 
-    # `docker build --build-arg EXTRAS=train -t bard:train .`: what `make run` installs, less the dev tools.
+    # `docker build --build-arg EXTRAS=train -t bard:train .`: what `make test` installs, less the test tools and
+    # the PostgreSQL driver (the tests' own).
     assert "docker build --build-arg EXTRAS=train -t bard:train ." in SELF_HOSTING.read_text()
-    training = image_requirements("train")
-    make_installs = deploy_requirements.requirements(pyproject(), make_extras)
-    dev_tools = [r for r in project["optional-dependencies"]["dev"] if not r.startswith(project["name"] + "[")]
+    assert image_sync("train") == [*serving, "--extra", "train"]
+    training = expand_extras(project, ["train"])
+    make_installs = expand_extras(project, make_extras["VENV"])
+    optional = project["optional-dependencies"]
+    dev_tools = [r for e in ("dev", "test", "postgres") for r in optional[e] if not r.startswith(project["name"] + "[")]
     assert sorted(training) == sorted(set(make_installs) - set(dev_tools))
     assert set(project["dependencies"]) | set(project["optional-dependencies"]["train"]) == set(training)
 
     # The project itself on top, without resolving again; and no requirement written into the Dockerfile by hand.
-    assert any(r.startswith("pip install --no-deps /src") for r in arguments("RUN"))
+    assert any(r.startswith("pip --python /opt/bard/venv/bin/python install --no-deps /src") for r in arguments("RUN"))
     text = (REPO / "Dockerfile").read_text().lower()
-    for requirement in training:
+    for requirement in make_installs:
         name = re.split(r"[<>=!~\[; ]", requirement)[0].lower()
-        assert not re.search(rf"pip install[^\n]*\b{re.escape(name)}\b", text), f"{name} is installed by hand"
+        by_hand = re.search(rf"(pip|uv) (install|add)[^\n]*\b{re.escape(name)}\b", text)
+        assert not by_hand, f"{name} is installed by hand"
 
 
 def test_the_code_copied_into_the_image_is_every_package_setuptools_installs() -> None:
-    copied = {shlex.split(a)[0] for a in arguments("COPY") if not a.startswith("--")}
-    assert {"pyproject.toml", "deploy/requirements.py", "bot", "training", "model_store/*.py"} <= copied
+    copied = {source for a in arguments("COPY") if not a.startswith("--") for source in shlex.split(a)[:-1]}
+    assert {"pyproject.toml", "uv.lock", "deploy/uv-requirements.txt", "bot", "training", "model_store/*.py"} <= copied
     packages = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
     assert set(packages) == {"bot*", "model_store*", "training*"}
     # model_store is copied as *.py (its model gets a layer of its own): each subpackage needs a COPY of its own.
@@ -127,7 +130,7 @@ def test_the_code_copied_into_the_image_is_every_package_setuptools_installs() -
 def test_the_image_runs_as_non_root_with_the_bundled_model_and_a_health_check() -> None:
     (user,) = arguments("USER")
     assert user not in ("root", "0") and any("useradd" in r and user in r for r in arguments("RUN"))
-    assert arguments("FROM") == ["python:3.11-slim"]
+    assert arguments("FROM") == ["python:3.11-slim AS dependencies", "python:3.11-slim"]  # uv stays in the first
     copies = [shlex.split(a) for a in arguments("COPY")]
     (model_copy,) = [c for c in copies if c[0] == "model_store/shakespeare"]
     env = " ".join(arguments("ENV"))
