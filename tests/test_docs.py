@@ -112,7 +112,7 @@ def test_the_readme_starts_with_the_two_commands_and_fits_a_front_door() -> None
 
 
 def test_commands_run_what_make_installs_never_a_bare_script() -> None:
-    """`bard-bot` alone is not on a fresh clone's PATH: `make` installs it in .venv/bin."""
+    """`bard-bot` alone is not on a fresh clone's PATH: `make` installs it in .venv-serve/bin (and .venv/bin)."""
     bare = re.compile(r"^\s*(?:\$\s+)?(?:[A-Z_]+=\S+\s+)*(bard-(?:bot|generate|train))(?=\s|$)")
     found = [
         f"{page.relative_to(REPO)}: {line.strip()}"
@@ -128,7 +128,7 @@ def test_commands_run_what_make_installs_never_a_bare_script() -> None:
 def test_the_readmes_console_sample_is_what_the_console_prints(tmp_path: Path, tiny_model_dir: Path) -> None:
     sample = next(b for b in code_blocks(README) if b.startswith("$ printf '!bard"))
     command, notice, banner, *reply = sample.rstrip("\n").splitlines()
-    assert command == "$ printf '!bard To be, or not to be\\n' | .venv/bin/bard-bot"
+    assert command == "$ printf '!bard To be, or not to be\\n' | .venv-serve/bin/bard-bot"
     done = subprocess.run(
         [
             sys.executable,
