@@ -18,6 +18,7 @@ from model_store.lexicon import Lexicon
 from model_store.lstm import LSTMNetwork
 from model_store.metre import Metre
 from model_store.names import NameRecord
+from model_store.rhymes import Rhymes
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.vocab import Vocab
@@ -291,14 +292,14 @@ def export_model(
     vocab: Vocab,
     manifest: dict[str, Any],
     *,
-    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None],
+    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None, Rhymes],
     force: bool,
     paths: RunPaths,
     weights_only: bool = False,
 ) -> Path:
-    """Write the export through model_store, with the lexicon, speakers, metre and name record monologues need; a
-    failed write (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
-    lexicon, speakers, metre, names = speech
+    """Write the export through model_store, with the lexicon, speakers, metre, name record and rhymes monologues
+    need; a failed write (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
+    lexicon, speakers, metre, names, rhymes = speech
     try:
         return store.export(
             out,
@@ -310,6 +311,7 @@ def export_model(
             speakers=speakers,
             metre=metre,
             names=names,
+            rhymes=rhymes,
             force=force,
         )
     except ModelError as exc:
