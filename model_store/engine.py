@@ -8,7 +8,9 @@ one speaker, the one the request names (its `speaker` field; the seed is the spe
 likely the model finds each of its well-known speakers to speak next, in real words only
 (model_store/rules/monologue.py, model_store/rules/words.py).
 A monologue is in blank verse when the model carries its metre (verse=False: prose): lines of 10 or 11
-syllables that scan as iambic pentameter (model_store/metre.py, model_store/rules/verse.py).
+syllables that scan as iambic pentameter (model_store/metre.py, model_store/rules/verse.py). With the model's
+rhymes it closes on a rhyming couplet (couplet=False: not), and sonnet=True asks for a sonnet instead of a speech
+(model_store/rules/rhyme.py); a line that must rhyme and meets a dead end is written again from its start.
 The rules are masks on the model's own distribution, so it still chooses among what they allow. With
 monologue=False the engine writes free text, as the model would alone.
 (Sampling is row by row; only the matrix products of a batch may round differently in the last bit
@@ -29,6 +31,7 @@ from model_store.lstm import LSTMNetwork, LSTMState
 from model_store.playscript import last_speaker, speeches
 from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.rules.names import NameMasks
+from model_store.rules.rhyme import SONNET_CHARS, Couplet, RhymeMasks, RhymePlan, Sonnet
 from model_store.rules.stop_rule import StopReason, StopRule
 from model_store.rules.verse import VerseMasks
 from model_store.rules.words import WordMasks
@@ -70,6 +73,8 @@ class GenerationRequest:
     # Who speaks, as typed ("hamlet"; spelled as the plays do); None: the model chooses. Free text has no speaker of
     # its own: there the name opens the seed, "Hamlet: To be".
     speaker: str | None = None
+    couplet: bool = True  # a verse monologue closes on a rhyming couplet (on models with rhymes)
+    sonnet: bool = False  # a sonnet (14 rhymed lines, no speaker) instead of a speech; max_chars and min_chars unused
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= 100_000:
@@ -84,6 +89,8 @@ class GenerationRequest:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.speaker is not None and (not self.speaker.strip() or any(c in self.speaker for c in ":\n")):
             raise ValueError(f"speaker must be a name, got {self.speaker!r}")
+        if self.sonnet and not (self.monologue and self.verse):
+            raise ValueError("a sonnet is rhymed verse: it cannot be free text or prose")
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class Generation:
     speaker: str | None = None  # who speaks the monologue; None for free text
     sampled: int = 0  # characters generated, those cut off at the end included (the work it took)
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
+    rewrites: int = 0  # rhymed verse: lines written again from their start because nothing that fits was allowed
 
 
 class Engine:
@@ -111,6 +119,7 @@ class Engine:
         self.words = WordMasks(model.lexicon, self.vocab.chars) if model.lexicon and model.speakers else None
         self.verse = VerseMasks(self.words, model.metre) if self.words is not None and model.metre else None
         self.names = NameMasks(model.names, self.words, self.verse) if self.words is not None and model.names else None
+        self.rhymes = RhymeMasks(self.verse, model.rhymes) if self.verse is not None and model.rhymes else None
         self.structure = structure_masks(self.vocab.chars)
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
@@ -141,6 +150,11 @@ class Engine:
         """Whether the model can write monologues (it carries its speakers)."""
         return self.speakers is not None
 
+    @property
+    def sonnets(self) -> bool:
+        """Whether the model can write sonnets and close speeches on a couplet (it carries its metre and rhymes)."""
+        return self.rhymes is not None and self.speakers is not None
+
     # ------------------------------------------------------------------ generation
 
     def clean(self, seed: str) -> CleanSeed:
@@ -156,6 +170,8 @@ class Engine:
         """The text a request's seed is cleaned from: its speech, after the speaker's name in free text."""
         if request.speaker is not None and not (request.monologue and self.speakers is not None):
             return f"{request.speaker}: {request.seed}"
+        if request.sonnet:
+            return " ".join(request.seed.split())  # a sonnet's seed opens its first line
         return request.seed
 
     def _plan(self, request: GenerationRequest, cleaned: CleanSeed) -> Plan:
@@ -174,21 +190,33 @@ class Engine:
                 speaker = self._answerer(history, request.rng)
             else:
                 speaker = self.candidates[int(np.searchsorted(self.speaker_cdf, request.rng.random(), side="right"))]
-            min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
+            max_chars = SONNET_CHARS if request.sonnet else request.max_chars
+            min_chars = int(max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
             names = self.names.of(speaker) if self.names is not None else None  # his plays' names only
             rule: Rule = MonologueRule(
                 speech,
-                max_chars=request.max_chars,
+                max_chars=max_chars,
                 min_chars=min_chars,
                 speaker_names=self.speaker_names,
                 words=self.words,
                 verse=(self.verse if names is None else names.verse) if request.verse else None,
                 names=names,
+                rhyme=self._rhyme(request, max_chars, min_chars),
             )
             return Plan(speech, speech, speaker, rule, history)
         context = self._context(cleaned.text)
         min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
         return Plan(cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars))
+
+    def _rhyme(self, request: GenerationRequest, max_chars: int, min_chars: int) -> RhymePlan | None:
+        """A verse request's rhymes: a sonnet's, or a closing couplet's; None without the model's rhymes."""
+        if self.rhymes is None or not request.verse:
+            if request.sonnet:
+                raise ValueError(f"model {self.model.name} has no rhymes: it cannot write sonnets")
+            return None
+        if request.sonnet:
+            return RhymePlan(self.rhymes, Sonnet())
+        return RhymePlan(self.rhymes, Couplet(max_chars, min_chars)) if request.couplet else None
 
     def _answerer(self, history: str, rng: np.random.Generator) -> str:
         """Who answers the exchange's last speech, drawn by the model's odds of each speaking next: among the well-known
@@ -243,6 +271,8 @@ class Engine:
         primed = [self._prime_context(plan) for plan in plans]
         state = LSTMState.stack([st for _, st in primed])
         logits = np.stack([lg for lg, _ in primed])
+        # Rhymed verse: by request, (logits, state) where the line it writes began, to write it again from there.
+        line_starts = {i: (logits[i].copy(), state.take([i])) for i, rule in enumerate(rules) if rule.marked}
 
         active = np.arange(len(requests))  # request index of each batch row
         sampler = BatchSampler(
@@ -255,7 +285,14 @@ class Engine:
         row_rules = list(rules)  # the rule of each batch row
         while True:
             uniform = np.array([requests[i].rng.random() for i in active])
-            ids = sampler(logits, uniform, self._banned(row_rules) if any(monologues) else None)
+            banned = self._banned(row_rules) if any(monologues) else None
+            if line_starts and (stuck := [row for row, rule in enumerate(row_rules) if rule.stuck]):
+                for row in stuck:  # a line that must rhyme met a dead end: back to its start
+                    row_rules[row].rewind()
+                    logits[row], start = line_starts[int(active[row])]
+                    state.put(row, start)
+                banned = self._banned(row_rules)
+            ids = sampler(logits, uniform, banned)
             keep = [
                 row
                 for row, (rule, char_id) in enumerate(zip(row_rules, ids.tolist(), strict=True))
@@ -272,9 +309,20 @@ class Engine:
                 row_rules = [row_rules[row] for row in keep]
                 monologues = [monologues[row] for row in keep]
             logits = self.network.step(ids, state)
+            for row in [row for row, rule in enumerate(row_rules) if rule.marked] if line_starts else ():
+                line_starts[int(active[row])] = (logits[row].copy(), state.take([row]))
         return [
-            Generation(shown, rule.text, c.changes, rule.reason or "length", speaker, len(rule.chars), _fallbacks(rule))
-            for c, (shown, _, speaker, rule, _) in zip(cleaned, plans, strict=True)
+            Generation(
+                shown,
+                rule.text,
+                c.changes,
+                rule.reason or "length",
+                None if r.sonnet else speaker,  # a sonnet is no speech
+                len(rule.chars),
+                _fallbacks(rule),
+                rule.rhyme.rewrites if rule.rhyme is not None else 0,
+            )
+            for r, c, (shown, _, speaker, rule, _) in zip(requests, cleaned, plans, strict=True)
         ]
 
     def _prime_context(self, plan: Plan) -> tuple[np.ndarray, LSTMState]:
