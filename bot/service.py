@@ -230,10 +230,13 @@ class GenerationService:
         verse: bool = True,
         history: str = "",
         speaker: str | None = None,
+        couplet: bool = True,
+        sonnet: bool = False,
     ) -> PendingGeneration:
         """Queue one request for a model (None: the default); a monologue may follow an exchange (history, in
-        play-script form) and have its speaker named (None: the model chooses). Raises ValueError (bad values,
-        UnknownModel), Busy (queue full) or ServiceClosed, at once."""
+        play-script form) and have its speaker named (None: the model chooses); a verse one closes on a couplet
+        unless `couplet` is false; `sonnet` asks for a sonnet instead. Raises ValueError (bad values, a sonnet from
+        a model without rhymes, UnknownModel), Busy (queue full) or ServiceClosed, at once."""
         if self._closed:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:
@@ -250,7 +253,11 @@ class GenerationService:
             verse=verse,
             history=history,
             speaker=speaker,
+            couplet=couplet,
+            sonnet=sonnet,
         )
+        if sonnet and not self.engines[name].sonnets:
+            raise ValueError(f"the model {name} has no rhymes: it cannot write sonnets")
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1
             raise Busy(f"{self._pending} requests are already waiting")

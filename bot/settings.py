@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     length: int = Field(400, ge=1, le=MAX_LENGTH)
     monologue: bool = True  # one speech by one speaker in real words; false: free text (`--free` per command)
     verse: bool = True  # a monologue in blank verse (iambic pentameter); false: prose (`--prose` per command)
+    couplet: bool = True  # a verse monologue closes on a rhyming couplet; false: not (`--no-couplet` per command)
     components: bool = True  # buttons (Continue, Another, Answer) under each monologue; false: plain replies
     cooldown: float = Field(10.0, ge=0, le=3600, allow_inf_nan=False)
     queue_bound: int = Field(32, ge=1, le=10_000)

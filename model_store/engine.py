@@ -267,7 +267,7 @@ class Engine:
         rules = [plan.rule for plan in plans]
         monologues = [isinstance(rule, MonologueRule) for rule in rules]
         if on_start is not None:
-            on_start(plans[0].speaker, plans[0].shown)
+            on_start(None if requests[0].sonnet else plans[0].speaker, plans[0].shown)
         primed = [self._prime_context(plan) for plan in plans]
         state = LSTMState.stack([st for _, st in primed])
         logits = np.stack([lg for lg, _ in primed])

@@ -258,7 +258,12 @@ async def test_slash_commands_are_synced_only_on_request(fake: FakeDiscord, tiny
     assert put.path == f"/applications/{fake.BOT_ID}/commands"
     command, menu = put.json
     assert (command["name"], menu["name"], menu["type"]) == ("bard", "Continue as the bard", 3)
-    assert {o["name"] for o in command["options"]} == {"write", "help", "info", "speakers", "models", "reload", "stats"}
+    assert {o["name"] for o in command["options"]} == {
+        *("write", "help", "info", "speakers", "models", "reload", "stats", "sonnet")
+    }
+    write = next(o for o in command["options"] if o["name"] == "write")
+    form = next(o for o in write["options"] if o["name"] == "form")  # a sonnet instead of a monologue
+    assert [choice["value"] for choice in form["choices"]] == ["monologue", "sonnet"]
 
 
 # --------------------------------------------------------------------------- shutdown, plugin, console
@@ -303,7 +308,7 @@ async def test_the_cog_loads_into_a_plain_bot_as_an_extension(fake: FakeDiscord,
         await host.load_extension("bot.cog")
         group = host.get_command("bard")
         assert isinstance(group, commands.Group)
-        assert {c.name for c in group.commands} == {"help", "info", "speakers", "models", "reload", "stats"}
+        assert {c.name for c in group.commands} == {"help", "info", "speakers", "models", "reload", "stats", "sonnet"}
         cog = host.get_cog("Bard")
         task = await start(host)
         reply = await ask(fake, "?bard -t 0 -n 40 To be")  # greedy: random text can open with a "NAME:" line

@@ -5,15 +5,16 @@ rhyme with, MIN_PARTNERS of them at least, that can end a line), or answering on
 an earlier line's: a different word sharing a rhyme part, model_store/rhymes.py). The verse knows where a word
 ends the line (at syllable 10 or 11), so a line's role is a mask on the word trie: a letter is allowed only if it
 leads to a word that ends before the line's last position from which a target word still fits (`limit`), or to
-a target word that fits from where it starts to the line's end. A line's masks are made once per set of targets
-(`RhymeMasks.line`) and their rows on first use, as the verse's are.
+a target word that fits from where it starts to the line's end. That counts on a monosyllable to fill any
+position before the limit, as the plays' lexicon has; where no word fits, the line is at a dead end (below). A
+line's masks are made once per set of targets (`RhymeMasks.line`), their rows on first use, as the verse's are.
 
 The forms: a closing couplet (`Couplet`: near the end of a verse monologue a line opens a rhyme and the next one
 answers it and ends the speech) and the Shakespearean sonnet (`Sonnet`: 14 lines rhymed ABAB CDCD EFEF GG).
 Only words the CMU dictionary knows are chosen to rhyme (never a spelling estimate), and no word that cannot end
 a sentence ("the", "my": model_store/rules/reader.py). When the other rules leave nothing in a line that must
-rhyme, the line is written again from its start (`RhymePlan.rewritable`, up to MAX_REWRITES times) before the
-metre is let go for a word (a fallback, counted).
+rhyme (a dead end), the line is written again from its start (`RhymePlan.rewritable`, up to MAX_REWRITES times)
+before the metre is let go for a word (a fallback, counted).
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ from model_store.metre import LINE_ENDS, LONGEST, fits
 from model_store.rhymes import Rhymes
 from model_store.rules.reader import NON_ENDERS
 from model_store.rules.verse import VerseLine, VerseMasks
-from model_store.rules.words import trie_symbol
+from model_store.rules.words import FREE, SPECIAL, trie_symbol
 
 MIN_PARTNERS = 3  # a line that opens a rhyme ends on a word with at least this many rhymes that can end a line
 MAX_REWRITES = 8  # a line that must rhyme is written again from its start at most this many times
 SONNET = "ABABCDCDEFEFGG"  # the Shakespearean sonnet's rhyme scheme, a letter per line
 SONNET_CHARS = 1400  # a sonnet's length limit (14 lines of about 45 characters; a cut shows as fewer lines)
 COUPLET_LINE = 55  # characters: a long line of verse; the couplet opens when three such would pass max_chars
-AVERAGE_LINE = 42  # characters: a line of verse on average; the couplet opens early enough to end past min_chars
+AVERAGE_LINE = 42  # characters: a line of verse on average, until a speech's own lines say otherwise
+LONG_LINE = 1.3  # a long line, against the speech's average (a model whose lines are longer opens its couplet sooner)
 LINES_KEPT = 512  # line masks (one per set of targets) kept; the oldest go first
 _BITS = 12  # per case in a `below` (as verse.py)
 OPEN = -1  # a line's role: its last word opens a rhyme (any other role >= 0: the line it answers; None: free)
@@ -149,6 +151,19 @@ class LineEndMasks(VerseMasks):
         ends = self.shared.word_ends(node, starts)
         return (ends & self.open) | (ends & LINE_ENDS if node in self.targets else 0)
 
+    def _build(self, state: int, starts: int, flags: int) -> np.ndarray:
+        row = super()._build(state, starts, flags)
+        if state < SPECIAL and state != FREE and not starts & LINE_ENDS and not self._begins(starts):
+            # Between words where no word fits: the limit counts on a monosyllable to fill any position before it,
+            # and a lexicon without one can come here. Nothing completes the line: it is written again.
+            row = np.ones_like(row)
+        return row
+
+    def _begins(self, starts: int) -> bool:
+        """Whether some word of the line's fits from one of the positions `starts`, in any case."""
+        below = self.below[0]
+        return any(below >> (_BITS * case) & starts for case in range(4))
+
 
 class _Below:
     """A list of values by node, some ORed with more."""
@@ -161,20 +176,20 @@ class _Below:
 
 
 class Couplet:
-    """A verse monologue closes on a couplet: from `start` characters a line opens a rhyme and the next answers it;
-    the speech ends with the answer once it reaches min_chars (else another couplet follows)."""
+    """A verse monologue closes on a couplet: near max_chars a line opens a rhyme and the next answers it; the speech
+    ends with the answer once it reaches min_chars (else another couplet follows)."""
 
     def __init__(self, max_chars: int, min_chars: int) -> None:
-        self.min_chars = min_chars
-        # Where the couplet opens: three long lines before max_chars, but late enough for it to close past min_chars
-        # (two lines on average), never later than two long lines before max_chars.
-        late = min(min_chars - 2 * AVERAGE_LINE, max_chars - 2 * COUPLET_LINE)
-        self.start = max(0, max_chars - 3 * COUPLET_LINE, late)
+        self.max_chars, self.min_chars = max_chars, min_chars
 
-    def role(self, roles: tuple[int | None, ...], written: int) -> int | None:
+    def role(self, roles: tuple[int | None, ...], written: int, average: float) -> int | None:
         if roles and roles[-1] == OPEN:
             return len(roles) - 1
-        return OPEN if written >= self.start else None
+        # The couplet opens three long lines before max_chars, but late enough to close past min_chars (two lines
+        # on average), never later than two long lines before max_chars.
+        line = max(COUPLET_LINE, LONG_LINE * average)
+        late = min(self.min_chars - 2 * average, self.max_chars - 2 * line)
+        return OPEN if written >= max(self.max_chars - 3 * line, late) else None
 
     def done(self, roles: tuple[int | None, ...], written: int, sentence: bool) -> bool:
         return bool(roles) and roles[-1] is not None and roles[-1] >= 0 and sentence and written >= self.min_chars
@@ -186,7 +201,7 @@ class Couplet:
 class Sonnet:
     """Fourteen lines rhymed ABAB CDCD EFEF GG; the last ends a sentence."""
 
-    def role(self, roles: tuple[int | None, ...], written: int) -> int | None:
+    def role(self, roles: tuple[int | None, ...], written: int, average: float) -> int | None:
         line = len(roles)
         if line >= len(SONNET):
             return None
@@ -212,7 +227,8 @@ class RhymePlan:
 
     def begin(self, verse: VerseLine, written: int, state: int) -> None:
         """A new line begins (`written` characters so far, word state `state`): its role and masks."""
-        role = self.form.role(self.roles, written)
+        average = written / len(self.ends) if self.ends and written else AVERAGE_LINE  # characters per line so far
+        role = self.form.role(self.roles, written, average)
         self.roles += (role,)
         self.line_rewrites = 0
         verse.rewritable = role is not None
