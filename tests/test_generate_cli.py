@@ -74,3 +74,20 @@ def test_blas_runs_one_thread_unless_told_otherwise(tmp_path, given, expected):
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == [expected, "1"], done.stderr
+
+
+def test_a_sonnet_is_fourteen_lines_without_a_speaker_and_the_couplet_can_be_turned_off(capsys, rhymed_model_dir):
+    common = ("--model", str(rhymed_model_dir), "--rng-seed", "1")
+    status, out, _ = generate(capsys, *common, "--sonnet", "--seed", "hamlet: To be")
+    lines = out.rstrip("\n").split("\n")
+    assert status == 0 and len(lines) == 14 and lines[0].startswith("hamlet: To be")  # all of it the first line
+    on = generate(capsys, *common, "--seed", "To be")
+    off = generate(capsys, *common, "--seed", "To be", "--no-couplet")
+    assert on[0] == off[0] == 0 and on[1] != off[1]
+    status, _, err = generate(capsys, *common, "--sonnet", "--prose")
+    assert status == 2 and err == "bard-generate: error: a sonnet is rhymed verse: it cannot be free text or prose\n"
+
+
+def test_a_sonnet_from_a_model_without_rhymes_is_refused(capsys, monologue_model_dir):
+    status, _, err = generate(capsys, "--model", str(monologue_model_dir), "--sonnet")
+    assert status == 2 and err.endswith("has no rhymes (or speakers): it cannot write sonnets\n")
