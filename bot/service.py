@@ -233,10 +233,9 @@ class GenerationService:
         couplet: bool = True,
         sonnet: bool = False,
     ) -> PendingGeneration:
-        """Queue one request for a model (None: the default); a monologue may follow an exchange (history, in
-        play-script form) and have its speaker named (None: the model chooses); a verse one closes on a couplet
-        unless `couplet` is false; `sonnet` asks for a sonnet instead. Raises ValueError (bad values, a sonnet from
-        a model without rhymes, UnknownModel), Busy (queue full) or ServiceClosed, at once."""
+        """Queue one request for a model (None: the default): a monologue, after an exchange (history) and by a named
+        speaker (None: the model chooses) if given, its verse closing on a couplet unless not `couplet`; or a `sonnet`.
+        Raises ValueError (bad values, a sonnet without rhymes, UnknownModel), Busy (queue full) or ServiceClosed."""
         if self._closed:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:

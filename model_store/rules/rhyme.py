@@ -20,6 +20,7 @@ before the metre is let go for a word (a fallback, counted).
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import OrderedDict
 from typing import Any
 
@@ -38,7 +39,7 @@ SONNET_CHARS = 1400  # a sonnet's length limit (14 lines of about 45 characters;
 COUPLET_LINE = 55  # characters: a long line of verse; the couplet opens when three such would pass max_chars
 AVERAGE_LINE = 42  # characters: a line of verse on average, until a speech's own lines say otherwise
 LONG_LINE = 1.3  # a long line, against the speech's average (a model whose lines are longer opens its couplet sooner)
-LINES_KEPT = 512  # line masks (one per set of targets) kept; the oldest go first
+LINES_KEPT = 256  # line masks (one per set of targets, with their rows) kept; the oldest go first
 _BITS = 12  # per case in a `below` (as verse.py)
 OPEN = -1  # a line's role: its last word opens a rhyme (any other role >= 0: the line it answers; None: free)
 
@@ -72,7 +73,7 @@ class RhymeMasks:
                 for part in self.parts_of[node]:
                     self.by_part.setdefault(part, set()).add(node)
         self.opening = frozenset(n for n in self.end_fit if self._partners(n) >= MIN_PARTNERS)
-        self._limits: dict[int, list[int]] = {}
+        self._limits: dict[int, array[int]] = {}
         self._lines: OrderedDict[frozenset[int], LineEndMasks] = OrderedDict()
         self._lock = threading.Lock()  # the engine serves several threads
 
@@ -118,7 +119,7 @@ class RhymeMasks:
             extra[0] = extra.get(0, 0) | spread
         return LineEndMasks(self.verse, self._ending_by(limit), extra, targets, limit)
 
-    def _ending_by(self, limit: int) -> list[int]:
+    def _ending_by(self, limit: int) -> array[int]:
         """By node: per case, the positions from which some word below it fits and ends by position `limit`."""
         below = self._limits.get(limit)
         if below is None:
@@ -132,7 +133,7 @@ class RhymeMasks:
                 values[node] = _spread(cache[readings], words.ends[node])
             for level in self._levels:
                 np.bitwise_or.at(values, self.parent[level], values[level])
-            below = self._limits[limit] = values.tolist()
+            below = self._limits[limit] = array("q", values.tobytes())  # 8 bytes a node, not a Python int
         return below
 
 
@@ -140,7 +141,9 @@ class LineEndMasks(VerseMasks):
     """The verse masks of a line that must end on one of some target words: the shared masks' data, with `below`
     counting only words that end by `limit` or targets that end the line, and a word's ends so filtered."""
 
-    def __init__(self, shared: VerseMasks, base: list[int], extra: dict[int, int], targets: frozenset[int], limit: int):
+    def __init__(
+        self, shared: VerseMasks, base: array[int], extra: dict[int, int], targets: frozenset[int], limit: int
+    ) -> None:
         self.__dict__.update(vars(shared))  # not VerseMasks.__init__: all but `below`, `open` and the rows are shared
         self.shared, self.targets = shared, targets
         self.below = _Below(base, extra)
@@ -168,7 +171,7 @@ class LineEndMasks(VerseMasks):
 class _Below:
     """A list of values by node, some ORed with more."""
 
-    def __init__(self, base: list[int], extra: dict[int, int]) -> None:
+    def __init__(self, base: array[int], extra: dict[int, int]) -> None:
         self.base, self.extra = base, extra
 
     def __getitem__(self, node: int) -> int:
