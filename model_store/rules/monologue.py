@@ -115,6 +115,7 @@ class MonologueRule(TextSoFar):
     def _mark(self) -> None:
         """Keep where the line now begun starts (after the seed: where the text does), to go back to."""
         self.marked = True
+        self.verse.at_start = True  # a dead end right here is not written again: it would meet it again
         self._saved = (saved(self, ("_saved",)), saved(self.verse), saved(self.reading), saved(self.rhyme))
 
     def rewind(self) -> None:

@@ -124,6 +124,7 @@ class VerseLine:
         self.last_word = ""  # the last word ended (at a line's end: the line's last word)
         self.rewritable = False  # a line that must rhyme, with rewrites left: left with nothing, it is written again
         self.stuck = False  # left with nothing where rewritable: the engine goes back to the line's start
+        self.at_start = False  # nothing written since the start kept to go back to (going back would change nothing)
         self.bans: np.ndarray | None = masks.row(state, self.starts, self.flags)
 
     def use(self, masks: VerseMasks, state: int) -> None:
@@ -142,6 +143,7 @@ class VerseLine:
     def feed(self, char: str, before: int, state: int) -> None:
         """One more character; `before` and `state` are the word states before and after it."""
         masks = self.masks
+        self.stuck = self.at_start = False
         if masks.words.symbol_of.get(char, -1) >= 0:
             self.word.append(char)
             self.flags = 0
@@ -175,7 +177,7 @@ class VerseLine:
     def fall_back(self) -> None:
         """Nothing fits here: let the model write this word as it will (and count it); in a line that must rhyme,
         with rewrites left, the line is written again instead."""
-        if self.rewritable:
+        if self.rewritable and not self.at_start:
             self.stuck = True
             return
         self.fallbacks += 1
