@@ -67,8 +67,12 @@ MOST = {"time_ratio": 2.0}
 
 @cache
 def _parts(word: str) -> frozenset[str]:
-    found = parts(word.lower())
-    return frozenset() if found[0].startswith("~") else frozenset(found)  # a spelling's estimate is not read
+    """A word's rhyme parts by the dictionary, as the lexicon writes it ("'tis") or without its quotes ("day'")."""
+    for form in (word.lower(), word.lower().strip("'")):
+        found = parts(form)
+        if not found[0].startswith("~"):  # a spelling's estimate is not read
+            return frozenset(found)
+    return frozenset()
 
 
 def rhyme(first: str, second: str) -> bool:
@@ -78,7 +82,7 @@ def rhyme(first: str, second: str) -> bool:
 
 def last_word(line: str) -> str:
     found = words(line.replace("-", " "))
-    return found[-1].strip("'") if found else ""
+    return found[-1] if found else ""
 
 
 def lines_of(g: Generation) -> list[str]:
