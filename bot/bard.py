@@ -81,11 +81,20 @@ class Bard:
 
     # ------------------------------------------------------------------ commands
 
-    async def write(self, caller: Caller, text: str, *, model: str | None = None, speaker: str | None = None) -> Reply:
+    async def write(
+        self,
+        caller: Caller,
+        text: str,
+        *,
+        model: str | None = None,
+        speaker: str | None = None,
+        sonnet: bool = False,
+    ) -> Reply:
         """`bard [options] <seed>`: a monologue, or a one-line reason why not; each request is logged and counted.
 
         model and speaker: the slash command's options (the text's own `-m` has the last word; without a speaker,
-        `Name:` may open the seed)."""
+        `Name:` may open the seed). sonnet: `bard sonnet [options] <seed>` (or the slash command's form), a sonnet
+        whose first line the seed opens, no speaker's."""
         if not self.accepting:
             self.requests.record(caller.author_id, "closed")
             return replies.LEAVING
@@ -96,6 +105,8 @@ class Bard:
         except OptionError as exc:
             self.requests.record(caller.author_id, "bad_options")
             return replies.bad_options(str(exc), caller.prefix)
+        if sonnet:
+            return await self._perform(caller, Request(replace(options, sonnet=True)))
         return await self._write(caller, options, speaker)
 
     async def write_message(self, caller: Caller, text: str, *, note: str) -> Reply:
@@ -151,6 +162,8 @@ class Bard:
             if before and before[-1].speaker == spoken.speaker:
                 action, earlier, spoken = "continue", (), before[-1]
         if action == "continue":
+            if options.sonnet:
+                return replies.SONNET_COMPLETE
             if not spoken.text and spoken.speaker is None:
                 return replies.NOTHING_TO_CONTINUE
             whole = scene.exchange([*earlier, spoken]) if spoken.speaker is not None else [spoken]
@@ -246,6 +259,8 @@ class Bard:
                 clean=server.clean,
                 history=request.history,
                 speaker=request.speaker,
+                couplet=s.couplet and not options.no_couplet,
+                sonnet=options.sonnet,
             )
         except UnknownModel:
             unknown = replies.unknown_model(options.model or "", self.service.names)
@@ -309,6 +324,7 @@ class Bard:
             stop_reason=generation.stop_reason,
             speaker=generation.speaker,
             note=request.note,
+            sonnet=request.options.sonnet,
         )
         shown = scene.read_reply(text)  # the speech as the buttons will read it back from the message
         if shown is None:
@@ -418,6 +434,8 @@ class Bard:
             return self.speakers(rest, caller.prefix)
         if word == "models":
             return self.models()
+        if word == "sonnet":
+            return await self.write(caller, rest.strip(), sonnet=True)
         if word == "reload":
             return await self.reload(is_owner=caller.is_owner)
         if word == "stats":

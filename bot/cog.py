@@ -36,6 +36,7 @@ BUTTONS_LAST = datetime.timedelta(days=14)  # a press on an older monologue is t
 ANYWHERE_INSTALLS = app_commands.AppInstallationType(guild=True, user=True)
 ANYWHERE_CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 CONTEXT_MENU = "Continue as the bard"
+FORMS = ("monologue", "sonnet")  # the slash command's form option
 
 
 class ChannelNotAllowed(commands.CheckFailure):
@@ -70,17 +71,44 @@ class BardCog(commands.Cog, name="Bard"):
         seed="Your opening words, after any options: -t 0.5 -n 300 To be",
         model="Which bard (see /bard models); the default if left out",
         speaker="Who speaks (see /bard speakers); the bard chooses if left out",
+        form="A monologue (the default) or a sonnet: 14 rhymed lines, the seed opening the first",
     )
+    @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORMS])
     async def bard_group(
-        self, ctx: commands.Context[Any], *, seed: str = "", model: str | None = None, speaker: str | None = None
+        self,
+        ctx: commands.Context[Any],
+        *,
+        seed: str = "",
+        model: str | None = None,
+        speaker: str | None = None,
+        form: str | None = None,
     ) -> None:
         """Continue your line as a Shakespearean monologue (options: bard help)."""
-        # `model` and `speaker` come from the slash command's options; a prefix command names them in the text
-        # (-m NAME, Hamlet: To be).
+        # `model`, `speaker` and `form` come from the slash command's options; a prefix command names them in the
+        # text (-m NAME, Hamlet: To be) or asks `!bard sonnet`.
         with self.bard.in_flight():
             server_id = self._server_id(ctx)
             caller = Caller(ctx.author.id, ctx.clean_prefix, await self._is_owner(ctx), ctx.typing, server_id)
-            await self._send(ctx, await self.bard.write(caller, seed, model=model, speaker=speaker))
+            sonnet = form == "sonnet"
+            await self._send(ctx, await self.bard.write(caller, seed, model=model, speaker=speaker, sonnet=sonnet))
+
+    @bard_group.command(name="sonnet")
+    @app_commands.describe(
+        seed="Your opening words, after any options: -t 0.5 Shall I compare thee",
+        model="Which bard (see /bard models); the default if left out",
+    )
+    async def sonnet_command(self, ctx: commands.Context[Any], *, seed: str = "", model: str | None = None) -> None:
+        """A Shakespearean sonnet: 14 lines rhymed ABAB CDCD EFEF GG, your words opening the first."""
+        with self.bard.in_flight():
+            server_id = self._server_id(ctx)
+            caller = Caller(ctx.author.id, ctx.clean_prefix, await self._is_owner(ctx), ctx.typing, server_id)
+            await self._send(ctx, await self.bard.write(caller, seed, model=model, sonnet=True))
+
+    @sonnet_command.autocomplete("model")
+    async def _sonnet_model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return model_choices(self.bard.service.names, current)
 
     @bard_group.command(name="help")
     async def help_command(self, ctx: commands.Context[Any]) -> None:

@@ -80,7 +80,8 @@ def view_for(bard: Bard, said: Said, earlier: Sequence[Spoken], *, buttons: bool
     if None in ids.values():  # a model name too long for Discord's 100 characters: a plain reply
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(BardButton(str(ids["c"]), "Continue", discord.ButtonStyle.primary))
+    if not said.options.sonnet:  # a sonnet is complete: only Another
+        view.add_item(BardButton(str(ids["c"]), "Continue", discord.ButtonStyle.primary))
     view.add_item(BardButton(str(ids["a"]), "Another", discord.ButtonStyle.secondary))
     if said.spoken.speaker is not None:
         view.add_item(BardButton(str(ids["w"]), "Answer", discord.ButtonStyle.secondary))

@@ -29,6 +29,8 @@ class Options:
     free: bool = False  # free text: no speaker, any words (the monologue's rules off)
     model: str | None = None  # which model (a models folder's subdirectory); None: the default
     prose: bool = False  # a monologue in prose: the metre off
+    no_couplet: bool = False  # a verse monologue that does not close on a rhyming couplet
+    sonnet: bool = False  # a sonnet instead of a speech (`bard sonnet`, the slash command's form); not an option
 
 
 # option spelling -> (field, kind, low, high, low_is_open)
@@ -38,10 +40,13 @@ _SPECS: dict[str, tuple[str, type, float, float, bool]] = {
     "top-k": ("top_k", int, 0, MAX_TOP_K, False),
     "top-p": ("top_p", float, 0.0, 1.0, True),
 }
-_FLAGS = {"free": "free", "prose": "prose"}  # options without a value: spelling -> field
+_FLAGS = {"free": "free", "prose": "prose", "no-couplet": "no_couplet"}  # options without a value: spelling -> field
 _NAMES = {"model": "model"}  # options whose value is a name: spelling -> field
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_SHORT = {"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free", "r": "prose", "m": "model"}
+_SHORT = {
+    **{"t": "temperature", "n": "length", "k": "top-k", "p": "top-p", "f": "free", "r": "prose", "m": "model"},
+    "c": "no-couplet",
+}
 _OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)(?:=(\S*))?(?=\s|$)")
 _END_OF_OPTIONS = re.compile(r"\s*--(?=\s|$)")
 _VALUE = re.compile(r"\s*(\S+)")
@@ -64,7 +69,7 @@ def parse_options(text: str, *, temperature: float, length: int) -> Options:
         spelling, inline_value = match.group(1), match.group(2)
         name = spelling[2:] if spelling.startswith("--") else _SHORT.get(spelling[1:], "")
         if name not in (*_SPECS, *_FLAGS, *_NAMES) or (spelling.startswith("--") and len(name) == 1):
-            known = "-t, -n, -k, -p, -f, -r, -m; `--` before a seed starting with -"
+            known = "-t, -n, -k, -p, -f, -r, -c, -m; `--` before a seed starting with -"
             raise OptionError(f"unknown option {quote(spelling)} (options: {known})")
         pos = match.end()
         if name in _FLAGS:

@@ -52,18 +52,24 @@ def format_monologue(
     stop_reason: str = "",
     speaker: str | None = None,
     note: str = "",
+    sonnet: bool = False,
     limit: int = MESSAGE_LIMIT,
 ) -> str:
     """The reply for a generation: who speaks, then the speech (seed + continuation) in a block quote.
 
-    A monologue names its speaker; free text from an empty seed shows the speaker line it opened with, if any.
-    A note (e.g. whose message the seed came from) goes in small print under the header.
+    A monologue names its speaker; free text from an empty seed shows the speaker line it opened with, if any; a
+    sonnet is no speech: it says so instead. A note (e.g. whose message the seed came from) goes in small print
+    under the header.
     """
+    from bot.scene import SONNET_HEADER  # scene reads the replies this writes
+
     verse = seed + text
-    if speaker is None and not seed.strip():
+    if speaker is None and not seed.strip() and not sonnet:
         # Free text from nothing opens with its speaker line; after a seed, a line ending in a colon is the seed's.
         speaker, verse = split_speaker(text)
-    if speaker is not None:
+    if sonnet:
+        header = SONNET_HEADER
+    elif speaker is not None:
         header = f"**{escape_markdown(speaker, inline=True)}**"
     else:
         header = "*The bard continues:*" if seed.strip() else "*The bard begins:*"
@@ -231,6 +237,7 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
             f"`{p}bard Hamlet: <seed>` has Hamlet speak it (any name: `{p}bard speakers ham` lists the known ones)",
             f"`{p}bard` starts a speech from nothing · `{p}bard info` the model card · `{p}bard help` this",
             f"`{p}bard models` the bards served here; `-m NAME` before the seed picks one",
+            f"`{p}bard sonnet <seed>` a sonnet: 14 rhymed lines, the seed opening the first (`/bard form: sonnet`)",
             f"`{p}bard settings` this server's settings; `{p}bard set KEY VALUE` changes one (Manage Server)",
             f"Options go before the seed: `{p}bard -t 0.5 -n 300 To be`",
             f"`-t`, `--temperature` 0–{MAX_TEMPERATURE:g}, default {temperature:g}: "
@@ -239,6 +246,7 @@ def help_text(prefix: str, *, temperature: float, length: int) -> str:
             "`-k`, `--top-k` sample only from the k likeliest letters (0 = off, the default)",
             "`-p`, `--top-p` sample from the likeliest letters that together make up p (0–1; 1 = off)",
             "`-r`, `--prose` a monologue in prose: lines of any length, no metre",
+            "`-c`, `--no-couplet` a verse monologue that does not close on a rhyming couplet",
             "`-f`, `--free` free text: any speaker may follow, and the bard may invent words",
             "`--` ends the options, for a seed that starts with -",
             "The same as a slash command: `/bard write seed: -t 0.5 To be`",
@@ -270,6 +278,7 @@ NOT_A_MONOLOGUE = Reply("📜 The bard cannot read that message as one of its mo
 NO_SPEAKER = Reply("📜 Free text has no speaker to answer: ask for a monologue (without `-f`).", ok=False)
 TOO_OLD = Reply("🕰️ These buttons are too old; ask the bard anew.", ok=False)
 COMPONENTS_OFF = Reply("🔕 The bard's buttons are switched off here; ask with the command instead.", ok=False)
+SONNET_COMPLETE = Reply("📜 A sonnet is complete at fourteen lines: ask for Another instead.", ok=False)
 NOTHING_TO_CONTINUE = Reply("📜 That message has no text for the bard to continue.", ok=False)
 
 

@@ -20,10 +20,11 @@ CONTINUE_CHARS = 800  # Continue primes the speaker's speech with its last this-
 GOES_ON = " *goes on:*"  # after a continuation's speaker
 ACTIONS = {"c": "continue", "a": "another", "w": "answer", "s": "answer"}  # id letter -> action ("s": the select)
 _HEADER = re.compile(r"\*\*(?P<speaker>.+)\*\*(?P<goes_on>" + re.escape(GOES_ON) + r")?")
+SONNET_HEADER = "*A sonnet by the bard:*"
 _FREE_HEADERS = {"*The bard continues:*": False, "*The bard begins:*": False, "*The bard goes on:*": True}
 _CUSTOM_ID = (
     r"bard:(?P<action>{actions}):(?P<model>[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}):(?P<t>[0-9.e+-]+):(?P<n>\d+)"
-    r":(?P<k>\d+):(?P<p>[0-9.e+-]+):(?P<flags>f?r?):(?P<seed>\d+)"
+    r":(?P<k>\d+):(?P<p>[0-9.e+-]+):(?P<flags>f?r?c?s?):(?P<seed>\d+)"
 )
 BUTTON_ID = _CUSTOM_ID.format(actions="[caw]")  # DynamicItem templates (matched whole by discord.py)
 SELECT_ID = _CUSTOM_ID.format(actions="s")
@@ -76,6 +77,8 @@ def read_reply(content: str) -> Spoken | None:
         speaker, goes_on = unescape_markdown(match["speaker"]), match["goes_on"] is not None
     elif first in _FREE_HEADERS:
         speaker, goes_on = None, _FREE_HEADERS[first]
+    elif first == SONNET_HEADER:
+        speaker, goes_on = None, False
     else:
         return None
     text = unescape_markdown(body).strip()
@@ -128,7 +131,7 @@ def speaker_name(typed: str) -> str | None:
 def custom_id(action: str, said: Said) -> str | None:
     """A component's id, holding everything a press needs beyond the message text; None when it would not fit."""
     o = said.options
-    flags = ("f" if o.free else "") + ("r" if o.prose else "")
+    flags = "".join(flag for flag, on in (("f", o.free), ("r", o.prose), ("c", o.no_couplet), ("s", o.sonnet)) if on)
     made = f"bard:{action}:{o.model}:{o.temperature:g}:{o.length}:{o.top_k}:{o.top_p:g}:{flags}:{len(o.seed)}"
     return made if len(made) <= CUSTOM_ID_LIMIT and o.model else None
 
@@ -144,6 +147,8 @@ def options_of(match: re.Match[str]) -> Options:
         free="f" in match["flags"],
         model=model_name("-m", match["model"]),
         prose="r" in match["flags"],
+        no_couplet="c" in match["flags"],
+        sonnet="s" in match["flags"],
     )
 
 

@@ -212,11 +212,14 @@ class GenerationService:
         history: str = "",
         speaker: str | None = None,
         clean: bool = False,
+        couplet: bool = True,
+        sonnet: bool = False,
     ) -> PendingGeneration:
-        """Queue one request for a model (None: the default); a monologue may follow an exchange (history, in
-        play-script form) and have its speaker named (None: the model chooses). Raises ValueError (bad values,
-        UnknownModel), Busy (its reply is not expected within max_wait, or the queue is at its bound) or ServiceClosed,
-        at once. A request that finds nothing ahead of it is always accepted."""
+        """Queue one request for a model (None: the default): a monologue, after an exchange (history) and by a named
+        speaker (None: the model chooses) if given, its verse closing on a couplet unless not `couplet`, its words
+        clean if `clean`; or a `sonnet`. Raises ValueError (bad values, a sonnet without rhymes, clean mode without a
+        lexicon, UnknownModel), Busy (its reply is not expected within max_wait, or the queue is at its bound) or
+        ServiceClosed, at once. A request that finds nothing ahead of it is always accepted."""
         if self._closed:
             raise ServiceClosed("the bard is shutting down")
         if self._batcher is None:
@@ -236,9 +239,13 @@ class GenerationService:
             seed_speaker=self.seed_speaker,
             topic=self.topic,
             clean=clean,
+            couplet=couplet,
+            sonnet=sonnet,
         )
         if clean and self.engines[name].names is None:  # checked here: a batch must not fail on it
             raise ValueError(f"model {name} has no lexicon, so clean mode cannot keep words out of it")
+        if sonnet and not self.engines[name].sonnets:
+            raise ValueError(f"the model {name} has no rhymes: it cannot write sonnets")
         if self._pending >= self.queue_bound:
             self.counters["busy"] += 1
             raise Busy(f"{self._pending} requests are already waiting")

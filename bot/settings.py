@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     length: int = Field(400, ge=1, le=MAX_LENGTH)
     monologue: bool = True  # one speech by one speaker in real words; false: free text (`--free` per command)
     verse: bool = True  # a monologue in blank verse (iambic pentameter); false: prose (`--prose` per command)
+    couplet: bool = True  # a verse monologue closes on a rhyming couplet; false: not (`--no-couplet` per command)
     seed_speaker: bool = True  # with nobody named, the seed chooses who speaks; false: the model's odds alone
     topic: float = Field(DEFAULT_TOPIC, ge=0, le=MAX_TOPIC, allow_inf_nan=False)  # keeping to the seed's subject
     components: bool = True  # buttons (Continue, Another, Answer) under each monologue; false: plain replies

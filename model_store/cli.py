@@ -1,4 +1,4 @@
-"""bard-generate: continue a seed with an exported model, streaming the text as it is written."""
+"""bard-generate: continue a seed with an exported model, streaming the text as it is written (or write a sonnet)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--explain", action="store_true", help="print who was likeliest to speak the seed, and why (to stderr)"
     )
+    p.add_argument(
+        "--no-couplet",
+        action="store_true",
+        help="a verse monologue that does not close on a rhyming couplet (default: it does, on a model with rhymes)",
+    )
+    p.add_argument(
+        "--sonnet",
+        action="store_true",
+        help="a Shakespearean sonnet (14 rhymed lines, no speaker; the seed opens its first line) instead of a speech",
+    )
     return p
 
 
@@ -130,8 +140,12 @@ def main(argv: list[str] | None = None) -> int:
             verse=not args.prose,
             seed_speaker=not args.odds_speaker,
             topic=args.topic,
+            couplet=not args.no_couplet,
+            sonnet=args.sonnet,
         )
         engine = Engine(load(args.model))
+        if args.sonnet and not engine.sonnets:
+            raise ValueError(f"{args.model} has no rhymes (or speakers): it cannot write sonnets")
     except ModelError as exc:
         print(f"bard-generate: error: --model {args.model}: {exc}", file=sys.stderr)
         return 2
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     cleaned = engine.clean(args.seed)
     for change in cleaned.changes:
         print(f"bard-generate: seed changed: {change}", file=sys.stderr)
-    if request.monologue and engine.speakers is not None:
+    if request.monologue and engine.speakers is not None and not request.sonnet:
         # A monologue's seed may open with its speaker ("Hamlet: To be"), read as the model will see the seed.
         speaker, speech = engine.speakers.split_seed(cleaned.text)
         request = replace(request, seed=speech, speaker=speaker)

@@ -8,7 +8,9 @@ one speaker, the one the request names (its `speaker` field; the seed is the spe
 likely the model finds each of its well-known speakers to speak next, in real words only
 (model_store/rules/monologue.py, model_store/rules/words.py).
 A monologue is in blank verse when the model carries its metre (verse=False: prose): lines of 10 or 11
-syllables that scan as iambic pentameter (model_store/metre.py, model_store/rules/verse.py).
+syllables that scan as iambic pentameter (model_store/metre.py, model_store/rules/verse.py). With the model's
+rhymes it closes on a rhyming couplet (couplet=False: not), and sonnet=True asks for a sonnet instead of a speech
+(model_store/rules/rhyme.py); a line that must rhyme and meets a dead end is written again from its start.
 The rules are masks on the model's own distribution, so it still chooses among what they allow. With
 monologue=False the engine writes free text, as the model would alone.
 (Sampling is row by row; only the matrix products of a batch may round differently in the last bit
@@ -30,6 +32,7 @@ from model_store.playscript import last_speaker, speeches
 from model_store.rules.clean import banned_words
 from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.rules.names import NameMasks
+from model_store.rules.rhyme import SONNET_CHARS, Couplet, RhymeMasks, RhymePlan, Sonnet
 from model_store.rules.stop_rule import StopReason, StopRule
 from model_store.rules.topic import TopicBatch, TopicWeights
 from model_store.rules.verse import VerseMasks
@@ -80,6 +83,8 @@ class GenerationRequest:
     seed_speaker: bool = False
     topic: float = 0.0
     clean: bool = False  # clean mode: the words of model_store/rules/clean_words.txt are masked (monologues only)
+    couplet: bool = True  # a verse monologue closes on a rhyming couplet (on models with rhymes)
+    sonnet: bool = False  # a sonnet (14 rhymed lines, no speaker) instead of a speech; max_chars and min_chars unused
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_chars <= MAX_CHARS:
@@ -98,6 +103,8 @@ class GenerationRequest:
             raise ValueError(f"topic must be between 0 and {MAX_TOPIC:g}, got {self.topic}")
         if self.clean and not self.monologue:
             raise ValueError("clean mode needs a monologue: free text cannot be kept clean")
+        if self.sonnet and not (self.monologue and self.verse):
+            raise ValueError("a sonnet is rhymed verse: it cannot be free text or prose")
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class Generation:
     speaker: str | None = None  # who speaks the monologue; None for free text
     sampled: int = 0  # characters generated, those cut off at the end included (the work it took)
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
+    rewrites: int = 0  # rhymed verse: lines written again from their start because nothing that fits was allowed
     choice: Choice | None = None  # how the seed chose its speaker (seed_speaker, nobody named): bard-generate --explain
 
 
@@ -128,6 +136,7 @@ class Engine:
         # A speaker's names (when the model has its name record) and clean mode's words: one mask, rules/names.py.
         clean = banned_words(model.lexicon) if self.words is not None and model.lexicon else frozenset()
         self.names = NameMasks(model.names, self.words, self.verse, clean) if self.words is not None else None
+        self.rhymes = RhymeMasks(self.verse, model.rhymes) if self.verse is not None and model.rhymes else None
         self.structure = structure_masks(self.vocab.chars)
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
@@ -162,6 +171,11 @@ class Engine:
         """Whether the model can write monologues (it carries its speakers)."""
         return self.speakers is not None
 
+    @property
+    def sonnets(self) -> bool:
+        """Whether the model can write sonnets and close speeches on a couplet (it carries its metre and rhymes)."""
+        return self.rhymes is not None and self.speakers is not None
+
     # ------------------------------------------------------------------ generation
 
     def clean(self, seed: str) -> CleanSeed:
@@ -177,6 +191,8 @@ class Engine:
         """The text a request's seed is cleaned from: its speech, after the speaker's name in free text."""
         if request.speaker is not None and not (request.monologue and self.speakers is not None):
             return f"{request.speaker}: {request.seed}"
+        if request.sonnet:
+            return " ".join(request.seed.split())  # a sonnet's seed opens its first line
         return request.seed
 
     def _plan(self, request: GenerationRequest, cleaned: CleanSeed) -> Plan:
@@ -201,22 +217,34 @@ class Engine:
                 speaker = choice.speaker
             else:
                 speaker = self.candidates[int(np.searchsorted(self.speaker_cdf, request.rng.random(), side="right"))]
-            min_chars = int(request.max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
+            max_chars = SONNET_CHARS if request.sonnet else request.max_chars
+            min_chars = int(max_chars * MIN_SHARE) if request.min_chars is None else request.min_chars
             # His plays' names only, and with clean, none of clean mode's words.
             names = self.names.of(speaker, clean=request.clean) if self.names is not None else None
             rule: Rule = MonologueRule(
                 speech,
-                max_chars=request.max_chars,
+                max_chars=max_chars,
                 min_chars=min_chars,
                 speaker_names=self.speaker_names,
                 words=self.words,
                 verse=(self.verse if names is None else names.verse) if request.verse else None,
                 names=names,
+                rhyme=self._rhyme(request, max_chars, min_chars),
             )
             return Plan(speech, speech, speaker, rule, history, choice)
         context = self._context(cleaned.text)
         min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
         return Plan(cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars))
+
+    def _rhyme(self, request: GenerationRequest, max_chars: int, min_chars: int) -> RhymePlan | None:
+        """A verse request's rhymes: a sonnet's, or a closing couplet's; None without the model's rhymes."""
+        if self.rhymes is None or not request.verse:
+            if request.sonnet:
+                raise ValueError(f"model {self.model.name} has no rhymes: it cannot write sonnets")
+            return None
+        if request.sonnet:
+            return RhymePlan(self.rhymes, Sonnet())
+        return RhymePlan(self.rhymes, Couplet(max_chars, min_chars)) if request.couplet else None
 
     def _answerer(self, history: str, rng: np.random.Generator) -> str:
         """Who answers the exchange's last speech, drawn by the model's odds of each speaking next: among the well-known
@@ -277,11 +305,13 @@ class Engine:
         rules = [plan.rule for plan in plans]
         monologues = [isinstance(rule, MonologueRule) for rule in rules]
         if on_start is not None:
-            on_start(plans[0].speaker, plans[0].shown)
+            on_start(None if requests[0].sonnet else plans[0].speaker, plans[0].shown)
         primed = [self._prime_context(plan) for plan in plans]
         topic = self._topic_batch(requests, plans)
         state = LSTMState.stack([st for _, st in primed])
         logits = np.stack([lg for lg, _ in primed])
+        # Rhymed verse: by request, (logits, state) where the line it writes began, to write it again from there.
+        line_starts = {i: (logits[i].copy(), state.take([i])) for i, rule in enumerate(rules) if rule.marked}
 
         active = np.arange(len(requests))  # request index of each batch row
         sampler = BatchSampler(
@@ -294,8 +324,16 @@ class Engine:
         row_rules = list(rules)  # the rule of each batch row
         while True:
             uniform = np.array([requests[i].rng.random() for i in active])
+            banned = self._banned(row_rules) if any(monologues) else None
+            if line_starts and (stuck := [row for row, rule in enumerate(row_rules) if rule.stuck]):
+                for row in stuck:  # a line that must rhyme met a dead end: back to its start
+                    row_rules[row].rewind()
+                    logits[row], start = line_starts[int(active[row])]
+                    state.put(row, start)
+                banned = self._banned(row_rules)
+            # (A subject keeps what a rewritten line had said: it weighs little, and the topic factor is a setting.)
             bias = topic.bias(active, [rule.word_state for rule in row_rules]) if topic is not None else None
-            ids = sampler(logits, uniform, self._banned(row_rules) if any(monologues) else None, bias)
+            ids = sampler(logits, uniform, banned, bias)
             keep = [
                 row
                 for row, (rule, char_id) in enumerate(zip(row_rules, ids.tolist(), strict=True))
@@ -315,18 +353,21 @@ class Engine:
                 row_rules = [row_rules[row] for row in keep]
                 monologues = [monologues[row] for row in keep]
             logits = self.network.step(ids, state)
+            for row in [row for row, rule in enumerate(row_rules) if rule.marked] if line_starts else ():
+                line_starts[int(active[row])] = (logits[row].copy(), state.take([row]))
         return [
             Generation(
                 p.shown,
                 p.rule.text,
                 c.changes,
                 p.rule.reason or "length",
-                p.speaker,
+                None if r.sonnet else p.speaker,  # a sonnet is no speech
                 len(p.rule.chars),
                 _fallbacks(p.rule),
+                p.rule.rhyme.rewrites if p.rule.rhyme is not None else 0,
                 p.choice,
             )
-            for c, p in zip(cleaned, plans, strict=True)
+            for r, c, p in zip(requests, cleaned, plans, strict=True)
         ]
 
     def _topic_batch(self, requests: Sequence[GenerationRequest], plans: list[Plan]) -> TopicBatch | None:

@@ -37,6 +37,12 @@ class LSTMState:
     def take(self, rows: np.ndarray | list[int]) -> LSTMState:
         return LSTMState(*([x[rows] for x in part] for part in (self.h, self.c, self.r)))
 
+    def put(self, row: int, one: LSTMState) -> None:
+        """Set one row to a state of one stream (its row 0)."""
+        for mine, theirs in zip((self.h, self.c, self.r), (one.h, one.c, one.r), strict=True):
+            for layer, value in zip(mine, theirs, strict=True):
+                layer[row] = value[0]
+
     @staticmethod
     def stack(states: Sequence[LSTMState]) -> LSTMState:
         def rows(part: str) -> list[np.ndarray]:

@@ -11,6 +11,8 @@ A model directory holds:
                  (and the lexicon) the model writes free text, not monologues
   metre.json     the syllables and stress of the lexicon's words (model_store/metre.py); optional: without
                  it a monologue is prose
+  rhymes.json    what each of the lexicon's words rhymes on (model_store/rhymes.py); optional: without it
+                 verse never rhymes (no closing couplet, no sonnets)
   names.json     which proper names occur in which play, and who speaks in each (model_store/names.py);
                  optional: without it a speaker may use any name
   topics.npz     which words go together, who uses which, and who said which line (model_store/topics.py);
@@ -43,6 +45,7 @@ import numpy as np
 from model_store.lexicon import Lexicon, LexiconError
 from model_store.metre import Metre, MetreError
 from model_store.names import NameRecord, NamesError
+from model_store.rhymes import Rhymes, RhymesError
 from model_store.speakers import Speakers, SpeakersError
 from model_store.topics import TopicRecord, TopicsError
 from model_store.vocab import Vocab, VocabError
@@ -55,10 +58,11 @@ LEXICON_FILE = "lexicon.json"
 SPEAKERS_FILE = "speakers.json"
 METRE_FILE = "metre.json"
 NAMES_FILE = "names.json"
+RHYMES_FILE = "rhymes.json"
 TOPICS_FILE = "topics.npz"
 MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
-OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, TOPICS_FILE)
+OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE, TOPICS_FILE)
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
 # The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
 EMBEDDING = "embedding"
@@ -87,6 +91,7 @@ class LoadedModel:
     speakers: Speakers | None = None
     metre: Metre | None = None
     names: NameRecord | None = None
+    rhymes: Rhymes | None = None
     topics: TopicRecord | None = None
 
     @property
@@ -141,6 +146,7 @@ def export(
     speakers: Speakers | None = None,
     metre: Metre | None = None,
     names: NameRecord | None = None,
+    rhymes: Rhymes | None = None,
     topics: TopicRecord | None = None,
     force: bool = False,
 ) -> Path:
@@ -163,7 +169,7 @@ def export(
         np.savez(buf, **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()})
         (staging / WEIGHTS_FILE).write_bytes(buf.getvalue())
         (staging / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
-        _write_speech_data(staging, lexicon, speakers, metre, names)
+        _write_speech_data(staging, lexicon, speakers, metre, names, rhymes)
         if topics is not None:
             (staging / TOPICS_FILE).write_bytes(topics.to_bytes())
 
@@ -177,11 +183,12 @@ def add_speech_data(
     speakers: Speakers,
     metre: Metre | None = None,
     names: NameRecord | None = None,
+    rhymes: Rhymes | None = None,
     topics: TopicRecord | None = None,
 ) -> Path:
-    """Give an exported model a (new) lexicon, speakers list, metre and name record (for either of the last two
-    none: the old one is dropped with its lexicon), and a new topic record if given (none: the old one is kept; it
-    reads words, not the lexicon), atomically, leaving its weights as they are."""
+    """Give an exported model a (new) lexicon, speakers list, metre, name record and rhymes (for any of the last
+    three none: the old one is dropped with its lexicon), and a new topic record if given (none: the old one is kept;
+    it reads words, not the lexicon), atomically, leaving its weights as they are."""
     model_dir = Path(model_dir)
     manifest, contents = read_verified(model_dir)
 
@@ -191,7 +198,7 @@ def add_speech_data(
 
     def write(staging: Path) -> None:
         for name, data in contents.items():
-            if name not in (LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE):
+            if name not in (LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE):
                 (staging / name).write_bytes(data)
         if MODEL_FILE in manifest["files"]:
             shutil.copy2(model_dir / MODEL_FILE, staging / MODEL_FILE)
@@ -199,7 +206,7 @@ def add_speech_data(
                 raise ModelError(f"{model_dir / MODEL_FILE} changed while it was copied")
         for name in documents:
             shutil.copy2(model_dir / name, staging / name)
-        _write_speech_data(staging, lexicon, speakers, metre, names)
+        _write_speech_data(staging, lexicon, speakers, metre, names, rhymes)
         if topics is not None:
             (staging / TOPICS_FILE).write_bytes(topics.to_bytes())
 
@@ -214,6 +221,7 @@ def _write_speech_data(
     speakers: Speakers | None,
     metre: Metre | None = None,
     names: NameRecord | None = None,
+    rhymes: Rhymes | None = None,
 ) -> None:
     if lexicon is not None:
         (staging / LEXICON_FILE).write_text(lexicon.to_json(), encoding="utf-8")
@@ -223,6 +231,8 @@ def _write_speech_data(
         (staging / METRE_FILE).write_text(metre.to_json(), encoding="utf-8")
     if names is not None:
         (staging / NAMES_FILE).write_text(names.to_json(), encoding="utf-8")
+    if rhymes is not None:
+        (staging / RHYMES_FILE).write_text(rhymes.to_json(), encoding="utf-8")
 
 
 def _write_model_dir(
@@ -351,10 +361,11 @@ def load(model_dir: Path) -> LoadedModel:
         speakers = Speakers.from_json(contents[SPEAKERS_FILE]) if SPEAKERS_FILE in contents else None
         metre = Metre.from_json(contents[METRE_FILE]) if METRE_FILE in contents else None
         names = NameRecord.from_json(contents[NAMES_FILE]) if NAMES_FILE in contents else None
+        rhymes = Rhymes.from_json(contents[RHYMES_FILE]) if RHYMES_FILE in contents else None
         topics = TopicRecord.from_bytes(contents[TOPICS_FILE]) if TOPICS_FILE in contents else None
-    except (LexiconError, SpeakersError, MetreError, NamesError, TopicsError) as exc:
+    except (LexiconError, SpeakersError, MetreError, NamesError, RhymesError, TopicsError) as exc:
         raise ModelError(f"{model_dir}: {exc}") from None
-    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre, names, topics)
+    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre, names, rhymes, topics)
 
 
 def load_settled(model_dir: Path) -> LoadedModel:

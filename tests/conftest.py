@@ -258,3 +258,27 @@ def estimated_metre(lexicon: Any) -> Any:
     from model_store.metre import Metre, estimate
 
     return Metre({word: estimate(word) for word in lexicon.counts if word in lexicon})
+
+
+def spelled_rhymes(lexicon: Any) -> Any:
+    """A stand-in for the CMU dictionary's rhyme parts on a tiny lexicon (the dictionary is in the train extra): words
+    rhyme on their last two letters."""
+    from model_store.rhymes import Rhymes
+
+    def part(word: str) -> str:
+        return " ".join(c.upper() for c in word[-2:] if c.isalpha()) or "E"
+
+    return Rhymes({word: [part(word)] for word in lexicon.counts})
+
+
+@pytest.fixture(scope="session")
+def rhymed_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> Path:
+    """The tiny model with its script's lexicon, speakers, estimated metre and stand-in rhymes: it writes verse
+    monologues that close on a couplet, and sonnets. Read-only."""
+    from model_store import store
+    from model_store.playscript import lexicon_and_speakers
+
+    path = make_tiny_model(tmp_path_factory.mktemp("models") / "rhymed", script_text, seed=1)
+    lexicon, speakers = lexicon_and_speakers(script_text)
+    metre, rhymes = estimated_metre(lexicon), spelled_rhymes(lexicon)
+    return store.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=metre, rhymes=rhymes)

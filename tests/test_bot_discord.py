@@ -258,8 +258,11 @@ async def test_slash_commands_are_synced_only_on_request(fake: FakeDiscord, tiny
     assert put.path == f"/applications/{fake.BOT_ID}/commands"
     command, menu = put.json
     assert (command["name"], menu["name"], menu["type"]) == ("bard", "Continue as the bard", 3)
-    expected = {"write", "help", "info", "speakers", "models", "reload", "stats", "settings"}  # `set`: prefix only
+    expected = {"write", "help", "info", "speakers", "models", "reload", "stats", "settings", "sonnet"}  # `set`: prefix
     assert {o["name"] for o in command["options"]} == expected
+    write = next(o for o in command["options"] if o["name"] == "write")
+    form = next(o for o in write["options"] if o["name"] == "form")  # a sonnet instead of a monologue
+    assert [choice["value"] for choice in form["choices"]] == ["monologue", "sonnet"]
 
 
 # --------------------------------------------------------------------------- shutdown, plugin, console
@@ -304,7 +307,7 @@ async def test_the_cog_loads_into_a_plain_bot_as_an_extension(fake: FakeDiscord,
         await host.load_extension("bot.cog")
         group = host.get_command("bard")
         assert isinstance(group, commands.Group)
-        expected = {"help", "info", "speakers", "models", "reload", "stats", "settings", "set"}
+        expected = {"help", "info", "speakers", "models", "reload", "stats", "settings", "set", "sonnet"}
         assert {c.name for c in group.commands} == expected
         cog = host.get_cog("Bard")
         task = await start(host)

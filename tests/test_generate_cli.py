@@ -124,3 +124,20 @@ def test_explain_says_who_was_chosen_and_why(capsys):
     assert status == 0 and "(the model's odds alone)" in err
     status, _, err = generate(capsys, "--seed", "Hamlet: Now is the winter", "--length", "60", "--explain")
     assert status == 0 and err == "speaker: HAMLET (named in the seed)\n"
+
+
+def test_a_sonnet_is_fourteen_lines_without_a_speaker_and_the_couplet_can_be_turned_off(capsys, rhymed_model_dir):
+    common = ("--model", str(rhymed_model_dir), "--rng-seed", "1")
+    status, out, _ = generate(capsys, *common, "--sonnet", "--seed", "hamlet: To be")
+    lines = out.rstrip("\n").split("\n")
+    assert status == 0 and len(lines) == 14 and lines[0].startswith("hamlet: To be")  # all of it the first line
+    on = generate(capsys, *common, "--seed", "To be")
+    off = generate(capsys, *common, "--seed", "To be", "--no-couplet")
+    assert on[0] == off[0] == 0 and on[1] != off[1]
+    status, _, err = generate(capsys, *common, "--sonnet", "--prose")
+    assert status == 2 and err == "bard-generate: error: a sonnet is rhymed verse: it cannot be free text or prose\n"
+
+
+def test_a_sonnet_from_a_model_without_rhymes_is_refused(capsys, monologue_model_dir):
+    status, _, err = generate(capsys, "--model", str(monologue_model_dir), "--sonnet")
+    assert status == 2 and err.endswith("has no rhymes (or speakers): it cannot write sonnets\n")

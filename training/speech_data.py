@@ -1,14 +1,14 @@
 """What a model needs to write monologues, read from its training text: its lexicon, its speakers, the
-syllables and stress of the lexicon's words (its metre, from the CMU pronouncing dictionary) for verse, and
-which proper names occur in which play and who speaks in each (its name record, read play by play), and what the
-plays are about and who says what (its topic record, model_store/topics.py).
+syllables and stress of the lexicon's words (its metre, from the CMU pronouncing dictionary) for verse, what each
+word rhymes on (from the same dictionary), which proper names occur in which play and who speaks in each (its name
+record, read play by play), and what the plays are about and who says what (its topic record, model_store/topics.py).
 
 `bard-train` exports them with every model. For a model exported without them (before they existed),
 
     python -m training.speech_data model_store/shakespeare
 
 rebuilds the model's training text from its manifest (the bundled plays and files it names), checks it is
-the text the model was trained on (its sha256), and adds the five files to the export atomically.
+the text the model was trained on (its sha256), and adds the six files to the export atomically.
 """
 
 from __future__ import annotations
@@ -23,25 +23,28 @@ from model_store.lexicon import Lexicon
 from model_store.metre import Metre
 from model_store.names import NameRecord
 from model_store.playscript import lexicon_and_speakers
+from model_store.rhymes import Rhymes
 from model_store.speakers import Speakers
 from model_store.store import ModelError
 from model_store.topics import TopicRecord
 from training.corpus import CorpusError, Source, build_corpus, bundled_plays, read_text_sources, select_plays
 from training.metre_data import metre_of
+from training.rhyme_data import rhymes_of
 
 
 def speech_data(
     text: str, base: store.LoadedModel | None = None, plays: Sequence[Source] = ()
-) -> tuple[Lexicon, Speakers, Metre, NameRecord | None]:
-    """The lexicon and speakers of a play-script text, added to a fine-tuned base model's own; the lexicon's metre;
-    the name record of its plays (the sources it was taken from, each a play), added to the base's (none without
-    plays)."""
+) -> tuple[Lexicon, Speakers, Metre, NameRecord | None, Rhymes]:
+    """The lexicon and speakers of a play-script text, added to a fine-tuned base model's own; the lexicon's metre
+    and rhymes; the name record of its plays (the sources it was taken from, each a play), added to the base's (none
+    without plays)."""
     lexicon, speakers = lexicon_and_speakers(text)
     if base is not None and base.lexicon is not None:
         lexicon = base.lexicon.merged(lexicon)
     if base is not None and base.speakers is not None:
         speakers = base.speakers.merged(speakers)
-    return lexicon, speakers, metre_of(lexicon), name_record(plays, lexicon, base) if plays else None
+    names = name_record(plays, lexicon, base) if plays else None
+    return lexicon, speakers, metre_of(lexicon), names, rhymes_of(lexicon)
 
 
 def name_record(plays: Sequence[Source], lexicon: Lexicon, base: store.LoadedModel | None = None) -> NameRecord:
@@ -93,16 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         if corpus.sha256 != manifest["corpus"].get("sha256"):
             raise CorpusError("its training text differs from the one the model was trained on (sha256)")
         base = store.load(args.base) if args.base else None
-        lexicon, speakers, metre, names = speech_data(corpus.train_text, base, corpus.sources)
+        lexicon, speakers, metre, names, rhymes = speech_data(corpus.train_text, base, corpus.sources)
         val_fraction = float(manifest["hyperparameters"]["val_fraction"])
         topics = topic_record(corpus.sources, val_fraction, speakers, base)
-        store.add_speech_data(args.model, lexicon=lexicon, speakers=speakers, metre=metre, names=names, topics=topics)
+        store.add_speech_data(
+            args.model, lexicon=lexicon, speakers=speakers, metre=metre, names=names, rhymes=rhymes, topics=topics
+        )
     except (ModelError, CorpusError, KeyError, OSError) as exc:
         print(f"speech_data: error: {args.model}: {exc}", file=sys.stderr)
         return 2
     kept = sum(1 for word in lexicon.counts if word in lexicon)
     seen, speaking = len(lexicon.counts), len(speakers.counts)
     print(f"{args.model}: lexicon of {kept:,} words (of {seen:,} seen), {speaking:,} speakers, metre of {kept:,} words")
+    estimated = sum(rhymes.estimated(word) for word in rhymes.parts)
+    print(f"rhymes of {len(rhymes.parts):,} words ({estimated:,} estimated from spelling)")
     if names is not None:
         print(f"names of {len(names.names):,} proper names, {len(names.speakers):,} speakers, {len(names.plays)} plays")
     print(f"topics of {len(topics.words):,} content words, {len(topics.quote_hashes):,} line starts")

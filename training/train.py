@@ -18,6 +18,7 @@ from model_store.lexicon import Lexicon
 from model_store.lstm import LSTMNetwork
 from model_store.metre import Metre
 from model_store.names import NameRecord
+from model_store.rhymes import Rhymes
 from model_store.speakers import Speakers
 from model_store.store import LoadedModel, ModelError
 from model_store.topics import TopicRecord
@@ -292,15 +293,15 @@ def export_model(
     vocab: Vocab,
     manifest: dict[str, Any],
     *,
-    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None],
+    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None, Rhymes],
     topics: TopicRecord | None = None,
     force: bool,
     paths: RunPaths,
     weights_only: bool = False,
 ) -> Path:
-    """Write the export through model_store, with the lexicon, speakers, metre and name record monologues need; a
-    failed write (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
-    lexicon, speakers, metre, names = speech
+    """Write the export through model_store, with the lexicon, speakers, metre, name record and rhymes monologues
+    need; a failed write (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
+    lexicon, speakers, metre, names, rhymes = speech
     try:
         return store.export(
             out,
@@ -312,6 +313,7 @@ def export_model(
             speakers=speakers,
             metre=metre,
             names=names,
+            rhymes=rhymes,
             topics=topics,
             force=force,
         )

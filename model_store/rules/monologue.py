@@ -8,7 +8,10 @@ the first sentence end; a text that reaches max_chars is cut back to its last se
 keeps half of max_chars, else to its last whole word. In verse (a `VerseMasks` given, model_store/rules/verse.py)
 only a sentence that ends a line counts, and a cut falls at a line's end; from 90% a line that may end must end a
 sentence (prose: the sentence it is in ends first). With the words' masks come what a reader notices
-(model_store/rules/reader.py). The bans are flags into a small table of masks (`structure_masks`), so the engine applies
+(model_store/rules/reader.py). With a rhyme plan (model_store/rules/rhyme.py) a verse speech ends on its form instead: a
+closing couplet (the speech ends with the line that answers the rhyme, a sentence's end, from min_chars) or a sonnet's
+fourteen lines; no blank line ends it before, and each line that must rhyme can be written again from its start
+(`rewind`). The bans are flags into a small table of masks (`structure_masks`), so the engine applies
 them to a whole batch at once, with the words' masks.
 """
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from model_store.rules.names import SpeakerNames
 from model_store.rules.reader import BANNED_CHARS, ReaderWords, Reading
+from model_store.rules.rhyme import RhymePlan, restore, saved
 from model_store.rules.stop_rule import TextSoFar
 from model_store.rules.verse import VerseLine, VerseMasks
 from model_store.rules.words import FREE, START, WordMasks
@@ -69,8 +73,11 @@ class MonologueRule(TextSoFar):
         words: WordMasks | None,
         verse: VerseMasks | None = None,
         names: SpeakerNames | None = None,
+        rhyme: RhymePlan | None = None,
     ) -> None:
         self.max_chars, self.min_chars = max_chars, min_chars
+        self.rhyme = rhyme if verse is not None and words is not None else None  # None: the speech need not rhyme
+        self.marked = False  # a line that must rhyme was just begun: the engine keeps its start to go back to
         self.names = names  # the speaker's names, as bans by word state; None: any name
         self.soft_limit = max(min_chars, int(max_chars * SOFT_LIMIT))
         self.speaker_names = speaker_names  # lower case
@@ -82,10 +89,15 @@ class MonologueRule(TextSoFar):
             self.reading = Reading(ReaderWords.of(words), verse=verse is not None)
             self.verse = VerseLine(verse) if verse is not None else None
             state = START
+            if self.rhyme is not None:
+                self.rhyme.begin(self.verse, 0, state)
             for char in speech:
                 before, state = state, words.advance(state, char)
                 if self.verse is not None:
                     self.verse.feed(char, before, state)
+                    if char == "\n" and self.rhyme is not None:
+                        self.rhyme.end(self.verse.last_word)
+                        self.rhyme.begin(self.verse, 0, state)
                 self.reading.feed(char, before, state)
             self.word_state = self.reading.seed_done(speech, state)
         super().__init__()
@@ -97,6 +109,31 @@ class MonologueRule(TextSoFar):
         self._line_end = 0  # the end of the last whole line written (verse is cut there)
         self._sentence_end = 0  # the end of the last sentence, closers included
         self.bans = self._bans() | (self.reading.flags if self.reading is not None else 0)
+        if self.rhyme is not None:
+            self._mark()
+
+    def _mark(self) -> None:
+        """Keep where the line now begun starts (after the seed: where the text does), to go back to."""
+        self.marked = True
+        self.verse.at_start = True  # a dead end right here is not written again: it would meet it again
+        self._saved = (saved(self, ("_saved",)), saved(self.verse), saved(self.reading), saved(self.rhyme))
+
+    def rewind(self) -> None:
+        """Go back to the start of the line being written (the engine puts its network back there too); the
+        counts of fallbacks and rewrites go on."""
+        verse, rhyme = self.verse, self.rhyme
+        assert verse is not None and rhyme is not None and self.reading is not None
+        fallbacks, rewrites, line_rewrites = verse.fallbacks, rhyme.rewrites, rhyme.line_rewrites
+        for obj, fields in zip((self, verse, self.reading, rhyme), self._saved, strict=True):
+            restore(obj, fields)
+        verse.fallbacks, rhyme.rewrites, rhyme.line_rewrites = fallbacks, rewrites + 1, line_rewrites + 1
+        verse.rewritable = rhyme.rewritable
+        self.marked = False
+
+    @property
+    def stuck(self) -> bool:
+        """A line that must rhyme met a dead end: the engine goes back to its start (`rewind`)."""
+        return self.verse is not None and self.verse.stuck
 
     @property
     def ban_ids(self) -> tuple[int, ...]:
@@ -118,6 +155,7 @@ class MonologueRule(TextSoFar):
         chars = self.chars
         chars.append(char)
         n = len(chars)
+        self.marked = False
         if self.words is not None:
             before = self.word_state
             self.word_state = self.words.advance(before, char)
@@ -130,13 +168,15 @@ class MonologueRule(TextSoFar):
                 # In verse a speech ends with a line, so only a sentence that ends a line ends it.
                 if self._ends_sentence(n - 1) and (self.verse is None or char == "\n") and not self._quote_open():
                     self._sentence_end = n - 1
-                    if n > self.soft_limit:
+                    if n > self.soft_limit and self.rhyme is None:
                         return self._stop(n - 1, "sentence end")
             if char == "\n":
                 if self._blank_line:  # a blank line: the speech is over
                     return self._stop(n - 1, "speech end")
                 self._line_end = n - 1
                 self._blank_line, self._line = True, ""
+                if self.rhyme is not None and self._next_line(n):
+                    return self._stop(n - 1, "sentence end")
         else:
             self._blank_line = False
         if self._line is not None and char != "\n":
@@ -153,11 +193,27 @@ class MonologueRule(TextSoFar):
         if self.reading is not None:
             self.reading.bans(self.word_state)
             self.bans |= self.reading.flags
+        if self.marked:
+            self._mark()
+        return False
+
+    def _next_line(self, n: int) -> bool:
+        """A line of a speech that rhymes has ended: True when its form is complete, else the next line's role."""
+        assert self.rhyme is not None and self.verse is not None
+        self.rhyme.end(self.verse.last_word)
+        if self.rhyme.done(n - 1, self._sentence_end == n - 1):
+            return True
+        self.rhyme.begin(self.verse, n, self.word_state)
+        self.marked = True
         return False
 
     def _closing(self, n: int) -> bool:
         """Near the limit the reply ends with a sentence: in verse a line that may end now must end one; prose ends
-        the sentence it is in (no line end or clause before it does)."""
+        the sentence it is in (no line end or clause before it does). A speech that rhymes ends its form's last line
+        with one."""
+        if self.rhyme is not None:
+            closing = self.rhyme.closing(n) and not self._ends_sentence(n)
+            return closing and self.verse is not None and self.verse.may_end_line(self.word_state)
         if n <= self.max_chars * CLOSING_SHARE or self._ends_sentence(n):
             return False
         return self.verse is None or self.verse.may_end_line(self.word_state)
@@ -167,7 +223,7 @@ class MonologueRule(TextSoFar):
         if self._blank_line:
             # A speech ends at a sentence's end, after min_chars: before, its blank line is banned.
             ended = self._sentence_end == n - 1 or (n == 0 and self._seed_ends_sentence and not self._quote_open())
-            return NO_BRACKET | (NO_BLANK if n < self.min_chars or not ended else 0)
+            return NO_BRACKET | (NO_BLANK if n < self.min_chars or not ended or self.rhyme is not None else 0)
         line = self._line
         if not line:
             return NO_OPEN_END if closing else 0

@@ -54,6 +54,8 @@ class StopRule(TextSoFar):
     ban_ids = ()
     verse = None
     names = None
+    rhyme = None
+    marked = stuck = False  # free text has no lines to write again
 
     def __init__(self, context: str, *, max_chars: int, min_chars: int) -> None:
         self.max_chars = max_chars

@@ -53,6 +53,7 @@ class VerseMasks:
                 self.below[node] |= spread
             self.readings[node] = readings
         self.quote = words.child_of(0, trie_symbol("'"))
+        self.open = _OPEN  # where a word may end with another to follow (a line that must rhyme has fewer)
         self._rows: dict[int, np.ndarray] = {}
         self._distinct: dict[bytes, np.ndarray] = {}  # identical rows shared
         self._after: dict[tuple[int, int], int] = {}
@@ -102,9 +103,9 @@ class VerseMasks:
             elif char == "\n":
                 ok = (not in_word and bool(flags & _BLANK)) or (bool(ends & LINE_ENDS) and not flags & _AFTER_SPACE)
             elif char in " -":
-                ok = bool(ends & _OPEN)  # another word can still begin in this line
+                ok = bool(ends & self.open)  # another word can still begin in this line
             else:  # punctuation; once the line is full, only what may close it
-                ok = bool(ends & _OPEN) or (bool(ends) and char in _LINE_CLOSERS)
+                ok = bool(ends & self.open) or (bool(ends) and char in _LINE_CLOSERS)
             row[char_id] = not ok
         return row
 
@@ -113,13 +114,23 @@ class VerseLine:
     """One stream's place in its line of verse: fed every character with the word states around it."""
 
     def __init__(self, masks: VerseMasks, state: int = START) -> None:
-        self.masks = masks
+        self.masks = masks  # this line's (a line that must rhyme has its own: model_store/rules/rhyme.py)
+        self.default = masks
         self.starts = 1  # positions (bits) the current word started at, or the next may start at
         self.flags = _BLANK
         self.word: list[str] = []  # the current word's characters
         self.broken = False  # the current word was let break the metre (a fallback): no bans until it ends
         self.fallbacks = 0
+        self.last_word = ""  # the last word ended (at a line's end: the line's last word)
+        self.rewritable = False  # a line that must rhyme, with rewrites left: left with nothing, it is written again
+        self.stuck = False  # left with nothing where rewritable: the engine goes back to the line's start
+        self.at_start = False  # nothing written since the start kept to go back to (going back would change nothing)
         self.bans: np.ndarray | None = masks.row(state, self.starts, self.flags)
+
+    def use(self, masks: VerseMasks, state: int) -> None:
+        """Write the line now begun with these masks (word state `state`)."""
+        self.masks = masks
+        self.bans = None if self.broken else masks.row(state, self.starts, self.flags)
 
     def may_end_line(self, state: int) -> bool:
         """Whether the line may end after what was written so far (its last word, in word state `state`, done)."""
@@ -132,12 +143,14 @@ class VerseLine:
     def feed(self, char: str, before: int, state: int) -> None:
         """One more character; `before` and `state` are the word states before and after it."""
         masks = self.masks
+        self.stuck = self.at_start = False
         if masks.words.symbol_of.get(char, -1) >= 0:
             self.word.append(char)
             self.flags = 0
         else:
             if before >= SPECIAL or (before == FREE and self.word):
                 self.starts = self._word_end(before)
+                self.last_word = "".join(self.word)
             self.word = []
             self.broken = False
             if char == "\n":
@@ -162,7 +175,11 @@ class VerseLine:
         return sum(1 << min(p + shortest, LONGEST) for p in range(LONGEST + 1) if self.starts >> p & 1)
 
     def fall_back(self) -> None:
-        """Nothing fits here: let the model write this word as it will (and count it)."""
+        """Nothing fits here: let the model write this word as it will (and count it); in a line that must rhyme,
+        with rewrites left, the line is written again instead."""
+        if self.rewritable and not self.at_start:
+            self.stuck = True
+            return
         self.fallbacks += 1
         self.broken = True
         self.bans = None
