@@ -259,7 +259,7 @@ class Bard:
                 clean=server.clean,
                 history=request.history,
                 speaker=request.speaker,
-                couplet=s.couplet and not options.no_couplet,
+                couplet=server.couplet and not options.no_couplet,
                 sonnet=options.sonnet,
             )
         except UnknownModel:

@@ -173,6 +173,7 @@ class ServerSettings:
     temperature: float = key(TEMPERATURE, "temperature", "how daring the words are (-t)")
     length: int = key(LENGTH, "length", "how many characters a monologue has at most (-n)")
     verse: bool = key(BOOL, "verse", "blank verse; off: prose (-r per command)")
+    couplet: bool = key(BOOL, "couplet", "a verse monologue closes on a rhyming couplet (-c turns it off per command)")
     buttons: bool = key(BOOL, "components", "Continue, Another and Answer under each monologue")
     channels: frozenset[int] = key(CHANNELS, "allowed_channels", "the channels where the bard answers")
     cooldown: float = key(COOLDOWN, "cooldown", "seconds each member waits between monologues")

@@ -83,10 +83,14 @@ def test_each_key_refuses_other_values_in_one_line_naming_it(key: str, text: str
 
 
 def test_the_keys_default_to_the_hosts_settings(tiny_model_dir: Path) -> None:
-    settings = Settings(model_dir=tiny_model_dir, temperature=0.6, components=False, clean=True, allowed_channels={5})
+    settings = Settings(
+        model_dir=tiny_model_dir, temperature=0.6, components=False, clean=True, allowed_channels={5}, couplet=False
+    )
     server = ServerSettings.of(settings)
     assert (server.temperature, server.buttons, server.clean, server.channels) == (0.6, False, True, frozenset({5}))
-    assert set(KEYS) == {"model", "temperature", "length", "verse", "buttons", "channels", "cooldown", "clean"}
+    assert server.couplet is False
+    keys = {"model", "temperature", "length", "verse", "couplet", "buttons", "channels", "cooldown", "clean"}
+    assert set(KEYS) == keys
 
 
 # --------------------------------------------------------------------------- the database, both kinds
@@ -169,7 +173,7 @@ async def _changes(servers: ServerSettingsStore) -> list[tuple[Any, ...]]:
 
 async def test_a_bad_key_or_value_changes_nothing(database_url: str, tiny_model_dir: Path) -> None:
     async with open_servers(settings_at(database_url, tiny_model_dir)) as servers:
-        for key, value in (("lenght", "3"), ("length", "-3"), ("couplet", "on")):
+        for key, value in (("lenght", "3"), ("length", "-3"), ("couplet", "maybe"), ("rhyme", "on")):
             with pytest.raises(SettingError):
                 await servers.change(7, key, value, user_id=1, where=WHERE)
         assert servers.stored(7) == {} and await _changes(servers) == []

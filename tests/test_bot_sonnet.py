@@ -12,6 +12,7 @@ from bot.bard import Bard
 from bot.options import parse_options
 from bot.request import Caller
 from bot.scene import Said
+from bot.server_settings import Where, open_servers
 from bot.service import open_service
 from bot.settings import Settings
 
@@ -72,3 +73,22 @@ async def test_dash_c_turns_the_couplet_off_as_the_setting_does(rhymed_model_dir
             monkeypatch.setattr(service, "submit", spy)
             assert (await Bard(settings, service).write(Caller(1, "!"), typed)).ok
     assert asked == [(True, False), (False, False), (False, False)]
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_server_turns_the_couplet_off_for_itself(rhymed_model_dir: Path, tmp_path: Path, monkeypatch):
+    settings = Settings(model_dir=rhymed_model_dir, cooldown=0, database_url=f"sqlite:///{tmp_path / 's.sqlite3'}")
+    asked = []
+    async with open_servers(settings) as servers, open_service(settings) as service:
+        submit = service.submit
+
+        def spy(*args, **kwargs):
+            asked.append(kwargs["couplet"])
+            return submit(*args, **kwargs)
+
+        monkeypatch.setattr(service, "submit", spy)
+        bard = Bard(settings, service, servers=servers)
+        await servers.change(7, "couplet", "off", user_id=1, where=Where())
+        for server in (7, 8):
+            assert (await bard.write(Caller(1, "!", server_id=server), "To be")).ok
+    assert asked == [False, True]  # server 7 turned it off; server 8 keeps the host's
