@@ -15,7 +15,7 @@ from model_store.names import COMMON_PLAYS, NameRecord, NamesError
 from model_store.playscript import lexicon_and_speakers
 from model_store.rules.names import NameMasks, SpeakerVerse
 from model_store.rules.verse import VerseMasks
-from model_store.rules.words import BETWEEN, HYPHEN, SPECIAL, START, WordMasks, trie_symbol
+from model_store.rules.words import BETWEEN, HYPHEN, SPECIAL, START, WordMasks
 
 # Two plays of their own: each names its own people; "Jove" is in both, and "I" is everyone's.
 ELSINORE = """HAMLET:
@@ -135,14 +135,6 @@ def test_a_seed_inside_a_banned_name_is_the_users(masks):
     assert "c" in allowed_after(masks, "OTHELLO", "Sweet Yori")
 
 
-def node_of(words: WordMasks, prefix: str) -> int:
-    """The trie node a prefix leads to, or -1."""
-    node = 0
-    for char in prefix:
-        node = words.child_of(node, trie_symbol(char)) if node >= 0 else -1
-    return node
-
-
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     path = make_tiny_model(tmp_path_factory.mktemp("models") / "named", TEXT, seed=3, speech=True)
@@ -209,7 +201,7 @@ def test_in_verse_a_speaker_has_his_own_words_positions(engine):
     without = VerseMasks(WordMasks(kept, model.vocab.chars), model.metre)
     prefixes = {w[:i] for w in model.lexicon.counts if w in model.lexicon for i in range(1, len(w) + 1)}
     for prefix in prefixes:
-        node, other = node_of(engine.words, prefix), node_of(without.words, prefix)
+        node, other = engine.words.node_of(prefix), without.words.node_of(prefix)
         assert mine.below[node] == (without.below[other] if other > 0 else 0), prefix
     assert mine.below[0] == without.below[0]
 

@@ -64,8 +64,8 @@ class NameMasks:
         self._ends = np.frombuffer(words.ends, np.uint8)
         self._bits = np.frombuffer(words.below, np.uint8) | self._ends << 4  # as SpeakerNames has them, none banned
         names = record.names if record is not None else {}
-        self._end_node = {name: node for name in names if (node := _node_of(words, name)) > 0}
-        self._clean_nodes = sorted(node for word in clean if (node := _node_of(words, word)) > 0)
+        self._end_node = {name: node for name in names if (node := words.node_of(name)) > 0}
+        self._clean_nodes = sorted(node for word in clean if (node := words.node_of(word)) > 0)
         self._masks: OrderedDict[tuple[tuple[int, ...] | None, bool], SpeakerNames | None] = OrderedDict()
         self._lock = threading.Lock()
         if verse is not None:  # by node, the positions from which the word ending there fits, spread over its cases
@@ -260,14 +260,3 @@ class _Overlay:
         if i < len(self.nodes) and self.nodes[i] == node:
             return self.values[i]
         return 0 if self.base is None else self.base[node]
-
-
-def _node_of(words: WordMasks, word: str) -> int:
-    """The trie node a word of the lexicon ends at, or -1."""
-    node = 0
-    for char in word:
-        symbol = trie_symbol(char)
-        node = words.child_of(node, symbol) if symbol >= 0 else -1
-        if node < 0:
-            return -1
-    return node

@@ -61,8 +61,8 @@ class ReaderWords:
 
     def __init__(self, words: WordMasks) -> None:
         self.words = words
-        self.non_enders = frozenset(n for w in NON_ENDERS if (n := self.node_of(w)) > 0)
-        self.doubled = frozenset(n for w in DOUBLED if (n := self.node_of(w)) > 0)
+        self.non_enders = frozenset(n for w in NON_ENDERS if (n := words.node_of(w)) > 0)
+        self.doubled = frozenset(n for w in DOUBLED if (n := words.node_of(w)) > 0)
         self.quote = words.child_of(0, trie_symbol("'"))
         self.letter_ids: dict[int, tuple[int, ...]] = {}  # trie symbol -> its vocabulary ids (either case)
         for i, char in enumerate(words.symbol_of, start=1):
@@ -76,15 +76,6 @@ class ReaderWords:
         if reader is None:
             reader = _MADE[words] = cls(words)
         return reader
-
-    def node_of(self, word: str) -> int:
-        """The trie node a word ends at, or -1 when the trie lacks it."""
-        node = 0
-        for char in word:
-            node = self.words.child_of(node, trie_symbol(char))
-            if node < 0:
-                return -1
-        return node
 
     def children(self, node: int) -> int:
         """How many letters (or apostrophes) some word of the trie goes on with past `node`."""

@@ -30,7 +30,7 @@ from model_store.metre import LINE_ENDS, LONGEST, fits
 from model_store.rhymes import Rhymes
 from model_store.rules.reader import NON_ENDERS
 from model_store.rules.verse import VerseLine, VerseMasks
-from model_store.rules.words import FREE, SPECIAL, trie_symbol
+from model_store.rules.words import FREE, SPECIAL
 
 MIN_PARTNERS = 3  # a line that opens a rhyme ends on a word with at least this many rhymes that can end a line
 MAX_REWRITES = 8  # a line that must rhyme is written again from its start at most this many times
@@ -62,7 +62,7 @@ class RhymeMasks:
         self.by_part: dict[str, set[int]] = {}  # rhyme part -> end nodes of words that may end a line on it
         self.parts_of: dict[int, list[str]] = {}
         for word in rhymes.parts:
-            node = _node_of(words, word)
+            node = words.node_of(word)
             if node <= 0 or node not in verse.readings:
                 continue
             self.node_of[word] = node
@@ -280,14 +280,3 @@ def _line_end_fit(readings: tuple[str, ...]) -> int:
 def _spread(positions: int, cases: int) -> int:
     """Positions (bits) repeated for each case set in `cases` (as verse.py's `below` has them)."""
     return sum(positions << (_BITS * case) for case in range(4) if cases >> case & 1)
-
-
-def _node_of(words: Any, word: str) -> int:
-    """The trie node a word of the lexicon ends at, or -1."""
-    node = 0
-    for char in word:
-        symbol = trie_symbol(char)
-        node = words.child_of(node, symbol) if symbol >= 0 else -1
-        if node < 0:
-            return -1
-    return node

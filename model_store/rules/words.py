@@ -190,6 +190,16 @@ class WordMasks:
         """The trie node after `symbol` (trie_symbol) from `node`, or -1."""
         return self.child[node * _SYMBOLS + symbol]
 
+    def node_of(self, word: str) -> int:
+        """The trie node a word of the lexicon ends at, or -1."""
+        node = 0
+        for char in word:
+            symbol = trie_symbol(char)
+            node = self.child_of(node, symbol) if symbol >= 0 else -1
+            if node < 0:
+                return -1
+        return node
+
     # ------------------------------------------------------------------ moving between states
 
     def start_state(self, text: str) -> int:
