@@ -33,7 +33,7 @@ from model_store.rules.verse import VerseLine, VerseMasks
 from model_store.rules.words import FREE, SPECIAL
 
 MIN_PARTNERS = 3  # a line that opens a rhyme ends on a word with at least this many rhymes that can end a line
-MAX_REWRITES = 8  # a line that must rhyme is written again from its start at most this many times
+MAX_REWRITES = 24  # a line that must rhyme is written again from its start at most this many times
 SONNET = "ABABCDCDEFEFGG"  # the Shakespearean sonnet's rhyme scheme, a letter per line
 SONNET_CHARS = 1400  # a sonnet's length limit (14 lines of about 45 characters; a cut shows as fewer lines)
 COUPLET_LINE = 55  # characters: a long line of verse; the couplet opens when three such would pass max_chars
