@@ -77,7 +77,7 @@ class SpeakerChooser:
         ranked = tuple((self.candidates[i], float(self.odds[i]), float(fit[i]), float(chance[i])) for i in top)
         if quoted is not None:
             return Choice(quoted, True, ranked, words)
-        pick = int(np.searchsorted(np.cumsum(chance), uniform * 1.0, side="right"))
+        pick = int(np.searchsorted(np.cumsum(chance), uniform, side="right"))
         return Choice(self.candidates[min(pick, len(self.candidates) - 1)], False, ranked, words)
 
 
