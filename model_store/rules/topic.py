@@ -29,8 +29,10 @@ SYMBOLS = APOSTROPHE + 1
 MAX_RELATION = 2.5  # mean PMI beyond this counts as this: a factor of at most exp(strength * MAX_RELATION)
 SEED_WEIGHT = 1.0  # how much a content word of the seed counts in the subject
 SPEECH_WEIGHT = 0.25  # and one the speech has said: the seed's subject holds; a seed without one gets the speech's
-PLAY_WEIGHT = 0.2  # the speaker's play counts as this many of the seed's words (its names and places would crowd out
-MAX_PLAY_RELATION = 1.5  # the subject if it counted more: they are what a play has that others lack)
+# The speaker's play counts as this many of the seed's words, its relation capped: what a play has that the others
+# lack is mostly its names and places, which would crowd out the subject if they counted more.
+PLAY_WEIGHT = 0.2
+MAX_PLAY_RELATION = 1.5
 
 
 class TopicWeights:
