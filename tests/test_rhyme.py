@@ -163,3 +163,17 @@ def test_a_line_at_a_dead_end_is_written_again_from_its_start(tiny_model_dir: Pa
         assert all(end in ("away", "today", "delay", "obey") for end in ends)
         assert all(ends[SONNET.index(SONNET[i])] != ends[i] for i in range(14) if SONNET.index(SONNET[i]) != i)
     assert rewritten > 0
+
+
+def test_a_dead_end_right_at_a_lines_kept_start_falls_back_instead_of_going_back(engine: Engine):
+    """Going back to the start of a line that has written nothing since would meet the same dead end again, for
+    ever: there the metre gives way at once (a counted fallback); one character on, the line is written again."""
+    rule = engine._plan(GenerationRequest("", sonnet=True), engine.clean("")).rule
+    verse = rule.verse
+    assert rule.marked and verse.at_start and verse.rewritable  # the first line must rhyme later: it can be rewritten
+    verse.fall_back()
+    assert not verse.stuck and verse.fallbacks == 1
+    rule.feed("A")
+    assert not verse.at_start
+    verse.fall_back()
+    assert verse.stuck and verse.fallbacks == 1  # now the engine goes back to the line's start
