@@ -156,6 +156,11 @@ def read_text_sources(paths: list[Path], fmt: str = "auto") -> list[Source]:
 # --------------------------------------------------------------------------- the split
 
 
+def training_length(text: str, val_fraction: float) -> int:
+    """How much of a source is trained on: all but its last val_fraction, cut at the exact character."""
+    return int(len(text) * (1 - val_fraction))
+
+
 def build_corpus(sources: list[Source], val_fraction: float) -> Corpus:
     """Hold out the last val_fraction of each source, cut at the exact character, for validation.
 
@@ -167,7 +172,7 @@ def build_corpus(sources: list[Source], val_fraction: float) -> Corpus:
         raise CorpusError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     heads, tails = [], []
     for s in sources:
-        cut = int(len(s.text) * (1 - val_fraction))
+        cut = training_length(s.text, val_fraction)
         heads.append(s.text[:cut])
         tails.append(s.text[cut:])
     names = ", ".join(s.name for s in sources[:6]) + (f" and {len(sources) - 6} more" if len(sources) > 6 else "")

@@ -27,24 +27,33 @@ from model_store.rhymes import Rhymes
 from model_store.speakers import Speakers
 from model_store.store import ModelError
 from model_store.topics import TopicRecord
-from training.corpus import CorpusError, Source, build_corpus, bundled_plays, read_text_sources, select_plays
+from training.corpus import (
+    CorpusError,
+    Source,
+    build_corpus,
+    bundled_plays,
+    read_text_sources,
+    select_plays,
+    training_length,
+)
 from training.metre_data import metre_of
 from training.rhyme_data import rhymes_of
 
 
 def speech_data(
-    text: str, base: store.LoadedModel | None = None, plays: Sequence[Source] = ()
-) -> tuple[Lexicon, Speakers, Metre, NameRecord | None, Rhymes]:
+    text: str, base: store.LoadedModel | None = None, plays: Sequence[Source] = (), val_fraction: float = 0.0
+) -> tuple[Lexicon, Speakers, Metre, NameRecord | None, Rhymes, TopicRecord | None]:
     """The lexicon and speakers of a play-script text, added to a fine-tuned base model's own; the lexicon's metre
-    and rhymes; the name record of its plays (the sources it was taken from, each a play), added to the base's (none
-    without plays)."""
+    and rhymes; the name and topic records of its plays (the sources it was taken from, each a play, of which all but
+    the last val_fraction was trained on), added to the base's (none without plays)."""
     lexicon, speakers = lexicon_and_speakers(text)
     if base is not None and base.lexicon is not None:
         lexicon = base.lexicon.merged(lexicon)
     if base is not None and base.speakers is not None:
         speakers = base.speakers.merged(speakers)
     names = name_record(plays, lexicon, base) if plays else None
-    return lexicon, speakers, metre_of(lexicon), names, rhymes_of(lexicon)
+    topics = topic_record(plays, val_fraction, speakers, base) if plays else None
+    return lexicon, speakers, metre_of(lexicon), names, rhymes_of(lexicon), topics
 
 
 def name_record(plays: Sequence[Source], lexicon: Lexicon, base: store.LoadedModel | None = None) -> NameRecord:
@@ -64,7 +73,7 @@ def topic_record(
 ) -> TopicRecord:
     """What the plays are about and who says what (their training part; the quotations from the whole plays), for
     the speakers' well-known ones, extending a base model's record."""
-    parts = [(play.name, play.text[: int(len(play.text) * (1 - val_fraction))], play.text) for play in plays]
+    parts = [(play.name, play.text[: training_length(play.text, val_fraction)], play.text) for play in plays]
     record = TopicRecord.of_plays(parts, speakers.well_known())
     return base.topics.merged(record) if base is not None and base.topics is not None else record
 
@@ -96,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         if corpus.sha256 != manifest["corpus"].get("sha256"):
             raise CorpusError("its training text differs from the one the model was trained on (sha256)")
         base = store.load(args.base) if args.base else None
-        lexicon, speakers, metre, names, rhymes = speech_data(corpus.train_text, base, corpus.sources)
         val_fraction = float(manifest["hyperparameters"]["val_fraction"])
-        topics = topic_record(corpus.sources, val_fraction, speakers, base)
+        lexicon, speakers, metre, names, rhymes, topics = speech_data(
+            corpus.train_text, base, corpus.sources, val_fraction
+        )
         store.add_speech_data(
             args.model, lexicon=lexicon, speakers=speakers, metre=metre, names=names, rhymes=rhymes, topics=topics
         )
@@ -112,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rhymes of {len(rhymes.parts):,} words ({estimated:,} estimated from spelling)")
     if names is not None:
         print(f"names of {len(names.names):,} proper names, {len(names.speakers):,} speakers, {len(names.plays)} plays")
-    print(f"topics of {len(topics.words):,} content words, {len(topics.quote_hashes):,} line starts")
+    if topics is not None:
+        print(f"topics of {len(topics.words):,} content words, {len(topics.quote_hashes):,} line starts")
     return 0
 
 

@@ -50,7 +50,7 @@ from training.model import (
     numpy_weights,
 )
 from training.run_dir import RunPaths, RunState, open_run
-from training.speech_data import speech_data, topic_record
+from training.speech_data import speech_data
 
 
 class ExportWriteError(TrainError):
@@ -293,15 +293,15 @@ def export_model(
     vocab: Vocab,
     manifest: dict[str, Any],
     *,
-    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None, Rhymes],
-    topics: TopicRecord | None = None,
+    speech: tuple[Lexicon, Speakers, Metre, NameRecord | None, Rhymes, TopicRecord | None],
     force: bool,
     paths: RunPaths,
     weights_only: bool = False,
 ) -> Path:
-    """Write the export through model_store, with the lexicon, speakers, metre, name record and rhymes monologues
-    need; a failed write (a full disk) leaves any old export as it was. weights_only leaves out model.keras."""
-    lexicon, speakers, metre, names, rhymes = speech
+    """Write the export through model_store, with the lexicon, speakers, metre, name record, rhymes and topic record
+    monologues need; a failed write (a full disk) leaves any old export as it was. weights_only leaves out
+    model.keras."""
+    lexicon, speakers, metre, names, rhymes, topics = speech
     try:
         return store.export(
             out,
@@ -389,19 +389,9 @@ def train(
             val_loss = float(final.evaluate(datasets[1], verbose=0))
         results = Results(state, val_loss, stream_loss(final, vocab, setup.arch, val_ids), int(final.count_params()))
         manifest = export_manifest(out.name, facts, setup, results)
-        speech = speech_data(corpus.train_text, base, corpus.sources)  # a fine-tuned model's extends its base's
-        topics = topic_record(corpus.sources, config.val_fraction, speech[1], base)
-        export_model(
-            out,
-            final,
-            vocab,
-            manifest,
-            speech=speech,
-            topics=topics,
-            force=force,
-            paths=paths,
-            weights_only=weights_only,
-        )
+        # A fine-tuned model's speech data extends its base's.
+        speech = speech_data(corpus.train_text, base, corpus.sources, config.val_fraction)
+        export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
         print(workers.finished(out, val_loss, results.val_stream_loss, state.best_epoch))
         if workers.leads:
             print(summary(manifest))
