@@ -29,9 +29,12 @@ LINE = 10  # syllables in a line of blank verse
 LONGEST = 11  # with a feminine ending
 LINE_ENDS = 1 << LINE | 1 << LONGEST  # bit 10 or 11: the line may end here
 _READING = re.compile(r"[012]{0,8}")
-_WORD = re.compile(r"'?[a-z]+(?:'[a-z]+)*'?")
 _VOWELS = re.compile(r"[aeiouy]+")
 _STRESS_SECOND = re.compile(r"(?:be|de|re|un|for|with|mis|dis)[^aeiouy]")  # prefixes that take no stress
+
+
+def _is_reading(reading: object) -> bool:
+    return isinstance(reading, str) and _READING.fullmatch(reading) is not None
 
 
 class MetreError(ValueError):
@@ -97,17 +100,9 @@ class Metre:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Metre:
-        obj = jsonfile.loads(data, "metre", MetreError)
-        if not isinstance(obj, dict) or not isinstance(obj.get("readings"), dict):
-            raise MetreError("metre JSON must be an object with a readings object")
-        readings = obj["readings"]
-        for word, entry in readings.items():
-            if not _WORD.fullmatch(word):
-                raise MetreError(f"metre entry {word[:40]!r} is not a lower-case word")
-            if not (
-                isinstance(entry, list) and entry and all(isinstance(r, str) and _READING.fullmatch(r) for r in entry)
-            ):
-                raise MetreError(f"metre entry {word!r} must hold readings of stress digits 0, 1, 2")
+        readings = jsonfile.word_lists(
+            data, "metre", "readings", MetreError, _is_reading, "readings of stress digits 0, 1, 2"
+        )
         return cls(readings)
 
 

@@ -18,7 +18,6 @@ from model_store import jsonfile
 
 ESTIMATE = "~"  # opens a part estimated from spelling
 _PART = re.compile(r"[A-Z]+(?: [A-Z]+)*|~[a-z']+")
-_WORD = re.compile(r"'?[a-z]+(?:'[a-z]+)*'?")
 _VOWELS = re.compile(r"[aeiouy]+")
 
 
@@ -73,13 +72,7 @@ class Rhymes:
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Rhymes:
-        obj = jsonfile.loads(data, "rhymes", RhymesError)
-        if not isinstance(obj, dict) or not isinstance(obj.get("parts"), dict):
-            raise RhymesError("rhymes JSON must be an object with a parts object")
-        parts = obj["parts"]
-        for word, entry in parts.items():
-            if not _WORD.fullmatch(word):
-                raise RhymesError(f"rhymes entry {word[:40]!r} is not a lower-case word")
-            if not (isinstance(entry, list) and entry and all(_is_part(p) for p in entry)):
-                raise RhymesError(f"rhymes entry {word!r} must hold rhyme parts (sounds such as 'EY' or '~er')")
+        parts = jsonfile.word_lists(
+            data, "rhymes", "parts", RhymesError, _is_part, "rhyme parts (sounds such as 'EY' or '~er')"
+        )
         return cls(parts)
