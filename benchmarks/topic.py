@@ -1,4 +1,4 @@
-"""A speech about something (issue 28): what the topic factor costs and what it keeps, strength 0 against a strength.
+"""A speech about something (issue 28): what keeping to a subject costs and what it keeps, strength 0 against another.
 
     .venv/bin/python benchmarks/topic.py [--model DIR] [--strength S] [--rng-seeds 4] [--out runs/eval]
 
@@ -7,7 +7,8 @@ temperature 0.8) under the same random seeds at strength 0 (the text of before) 
 bot's). Both sets are written as JSONL for the judge (benchmarks/topic_eval.py: topic, fluency, grammar, repetition,
 copying, on other dramatists' plays) and scored here for what must not change: one speech, words of the plays, the
 metre and the reader's rules (benchmarks/reader.py's measures), who speaks, and the cost: characters sampled per
-second, one stream and 32 streams batched, best of 5 interleaved rounds, and the size of the model's topic record.
+second, one stream and 32 streams batched, best of 5 interleaved rounds, and the size of the model's topic record and
+subject adapter.
 """
 
 from __future__ import annotations
@@ -108,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         fmt = "{:>14,.0f}" if key == "metre_fallbacks" else "{:>14.3f}" if key == "logprob_per_char" else "{:>14.1%}"
         print(f"{key:<24}" + "".join(fmt.format(figures[s][key]) for s in strengths))
     record = (args.model / store.TOPICS_FILE).stat().st_size
+    adapter = (args.model / store.SUBJECT_FILE).stat().st_size if model.subject is not None else 0
     size = sum(p.stat().st_size for p in args.model.iterdir() if p.is_file())
-    print(f"topic record {record / 1e6:.1f} MB; model directory {size / 1e6:.1f} MB (target <= 25)")
+    print(
+        f"topic record {record / 1e6:.1f} MB, subject adapter {adapter / 1e6:.1f} MB; model directory"
+        f" {size / 1e6:.1f} MB (target <= 25)"
+    )
     if args.rounds:
         rates = speed(engine, strengths, args.rounds)
         for streams in (1, 32):

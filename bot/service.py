@@ -76,7 +76,7 @@ class GenerationService:
         self.max_wait = max_wait
         self.cost = BatchCost()  # what a batch costs: calibrated at start, learnt from every batch
         self.seed_speaker = seed_speaker  # the seed chooses who speaks (model_store/rules/who_speaks.py)
-        self.topic = topic  # how strongly each monologue keeps to its seed's subject (model_store/rules/topic.py)
+        self.topic = topic  # how strongly each monologue keeps to its seed's subject (model_store/rules/subject.py)
         self.counters: Counter[str] = Counter()
         self._queue: deque[Job] = deque()
         self._queued = asyncio.Event()  # set when a job is queued: wakes the batcher

@@ -76,8 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_TOPIC,
         metavar="S",
-        help=f"how strongly the speech keeps to its seed's subject, 0 to {MAX_TOPIC:g} (default {DEFAULT_TOPIC:g}: "
-        "off; see docs/topic.md for what it does and costs)",
+        help=f"how strongly the speech keeps to its seed's subject, 0 (off) to {MAX_TOPIC:g}, on a model with a "
+        f"subject adapter (default {DEFAULT_TOPIC:g}; more: more about it, less fluent; see docs/topic.md)",
     )
     p.add_argument(
         "--odds-speaker",
@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
         "a line of the plays goes to whoever says it, other seeds lean to who uses their words)",
     )
     p.add_argument(
-        "--explain", action="store_true", help="print who was likeliest to speak the seed, and why (to stderr)"
+        "--explain",
+        action="store_true",
+        help="print who was likeliest to speak the seed, and why, and the words of its subject (to stderr)",
     )
     p.add_argument(
         "--no-couplet",
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write("\n")
     if args.explain:
         print(explanation(generation, request.speaker is not None), file=sys.stderr)
+        if generation.subject:
+            print(f"subject: {', '.join(generation.subject)}", file=sys.stderr)
     return 0
 
 

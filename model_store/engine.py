@@ -27,14 +27,14 @@ from typing import NamedTuple
 import numpy as np
 
 from model_store.limits import HISTORY_CHARS, MAX_CHARS, MAX_TEMPERATURE, MAX_TOPIC
-from model_store.lstm import LSTMNetwork, LSTMState
+from model_store.lstm import LSTMNetwork, LSTMState, SubjectShift
 from model_store.playscript import last_speaker, speeches
 from model_store.rules.clean import banned_words
 from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.rules.names import NameMasks
 from model_store.rules.rhyme import SONNET_CHARS, Couplet, RhymeMasks, RhymePlan, Sonnet
 from model_store.rules.stop_rule import StopReason, StopRule
-from model_store.rules.topic import TopicBatch, TopicWeights
+from model_store.rules.subject import SubjectWords
 from model_store.rules.verse import VerseMasks
 from model_store.rules.who_speaks import Choice, SpeakerChooser
 from model_store.rules.words import WordMasks
@@ -54,6 +54,7 @@ class Plan(NamedTuple):
     rule: Rule
     history: str = ""  # the exchange before this speech (monologues), cleaned
     choice: Choice | None = None  # how the seed chose its speaker (seed_speaker, nobody named)
+    subject: tuple[str, ...] = ()  # what the speech is about, as told to the model (topic > 0, with an adapter)
 
 
 SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
@@ -79,7 +80,8 @@ class GenerationRequest:
     speaker: str | None = None
     # On models with a topic record: whether the seed chooses who speaks when nobody is named (a line of the plays
     # goes to whoever says it; model_store/rules/who_speaks.py), and how strongly a monologue keeps to its subject
-    # (model_store/rules/topic.py). False and 0: neither, the text of before byte for byte.
+    # (on models with a subject adapter: model_store/rules/subject.py). False and 0: neither, the text of before
+    # byte for byte.
     seed_speaker: bool = False
     topic: float = 0.0
     clean: bool = False  # clean mode: the words of model_store/rules/clean_words.txt are masked (monologues only)
@@ -118,6 +120,7 @@ class Generation:
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
     rewrites: int = 0  # rhymed verse: lines written again from their start because nothing that fits was allowed
     choice: Choice | None = None  # how the seed chose its speaker (seed_speaker, nobody named): bard-generate --explain
+    subject: tuple[str, ...] = ()  # the words the model was told the speech is about (topic > 0): --explain
 
 
 class Engine:
@@ -138,6 +141,7 @@ class Engine:
         self.names = NameMasks(model.names, self.words, self.verse, clean) if self.words is not None else None
         self.rhymes = RhymeMasks(self.verse, model.rhymes) if self.verse is not None and model.rhymes else None
         self.structure = structure_masks(self.vocab.chars)
+        self.newline_id = self.vocab.chars.index("\n") + 1 if "\n" in self.vocab.chars else -1
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
         if self.speakers is not None:
@@ -148,10 +152,11 @@ class Engine:
             logp = self.network.continuation_logprobs(SPEECH_BREAK, [f"{name}:\n" for name in self.candidates])
             weights = np.exp(logp - logp.max())
             self.speaker_cdf = np.cumsum(weights) / weights.sum()
-        # Who would say a seed (model_store/rules/who_speaks.py) and a speech kept to a subject (rules/topic.py).
+        # Who would say a seed (model_store/rules/who_speaks.py), and what it is about, told to a model with a subject
+        # adapter (model_store/rules/subject.py, model_store/subject.py).
         topics = model.topics if self.words is not None else None
         self.who = SpeakerChooser(topics, self.candidates, weights) if topics else None
-        self.topics = TopicWeights(topics, self.words, model.lexicon, self.vocab.chars) if topics else None
+        self.subjects = SubjectWords(topics, model.subject) if topics and model.subject is not None else None
 
     def _opening(self, speaker: str) -> tuple[np.ndarray, LSTMState]:
         """(logits, state) after a speech's opening, "<blank line>SPEAKER:<newline>": the same for every monologue
@@ -231,7 +236,10 @@ class Engine:
                 names=names,
                 rhyme=self._rhyme(request, max_chars, min_chars),
             )
-            return Plan(speech, speech, speaker, rule, history, choice)
+            subject = ()
+            if request.topic and self.subjects is not None:
+                subject = self.subjects.of(f"{request.history}\n{speech}", speaker)
+            return Plan(speech, speech, speaker, rule, history, choice, subject)
         context = self._context(cleaned.text)
         min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
         return Plan(cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars))
@@ -306,8 +314,8 @@ class Engine:
         monologues = [isinstance(rule, MonologueRule) for rule in rules]
         if on_start is not None:
             on_start(None if requests[0].sonnet else plans[0].speaker, plans[0].shown)
-        primed = [self._prime_context(plan) for plan in plans]
-        topic = self._topic_batch(requests, plans)
+        shift = self._subject_shift(requests, plans)
+        primed = [self._prime_context(p, shift.take([i]) if shift else None) for i, p in enumerate(plans)]
         state = LSTMState.stack([st for _, st in primed])
         logits = np.stack([lg for lg, _ in primed])
         # Rhymed verse: by request, (logits, state) where the line it writes began, to write it again from there.
@@ -331,17 +339,12 @@ class Engine:
                     logits[row], start = line_starts[int(active[row])]
                     state.put(row, start)
                 banned = self._banned(row_rules)
-            # (A subject keeps what a rewritten line had said: it weighs little, and the topic factor is a setting.)
-            bias = topic.bias(active, [rule.word_state for rule in row_rules]) if topic is not None else None
-            ids = sampler(logits, uniform, banned, bias)
+            ids = sampler(logits, uniform, banned)
             keep = [
                 row
                 for row, (rule, char_id) in enumerate(zip(row_rules, ids.tolist(), strict=True))
                 if not rule.feed(chars[char_id - 1])
             ]
-            if topic is not None:
-                for request, char_id in zip(active.tolist(), ids.tolist(), strict=True):
-                    topic.feed(request, chars[char_id - 1])
             if on_text is not None and rules[0].safe_length() > streamed:
                 safe = rules[0].safe_length()
                 on_text(rules[0].text[streamed:safe])
@@ -350,9 +353,16 @@ class Engine:
                 break
             if len(keep) < len(active):
                 active, ids, state, sampler = active[keep], ids[keep], state.take(keep), sampler.take(keep)
+                shift = shift.take(keep) if shift is not None else None
                 row_rules = [row_rules[row] for row in keep]
                 monologues = [monologues[row] for row in keep]
-            logits = self.network.step(ids, state)
+            if shift is not None:  # a line ended: what the speech has said joins its subject
+                for row in np.flatnonzero(ids == self.newline_id):
+                    request, plan = requests[int(active[row])], plans[int(active[row])]
+                    if plan.subject:
+                        vector = self.subjects.vector(plan.subject, request.topic, row_rules[row].text)
+                        self.network.set_subject(shift, int(row), vector)
+            logits = self.network.step(ids, state, shift)
             for row in [row for row, rule in enumerate(row_rules) if rule.marked] if line_starts else ():
                 line_starts[int(active[row])] = (logits[row].copy(), state.take([row]))
         return [
@@ -366,31 +376,33 @@ class Engine:
                 _fallbacks(p.rule),
                 p.rule.rhyme.rewrites if p.rule.rhyme is not None else 0,
                 p.choice,
+                p.subject,
             )
             for r, c, p in zip(requests, cleaned, plans, strict=True)
         ]
 
-    def _topic_batch(self, requests: Sequence[GenerationRequest], plans: list[Plan]) -> TopicBatch | None:
-        """The subjects of the batch's monologues that keep to one (topic > 0), or None if none does."""
-        strengths = [r.topic if p.speaker is not None else 0.0 for r, p in zip(requests, plans, strict=True)]
-        if self.topics is None or not any(strengths):
+    def _subject_shift(self, requests: Sequence[GenerationRequest], plans: list[Plan]) -> SubjectShift | None:
+        """What each batch row's subject adds to the network's logits (model_store/lstm.py), or None when no request
+        of the batch has one (a row without one adds zeros)."""
+        if self.subjects is None or not any(plan.subject for plan in plans):
             return None
-        plays = [self.topics.play_of(p.speaker) if p.speaker is not None else -1 for p in plans]
-        return TopicBatch(self.topics, strengths, [f"{p.history}\n{p.shown}" for p in plans], plays)
+        vectors = [self.subjects.vector(p.subject, r.topic) for r, p in zip(requests, plans, strict=True)]
+        return self.network.subject_shift(np.stack(vectors))
 
-    def _prime_context(self, plan: Plan) -> tuple[np.ndarray, LSTMState]:
-        """(logits for the next character, state) after the history, the speaker's opening (if any) and the context."""
+    def _prime_context(self, plan: Plan, shift: SubjectShift | None = None) -> tuple[np.ndarray, LSTMState]:
+        """(logits for the next character, state) after the history, the speaker's opening (if any) and the context;
+        shift: the speech's subject, told to the model from the seed on (the kept openings have none)."""
         context, speaker = plan.context, plan.speaker
         if plan.history:  # an exchange before the speech: primed whole, as no kept opening can stand for it
             ids = self.vocab.encode(f"{plan.history}{SPEECH_BREAK}{speaker}:\n{context}")
-            all_logits, state = self.network.prime(ids)
+            all_logits, state = self.network.prime(ids, shift=shift)
             return all_logits[-1], state
         if speaker is not None:
             logits, state = self._opening(speaker)
         else:
             logits, state = np.zeros(self.vocab.size, np.float32), None  # nothing at all: uniform
         if context:
-            all_logits, state = self.network.prime(self.vocab.encode(context), state)
+            all_logits, state = self.network.prime(self.vocab.encode(context), state, shift)
             return all_logits[-1], state
         return logits, state.copy() if state is not None else self.network.zero_state(1)
 

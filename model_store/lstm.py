@@ -8,6 +8,7 @@ step is one matrix product per layer. A test checks the logits against Keras's t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,6 +52,17 @@ class LSTMState:
         return LSTMState(rows("h"), rows("c"), rows("r"))
 
 
+class SubjectShift(NamedTuple):
+    """What each stream's subject adds (model_store/subject.py): to the logits (B, V), and its side of the subject
+    head (B, rank)."""
+
+    logits: np.ndarray
+    head: np.ndarray
+
+    def take(self, rows: np.ndarray | list[int]) -> SubjectShift:
+        return SubjectShift(self.logits[rows], self.head[rows])
+
+
 class LSTMNetwork:
     """A loaded model's network in numpy: its weights, rearranged for speed, and the recurrence."""
 
@@ -88,6 +100,26 @@ class LSTMNetwork:
         self.kernels = {i: self.fused[i - 1][:, : 4 * h] for i in range(1, self.layers)}
         self.recurrent = [m[:, width:] for m, width in zip(self.fused, self.out_width, strict=True)]
         self.dense_kernel = self.fused[-1][:, : self.out_width[-1]]
+        self.subject = model.subject  # the subject adapter (model_store/subject.py), if the model has one
+
+    def subject_shift(self, subjects: np.ndarray) -> SubjectShift:
+        """What subject vectors (B, dim) add at every step; step() and prime() take it as `shift`. Needs the model's
+        subject adapter."""
+        adapter = self.subject
+        assert adapter is not None
+        subjects = np.asarray(subjects, np.float32)
+        return SubjectShift(subjects @ adapter.logits, subjects @ adapter.head_subject)
+
+    def set_subject(self, shift: SubjectShift, row: int, subject: np.ndarray) -> None:
+        """Give one stream of a batch's shift a new subject vector."""
+        one = self.subject_shift(subject[None, :])
+        shift.logits[row], shift.head[row] = one.logits[0], one.head[0]
+
+    def _subject_logits(self, h: np.ndarray, shift: SubjectShift) -> np.ndarray:
+        """The subject's share of the logits, given the top layer's outputs h (B or T, units)."""
+        adapter = self.subject
+        assert adapter is not None
+        return shift.logits + ((h @ adapter.head_in) * shift.head) @ adapter.head_out
 
     def zero_state(self, batch: int) -> LSTMState:
         def zeros(width: int) -> list[np.ndarray]:
@@ -106,8 +138,9 @@ class LSTMNetwork:
         c += z[:, :u] * z[:, 3 * u :]
         return z[:, 2 * u : 3 * u] * np.tanh(c)
 
-    def step(self, ids: np.ndarray, state: LSTMState) -> np.ndarray:
-        """Advance every stream by one character; updates state in place, returns logits (B, V)."""
+    def step(self, ids: np.ndarray, state: LSTMState, shift: SubjectShift | None = None) -> np.ndarray:
+        """Advance every stream by one character; updates state in place, returns logits (B, V). shift: each
+        stream's subject (subject_shift), or None."""
         x = self.input_table[ids]  # layer 0's input projection
         for i in range(self.layers):
             z = x + state.r[i]
@@ -116,11 +149,13 @@ class LSTMNetwork:
             h = state.h[i] = self._cell(z, state.c[i])
             both = h @ self.fused[i]
             x, state.r[i] = both[:, : self.out_width[i]], both[:, self.out_width[i] :]
-        return x + self.dense_bias
+        return x + self.dense_bias if shift is None else x + self.dense_bias + self._subject_logits(h, shift)
 
-    def prime(self, ids: np.ndarray, start: LSTMState | None = None) -> tuple[np.ndarray, LSTMState]:
+    def prime(
+        self, ids: np.ndarray, start: LSTMState | None = None, shift: SubjectShift | None = None
+    ) -> tuple[np.ndarray, LSTMState]:
         """Feed a whole sequence to one stream, from `start` (left as it is) or the zero state: returns
-        (logits at every position (T, V), final state).
+        (logits at every position (T, V), final state). shift: the stream's subject (one row), or None.
 
         Works layer by layer, so each layer's input projection is one matrix product over all steps.
         """
@@ -136,7 +171,8 @@ class LSTMNetwork:
                 h = self._cell(z, c)
                 hs[t] = h[0]
             state.h[i], state.r[i] = h, h @ rec
-        return hs @ self.dense_kernel + self.dense_bias, state
+        logits = hs @ self.dense_kernel + self.dense_bias
+        return (logits if shift is None else logits + self._subject_logits(hs, shift)), state
 
     def stream_loss(self, ids: np.ndarray, streams: int = 8) -> float:
         """Mean negative log-likelihood (nats per character) of each of ids[1:] given all the text before it.

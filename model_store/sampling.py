@@ -71,14 +71,10 @@ class BatchSampler:
         logits: np.ndarray,
         uniform: np.ndarray,
         banned: np.ndarray | None = None,
-        bias: np.ndarray | None = None,
     ) -> np.ndarray:
         """logits (B, V), one uniform draw in [0, 1) per row from that row's own generator, and optionally
-        a (B, V) boolean mask of ids each row may not pick (the monologue's rules; they never ban a whole row) and
-        (B, V) log-factors on the tempered distribution (a speech's subject, model_store/rules/topic.py)."""
+        a (B, V) boolean mask of ids each row may not pick (the monologue's rules; they never ban a whole row)."""
         z = np.divide(logits, self._divisor)  # float64 from here: the cumulative sums need it
-        if bias is not None:
-            z += bias
         z[:, UNKNOWN_ID] = -np.inf
         if banned is not None:
             np.putmask(z, banned, -np.inf)

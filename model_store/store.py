@@ -17,6 +17,8 @@ A model directory holds:
                  optional: without it a speaker may use any name
   topics.npz     which words go together, who uses which, and who said which line (model_store/topics.py);
                  optional: without it a speech is not held to a subject and the speaker ignores the seed
+  subject.npz    the subject adapter trained on this network (model_store/subject.py); optional: without it
+                 the network is not told a speech's subject
   manifest.json  what produced the model, its losses, and the sha256 of every other file
 
 Export writes into a hidden sibling directory and renames it into place, so a reader sees
@@ -47,6 +49,7 @@ from model_store.metre import Metre, MetreError
 from model_store.names import NameRecord, NamesError
 from model_store.rhymes import Rhymes, RhymesError
 from model_store.speakers import Speakers, SpeakersError
+from model_store.subject import SubjectAdapter, SubjectError
 from model_store.topics import TopicRecord, TopicsError
 from model_store.vocab import Vocab, VocabError
 
@@ -60,9 +63,12 @@ METRE_FILE = "metre.json"
 NAMES_FILE = "names.json"
 RHYMES_FILE = "rhymes.json"
 TOPICS_FILE = "topics.npz"
+SUBJECT_FILE = "subject.npz"
 MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
-OPTIONAL_FILES = (MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE, TOPICS_FILE)
+OPTIONAL_FILES = (
+    *(MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE, TOPICS_FILE, SUBJECT_FILE),
+)
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
 # The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
 EMBEDDING = "embedding"
@@ -93,6 +99,7 @@ class LoadedModel:
     names: NameRecord | None = None
     rhymes: Rhymes | None = None
     topics: TopicRecord | None = None
+    subject: SubjectAdapter | None = None
 
     @property
     def name(self) -> str:
@@ -189,6 +196,31 @@ def add_speech_data(
     """Give an exported model a (new) lexicon, speakers list, metre, name record and rhymes (for any of the last
     three none: the old one is dropped with its lexicon), and a new topic record if given (none: the old one is kept;
     it reads words, not the lexicon), atomically, leaving its weights as they are."""
+
+    def write(staging: Path) -> None:
+        _write_speech_data(staging, lexicon, speakers, metre, names, rhymes)
+        if topics is not None:
+            (staging / TOPICS_FILE).write_bytes(topics.to_bytes())
+
+    replaced = (LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE)
+    return _rewrite(model_dir, replaced, write, "speech_data_added")
+
+
+def add_subject(model_dir: Path, adapter: SubjectAdapter, facts: dict[str, Any] | None = None) -> Path:
+    """Give an exported model a (new) subject adapter, atomically, leaving everything else as it is; `facts` (how it
+    was fitted) go into the manifest as its "subject"."""
+
+    def write(staging: Path) -> None:
+        (staging / SUBJECT_FILE).write_bytes(adapter.to_bytes())
+
+    return _rewrite(model_dir, (SUBJECT_FILE,), write, "subject_added", {"subject": facts} if facts else {})
+
+
+def _rewrite(
+    model_dir: Path, replaced: tuple[str, ...], write_new: Callable[[Path], None], stamp: str, more: dict | None = None
+) -> Path:
+    """Write an export again with its files but `replaced` (which write_new writes, or not), atomically, the manifest
+    stamped with when, and `more` added to it."""
     model_dir = Path(model_dir)
     manifest, contents = read_verified(model_dir)
 
@@ -198,7 +230,7 @@ def add_speech_data(
 
     def write(staging: Path) -> None:
         for name, data in contents.items():
-            if name not in (LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE):
+            if name not in replaced:
                 (staging / name).write_bytes(data)
         if MODEL_FILE in manifest["files"]:
             shutil.copy2(model_dir / MODEL_FILE, staging / MODEL_FILE)
@@ -206,13 +238,11 @@ def add_speech_data(
                 raise ModelError(f"{model_dir / MODEL_FILE} changed while it was copied")
         for name in documents:
             shutil.copy2(model_dir / name, staging / name)
-        _write_speech_data(staging, lexicon, speakers, metre, names, rhymes)
-        if topics is not None:
-            (staging / TOPICS_FILE).write_bytes(topics.to_bytes())
+        write_new(staging)
 
     fresh = {k: v for k, v in manifest.items() if k != "files"}
-    fresh["speech_data_added"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return _write_model_dir(model_dir, fresh, write, documents=tuple(documents))
+    fresh[stamp] = datetime.now(UTC).isoformat(timespec="seconds")
+    return _write_model_dir(model_dir, fresh | (more or {}), write, documents=tuple(documents))
 
 
 def _write_speech_data(
@@ -363,9 +393,13 @@ def load(model_dir: Path) -> LoadedModel:
         names = NameRecord.from_json(contents[NAMES_FILE]) if NAMES_FILE in contents else None
         rhymes = Rhymes.from_json(contents[RHYMES_FILE]) if RHYMES_FILE in contents else None
         topics = TopicRecord.from_bytes(contents[TOPICS_FILE]) if TOPICS_FILE in contents else None
-    except (LexiconError, SpeakersError, MetreError, NamesError, RhymesError, TopicsError) as exc:
+        subject = SubjectAdapter.from_bytes(contents[SUBJECT_FILE]) if SUBJECT_FILE in contents else None
+        if subject is not None:
+            arch = {k: int(manifest["hyperparameters"][k]) for k in ARCH_KEYS}
+            subject.check(arch["layers"], arch["units"], arch["vocab_size"], manifest["files"][WEIGHTS_FILE])
+    except (LexiconError, SpeakersError, MetreError, NamesError, RhymesError, TopicsError, SubjectError) as exc:
         raise ModelError(f"{model_dir}: {exc}") from None
-    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre, names, rhymes, topics)
+    return LoadedModel(model_dir, manifest, vocab, weights, lexicon, speakers, metre, names, rhymes, topics, subject)
 
 
 def load_settled(model_dir: Path) -> LoadedModel:

@@ -8,7 +8,7 @@ Three compact models of the training plays, numpy arrays only, built at export t
   quotations  a hash of the first 3 to QUOTE_WORDS words from every line and sentence start of the plays,
               normalised (case, punctuation, "strain'd" = "strained"), with the one speaker who said it: a famous
               line typed bare is answered by whoever said it. Only hashes are stored, never the plays' text.
-The rule that weights a speech's words by their relation to its subject is model_store/rules/topic.py.
+What a seed is about, told to the network through its subject adapter: model_store/rules/subject.py.
 """
 
 from __future__ import annotations
@@ -120,18 +120,20 @@ class TopicRecord:
         quotations from the whole plays (a famous line may lie in the held-out end of its play)."""
         plays = list(plays)
         said = {name: list(speeches(train)) for name, train, _ in plays}
-        counts = Counter(w for s in _all(said) for w in _content(s.text))
+        counts = Counter(w for s in _all(said) for w in content_words(s.text))
         words = tuple(sorted(w for w, n in counts.items() if n >= MIN_WORD))
         index = {w: i for i, w in enumerate(words)}
         related = _relations(_all(said), index)
-        play_rows = [Counter(index[w] for s in said[p] for w in _content(s.text) if w in index) for p, _, _ in plays]
+        play_rows = [
+            Counter(index[w] for s in said[p] for w in content_words(s.text) if w in index) for p, _, _ in plays
+        ]
         wanted = list(dict.fromkeys(speakers))
         by_speaker: dict[str, Counter] = {name: Counter() for name in wanted}
         home: dict[str, Counter] = {name: Counter() for name in wanted}
         for number, (play, _, _) in enumerate(plays):
             for s in said[play]:
                 if s.speaker in by_speaker:
-                    by_speaker[s.speaker].update(index[w] for w in _content(s.text) if w in index)
+                    by_speaker[s.speaker].update(index[w] for w in content_words(s.text) if w in index)
                     home[s.speaker][number] += 1
         hashes, who, names = _quotations(whole for _, _, whole in plays)
         return cls(
@@ -286,7 +288,8 @@ def _all(said: dict[str, list]) -> Iterator:
         yield from speeches_of_play
 
 
-def _content(text: str) -> list[str]:
+def content_words(text: str) -> list[str]:
+    """The content words of a text, lower case, in order (repeats kept)."""
     return [w for w in (m.lower() for m in _WORD.findall(text)) if is_content(w)]
 
 
@@ -296,7 +299,7 @@ def _relations(said: Iterable, index: dict[str, int]) -> list[Counter]:
     rare pairs towards independence: a pair seen twice by chance is no subject."""
     passages = []
     for speech in said:
-        ids = [index[w] for w in _content(speech.text) if w in index]
+        ids = [index[w] for w in content_words(speech.text) if w in index]
         passages += [np.unique(ids[i : i + PIECE]) for i in range(0, len(ids), PIECE)]
     size, total = len(index), len(passages)
     seen = np.bincount(np.concatenate([*passages, np.zeros(0, np.int64)]).astype(np.int64), minlength=size)

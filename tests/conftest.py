@@ -35,6 +35,7 @@ TRAINING_MODULES = frozenset(
         "test_run_length.py",
         "test_recipe.py",
         "test_topic_eval.py",  # benchmarks/topic_data.py reads the plays with the TEI importer
+        "test_subject_training.py",
     }
 )
 

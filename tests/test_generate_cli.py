@@ -90,7 +90,7 @@ def test_help_shows_the_defaults_the_limits_and_examples(capsys):
         "1 to 100000 (default 400)",
         "(default: the bundled model)",
         'examples: bard-generate --seed "To be, or not to be"',
-        "keeps to its seed's subject, 0 to 8 (default 0: off",
+        "keeps to its seed's subject, 0 (off) to 8, on a model with a subject adapter (default 1.5",
     ):
         assert expected in text
 
@@ -123,6 +123,11 @@ def test_explain_says_who_was_chosen_and_why(capsys):
     status, _, err = generate(capsys, "--seed", "Now is the winter", "--length", "60", "--odds-speaker", "--explain")
     assert status == 0 and "(the model's odds alone)" in err
     status, _, err = generate(capsys, "--seed", "Hamlet: Now is the winter", "--length", "60", "--explain")
+    assert status == 0 and err.startswith("speaker: HAMLET (named in the seed)\nsubject: winter, summer")
+    # What the speech is about: the seed's words and the words that go with them; none at --topic 0.
+    status, _, err = generate(
+        capsys, "--seed", "Hamlet: Now is the winter", "--length", "60", "--topic", "0", "--explain"
+    )
     assert status == 0 and err == "speaker: HAMLET (named in the seed)\n"
 
 

@@ -1,5 +1,5 @@
-"""A speech about something: the topic record (relations, speakers' words, quotations), the factor it puts on the
-words, and who is chosen to speak a seed."""
+"""A speech about something: the topic record (relations, speakers' words, quotations) and who is chosen to speak a
+seed (the subject it gives the network: tests/test_subject.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from conftest import make_tiny_model
 
 from model_store import store
 from model_store.engine import Engine, GenerationRequest
-from model_store.lexicon import words
-from model_store.rules.topic import TopicBatch, TopicWeights
 from model_store.rules.who_speaks import SpeakerChooser
-from model_store.rules.words import SPECIAL, WordMasks
 from model_store.store import ModelError
 from model_store.topics import AMBIGUOUS, TopicRecord, TopicsError, normal_words
 
@@ -152,19 +149,6 @@ def test_the_engine_gives_a_quotation_to_whoever_says_it(models):
     assert topical.generate_batch([named])[0].speaker == "CAPTAIN"  # a named speaker wins
 
 
-def test_a_strong_subject_brings_its_words(models):
-    _, topical = models
-    counts = {0.0: 0, 4.0: 0}
-    for strength in counts:
-        for rng_seed in range(12):
-            rng = np.random.default_rng(rng_seed)
-            request = GenerationRequest("The sea and the waves", max_chars=150, rng=rng, topic=strength, speaker="X")
-            said = [w.lower() for w in words(topical.generate_batch([request])[0].text)]
-            counts[strength] += sum(w in {"ship", "sailors", "storm", "tempest"} for w in said)
-            counts[strength] -= sum(w in {"sword", "blood", "battle", "soldiers"} for w in said)
-    assert counts[4.0] > counts[0.0] + 5, counts
-
-
 def test_a_seed_with_a_play_s_words_leans_to_its_speakers(record):
     names = ["CAPTAIN", "MARINER", "GENERAL", "SOLDIER"]
     chooser = SpeakerChooser(record, names, np.ones(4))
@@ -174,35 +158,3 @@ def test_a_seed_with_a_play_s_words_leans_to_its_speakers(record):
     assert chooser.choose("Is this a tempest which I see before me", 0.99).quotation
     plain = [chooser.choose("Hello there", u).speaker for u in (0.1, 0.3, 0.6, 0.9)]
     assert plain == names  # no content words: the odds alone
-
-
-def test_the_factors_weight_a_whole_word_by_its_own_factor(models):
-    """Along any word the letters' factors multiply to the word's factor over the root's mean (they telescope)."""
-    _, topical = models
-    weights: TopicWeights = topical.topics
-    batch = TopicBatch(weights, [3.0], ["The sea and the waves"], [0])
-    masks: WordMasks = topical.words
-    order = weights.order
-    batch.bias(np.array([0]), [masks.start_state("")])  # the subject's factors are worked out when first asked for
-    running = batch.running[0]
-    root = running[-1] / weights.running[-1]
-    factors = {}
-    for word in ("ship", "sailors", "sword", "the"):
-        state, total = masks.start_state("x "), 0.0
-        for char in [*word, " "]:
-            total += batch.bias(np.array([0]), [state])[0, topical.vocab.chars.index(char) + 1]
-            state = masks.advance(state, char)
-        i = order.index(word)
-        factors[word] = (running[i + 1] - running[i]) / weights.counts[i]
-        assert total == pytest.approx(np.log(factors[word] / root), abs=1e-9), word
-    assert factors["ship"] > 3 * factors["sword"] and factors["the"] == pytest.approx(1.0)  # a function word: 1
-
-
-def test_the_factors_never_leave_nothing_to_pick(models):
-    _, topical = models
-    batch = TopicBatch(topical.topics, [4.0], ["The sea and the waves ship sailors storm"], [0])
-    states = np.arange(len(topical.words.banned))
-    bias = batch.bias(np.zeros(len(states), np.int64), states.tolist())
-    allowed = ~topical.words.banned
-    assert np.isfinite(bias).all()
-    assert (allowed & np.isfinite(bias)).any(axis=1)[SPECIAL:].all()

@@ -68,6 +68,11 @@ class TrainConfig:
         "(0 = no limit); the cosine decays to it",
     )
     seed: int = _hp(1337, "seeds Python, numpy and TensorFlow: same seed, same run")
+    subject_minutes: float = _hp(
+        30.0,
+        "after the export, fit its subject adapter (training/subject.py: what lets a speech keep to its seed's "
+        "subject) for at most this many minutes, on 50,000 training characters or more (0 = none)",
+    )
     # speed (benchmarks/fit_throughput.py measures them side by side)
     precision: str = _hp(
         "auto",
@@ -104,6 +109,7 @@ class TrainConfig:
             "clipnorm": self.clipnorm > 0,
             "patience": self.patience >= 1,
             "max_minutes": self.max_minutes >= 0,
+            "subject_minutes": self.subject_minutes >= 0,
             "precision": self.precision in PRECISION_CHOICES,
             "lstm_impl": self.lstm_impl in LSTM_IMPL_CHOICES,
             "sample_chars": 0 <= self.sample_chars <= 10_000,

