@@ -20,6 +20,7 @@ own content words; an empty bag adds nothing, and the model writes as it did.
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 from collections.abc import Sequence
@@ -45,13 +46,14 @@ class SubjectAdapter:
     head_out: np.ndarray
     base: str
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "index", {w: i for i, w in enumerate(self.words)})
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Each word's place in `words`."""
+        return {w: i for i, w in enumerate(self.words)}
 
     def ids(self, words: Sequence[str]) -> list[int]:
         """The ids of the words it knows, in order, without repeats."""
-        index: dict[str, int] = self.index  # type: ignore[attr-defined]
-        return list(dict.fromkeys(index[w] for w in words if w in index))
+        return list(dict.fromkeys(self.index[w] for w in words if w in self.index))
 
     def subject(self, ids: Sequence[int], weights: Sequence[float] | None = None) -> np.ndarray:
         """The subject vector of a bag of word ids: the (weighted) mean of their vectors; zero for an empty bag."""

@@ -144,7 +144,7 @@ def adapter_of(model, words: tuple[str, ...], base: str) -> SubjectAdapter:
 def carried_over(adapter: SubjectAdapter, words: tuple[str, ...], base: str) -> SubjectAdapter:
     """An adapter's vectors for another list of words (zero for a word it lacks), for a network of sha256 `base`."""
     vectors = np.zeros((len(words), adapter.vectors.shape[1]), np.float32)
-    known = [(i, adapter.index[w]) for i, w in enumerate(words) if w in adapter.index]  # type: ignore[attr-defined]
+    known = [(i, adapter.index[w]) for i, w in enumerate(words) if w in adapter.index]
     if known:
         mine, theirs = zip(*known, strict=True)
         vectors[list(mine)] = adapter.vectors[list(theirs)]
