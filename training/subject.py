@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CorpusError("its training text differs from the one the model was trained on (sha256)")
         adapter, figures = fit(loaded, corpus.train_text, corpus.val_text, minutes=args.minutes)
         store.add_subject(args.model, adapter, figures)
-    except (ModelError, CorpusError, KeyError, OSError) as exc:
+    except (ModelError, CorpusError, KeyError, OSError, ValueError) as exc:  # ValueError: a text shorter than a window
         print(f"subject: error: {args.model}: {exc}", file=sys.stderr)
         return 2
     print(report(args.model, adapter, figures))
