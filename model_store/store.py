@@ -67,7 +67,8 @@ SUBJECT_FILE = "subject.npz"
 MANIFEST_FILE = "manifest.json"
 REQUIRED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
 OPTIONAL_FILES = (
-    *(MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE, TOPICS_FILE, SUBJECT_FILE),
+    *(MODEL_FILE, LEXICON_FILE, SPEAKERS_FILE, METRE_FILE, NAMES_FILE, RHYMES_FILE),
+    *(TOPICS_FILE, SUBJECT_FILE),  # issue 28's: who speaks and what about
 )
 ARCH_KEYS = ("vocab_size", "embedding_dim", "layers", "units")  # what rebuilds the network
 # The arrays of weights.npz, by name: the training code writes them under these names, the engine reads them.
