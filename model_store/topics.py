@@ -248,6 +248,11 @@ class TopicRecord:
         lo, hi = self.related_ptr[word_id], self.related_ptr[word_id + 1]
         return self.related_word[lo:hi], self.related_pmi[lo:hi].astype(np.float32)
 
+    def speaker_words(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """(word ids, counts) of the content words one speaker (a row of `speakers`) uses, ids in order."""
+        lo, hi = self.speaker_ptr[row], self.speaker_ptr[row + 1]
+        return self.speaker_word[lo:hi], self.speaker_count[lo:hi]
+
     def quotation(self, text: str) -> str | None:
         """Who said the line that starts with this text (its first QUOTE_WORDS words at most), or None."""
         said = normal_words(text)[:QUOTE_WORDS]
@@ -290,7 +295,14 @@ def _all(said: dict[str, list]) -> Iterator:
 
 def content_words(text: str) -> list[str]:
     """The content words of a text, lower case, in order (repeats kept)."""
-    return [w for w in (m.lower() for m in _WORD.findall(text)) if is_content(w)]
+    return [word for _, word in content_matches(text)]
+
+
+def content_matches(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, word in lower case) of each content word of a text, in order."""
+    for match in _WORD.finditer(text):
+        if is_content(word := match.group().lower()):
+            yield match.start(), word
 
 
 def _relations(said: Iterable, index: dict[str, int]) -> list[Counter]:

@@ -253,6 +253,17 @@ async def make_bard(tiny_model_dir: Path) -> AsyncIterator[Callable[..., Any]]:
         await bard.service.close()
 
 
+def walk_allowed(engine: Any, rule: Any, rng: np.random.Generator) -> None:
+    """Feed a monologue's rule characters drawn at random among those the engine's masks allow it, to its end:
+    every step must leave something to pick, and never the unknown id."""
+    chars = engine.vocab.chars
+    while True:
+        allowed = np.flatnonzero(~engine._banned([rule])[0])
+        assert len(allowed) > 0 and 0 not in allowed
+        if rule.feed(chars[rng.choice(allowed) - 1]):
+            break
+
+
 def estimated_metre(lexicon: Any) -> Any:
     """Metre data for a lexicon's words from the rule-based estimate alone (the CMU dictionary, which bard-train
     uses, is in the train extra): enough for the verse masks' tests, on a serving-only install too."""

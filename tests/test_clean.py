@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import walk_allowed
 
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, GenerationRequest
@@ -102,11 +103,7 @@ def test_the_masks_with_clean_mode_never_leave_nothing(engine):
             speech, max_chars=100, rng=rng, verse=bool(rng.random() < 0.7), speaker=speaker or None, clean=True
         )
         rule = engine._plan(request, engine.clean(speech)).rule
-        while True:
-            allowed = np.flatnonzero(~engine._banned([rule])[0])
-            assert len(allowed) > 0 and 0 not in allowed
-            if rule.feed(chars[rng.choice(allowed) - 1]):
-                break
+        walk_allowed(engine, rule, rng)
 
 
 def test_clean_monologues_hold_no_listed_word(engine):

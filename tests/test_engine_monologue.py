@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import walk_allowed
 
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, GenerationRequest
@@ -120,11 +121,7 @@ def test_the_words_and_the_speechs_bans_together_never_leave_nothing(engine):
     for _ in range(150):
         seed = "".join(rng.choice(list(chars), size=rng.integers(0, 20)))
         rule = engine._plan(GenerationRequest(seed, max_chars=80, rng=rng), engine.clean(seed)).rule
-        while True:
-            allowed = np.flatnonzero(~engine._banned([rule])[0])
-            assert len(allowed) > 0 and 0 not in allowed
-            if rule.feed(chars[rng.choice(allowed) - 1]):
-                break
+        walk_allowed(engine, rule, rng)
 
 
 def test_an_answer_after_an_exchange_is_by_another_speaker(engine):

@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 import pytest
-from conftest import estimated_metre, make_tiny_model
+from conftest import estimated_metre, make_tiny_model, walk_allowed
 
 from model_store import DEFAULT_MODEL_DIR, store
 from model_store.engine import Engine, GenerationRequest
@@ -182,11 +182,7 @@ def test_the_combined_masks_never_leave_nothing(engine, model_dir):
         verse = bool(rng.random() < 0.7)
         request = GenerationRequest(speech, max_chars=120, rng=rng, verse=verse, speaker=speaker or None)
         rule = engine._plan(request, engine.clean(speech)).rule
-        while True:
-            allowed = np.flatnonzero(~engine._banned([rule])[0])
-            assert len(allowed) > 0 and 0 not in allowed
-            if rule.feed(chars[rng.choice(allowed) - 1]):
-                break
+        walk_allowed(engine, rule, rng)
 
 
 def test_in_verse_a_speaker_has_his_own_words_positions(engine):

@@ -24,7 +24,7 @@ from model_store import store
 from model_store.playscript import is_heading, is_speaker_line, is_stage_direction
 from model_store.store import ModelError
 from model_store.subject import SubjectAdapter
-from model_store.topics import PIECE, TopicRecord, is_content
+from model_store.topics import PIECE, TopicRecord, content_matches
 from training.corpus import CorpusError, build_corpus
 from training.speech_data import sources_of
 
@@ -40,7 +40,6 @@ MIN_TRAIN_CHARS = 50_000  # bard-train fits an adapter on this much training tex
 CHUNK_STEPS = 50  # steps between looks at the clock and the validation loss
 VAL_WINDOWS = 512  # validation windows looked at while fitting (the final figures use them all)
 SEED = 1337
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 
 
 # --------------------------------------------------------------------------- data
@@ -57,10 +56,9 @@ def passages(text: str, words: TopicRecord | SubjectAdapter) -> tuple[np.ndarray
         for line in re.finditer(r"[^\n]+", block.group()):
             if is_speaker_line(line.group()) or is_stage_direction(line.group()) or is_heading(line.group()):
                 continue
-            for word in _WORD.finditer(line.group()):
-                lower = word.group().lower()
-                if is_content(lower) and lower in index:
-                    found.append((offset + line.start() + word.start(), index[lower]))
+            for at, word in content_matches(line.group()):
+                if word in index:
+                    found.append((offset + line.start() + at, index[word]))
         for i in range(0, len(found), PIECE):
             piece = found[i : i + PIECE]
             starts.append(block.start() if i == 0 else piece[0][0])

@@ -51,8 +51,8 @@ class SubjectWords:
         if row is None:
             return ()
         record = self.record
-        lo, hi = record.speaker_ptr[row], record.speaker_ptr[row + 1]
-        ids, uses = record.speaker_word[lo:hi].astype(np.int64), record.speaker_count[lo:hi].astype(np.float64)
+        words, counts = record.speaker_words(row)
+        ids, uses = words.astype(np.int64), counts.astype(np.float64)
         often = uses >= MIN_SPEAKER_USES
         ids, uses = ids[often], uses[often]
         if not len(ids):
@@ -65,6 +65,7 @@ class SubjectWords:
         """The adapter's subject vector for these words and the content words of what the speech has said (each
         SAID_WEIGHT), at this strength (zero without words)."""
         ids = self.adapter.ids(words)
-        more = [i for i in self.adapter.ids(content_words(said)) if i not in set(ids)]
+        known = set(ids)
+        more = [i for i in self.adapter.ids(content_words(said)) if i not in known]
         weights = [1.0] * len(ids) + [SAID_WEIGHT] * len(more)
         return strength * self.adapter.subject(ids + more, weights)

@@ -9,16 +9,14 @@ per speaker, smoothed towards his play's and then the plays' (Dirichlet smoothin
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from model_store.topics import TopicRecord, is_content
+from model_store.topics import TopicRecord, content_words
 
 SPEAKER_PRIOR = 300.0  # words of his play's model a speaker's own is smoothed with
 PLAY_PRIOR = 3000.0  # words of the plays' model a play's is smoothed with
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 
 
 @dataclass(frozen=True)
@@ -47,15 +45,13 @@ class SpeakerChooser:
         self.speaker_total = np.array([counts[ptr[i] : ptr[i + 1]].sum() for i in range(len(record.speakers))])
 
     def _speaker_count(self, row: int, word_id: int) -> float:
-        record = self.record
-        lo, hi = record.speaker_ptr[row], record.speaker_ptr[row + 1]
-        cols = record.speaker_word[lo:hi]
+        cols, counts = self.record.speaker_words(row)
         at = int(np.searchsorted(cols, word_id))
-        return float(record.speaker_count[lo + at]) if at < len(cols) and cols[at] == word_id else 0.0
+        return float(counts[at]) if at < len(cols) and cols[at] == word_id else 0.0
 
     def fit(self, seed: str) -> tuple[np.ndarray, tuple[str, ...]]:
         """(log-likelihood of the seed's content words per candidate, the words read)."""
-        words = tuple(w for w in (m.lower() for m in _WORD.findall(seed)) if is_content(w) and w in self.word_id)
+        words = tuple(w for w in content_words(seed) if w in self.word_id)
         fit = np.zeros(len(self.candidates))
         for i, row in enumerate(self.row.tolist()):
             play = int(self.record.speaker_play[row]) if row >= 0 else -1
