@@ -86,9 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         "a line of the plays goes to whoever says it, other seeds lean to who uses their words)",
     )
     p.add_argument(
-        "--explain",
-        action="store_true",
-        help="print who was likeliest to speak the seed, and why, and the words of its subject (to stderr)",
+        "--explain", action="store_true", help="print who would speak the seed and why, and its subject (to stderr)"
     )
     p.add_argument(
         "--no-couplet",

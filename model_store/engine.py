@@ -356,12 +356,8 @@ class Engine:
                 shift = shift.take(keep) if shift is not None else None
                 row_rules = [row_rules[row] for row in keep]
                 monologues = [monologues[row] for row in keep]
-            if shift is not None:  # a line ended: what the speech has said joins its subject
-                for row in np.flatnonzero(ids == self.newline_id):
-                    request, plan = requests[int(active[row])], plans[int(active[row])]
-                    if plan.subject:
-                        vector = self.subjects.vector(plan.subject, request.topic, row_rules[row].text)
-                        self.network.set_subject(shift, int(row), vector)
+            if shift is not None:
+                self._said_joins_subject(shift, ids, active, requests, plans, row_rules)
             logits = self.network.step(ids, state, shift)
             for row in [row for row, rule in enumerate(row_rules) if rule.marked] if line_starts else ():
                 line_starts[int(active[row])] = (logits[row].copy(), state.take([row]))
@@ -388,6 +384,23 @@ class Engine:
             return None
         vectors = [self.subjects.vector(p.subject, r.topic) for r, p in zip(requests, plans, strict=True)]
         return self.network.subject_shift(np.stack(vectors))
+
+    def _said_joins_subject(
+        self,
+        shift: SubjectShift,
+        ids: np.ndarray,
+        active: np.ndarray,
+        requests: Sequence[GenerationRequest],
+        plans: list[Plan],
+        rules: list[Rule],
+    ) -> None:
+        """Where a batch row's line has just ended (ids: what each row wrote), what its speech has said joins its
+        subject (active: each row's request)."""
+        assert self.subjects is not None
+        for row in np.flatnonzero(ids == self.newline_id).tolist():
+            request, plan = requests[int(active[row])], plans[int(active[row])]
+            if plan.subject:
+                self.network.set_subject(shift, row, self.subjects.vector(plan.subject, request.topic, rules[row].text))
 
     def _prime_context(self, plan: Plan, shift: SubjectShift | None = None) -> tuple[np.ndarray, LSTMState]:
         """(logits for the next character, state) after the history, the speaker's opening (if any) and the context;

@@ -84,6 +84,18 @@ def window_bags(
     return out
 
 
+def windows_with_bags(
+    loaded: store.LoadedModel, text: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs, bags, targets) of a text's non-overlapping windows (training/data.py), each with its bag."""
+    from training.data import windows
+
+    assert loaded.topics is not None
+    ids = loaded.vocab.encode(text)
+    x, y = windows(ids, SEQ_LEN)
+    return x, window_bags(len(ids), passages(text, loaded.topics), rng), y
+
+
 # --------------------------------------------------------------------------- the network with its adapter
 
 
@@ -179,17 +191,11 @@ def fit(
     import keras
     import tensorflow as tf
 
-    from training.data import windows
     from training.hardware import bf16_supported, choose_precision
 
     rng = np.random.default_rng(SEED)
     words = loaded.topics.words
-    data = {}
-    for part, text in (("train", train_text), ("val", val_text)):
-        ids = loaded.vocab.encode(text)
-        x, y = windows(ids, SEQ_LEN)
-        data[part] = (x, window_bags(len(ids), passages(text, loaded.topics), rng), y)
-    x, bags, y = data["train"]
+    x, bags, y = windows_with_bags(loaded, train_text, rng)
     log(f"{len(x):,} training windows ({(bags > 0).any(axis=1).mean():.0%} with a subject), {len(words):,} words")
     precision = choose_precision("auto", cpu_bf16=bf16_supported(), gpus=0)
     model = build(loaded.weights, loaded.arch, len(words), precision)
@@ -208,7 +214,7 @@ def fit(
         .batch(batch, drop_remainder=True)
         .prefetch(2)
     )
-    vx, vbags, vy = data["val"]
+    vx, vbags, vy = windows_with_bags(loaded, val_text, rng)
     look = rng.choice(len(vx), min(VAL_WINDOWS, len(vx)), replace=False)
     base_sha = manifest["files"][store.WEIGHTS_FILE]
     started = time.monotonic()
