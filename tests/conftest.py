@@ -159,7 +159,7 @@ def make_tiny_model(
     recurrent kernels, zero biases but the forget gates' at 1), so that its untrained output behaves like a
     Keras-built model's; same seed, same weights.
     """
-    from model_store import store
+    from model_store import export, store
     from model_store.playscript import lexicon_and_speakers
     from model_store.vocab import Vocab
 
@@ -179,7 +179,7 @@ def make_tiny_model(
     count = sum(w.size for w in weights.values())
     facts = tiny_manifest(out.name, arch, count, **(manifest or {}))
     lexicon, speakers = lexicon_and_speakers(text) if speech else (None, None)
-    return store.export(out, weights=weights, vocab=vocab, manifest=facts, lexicon=lexicon, speakers=speakers)
+    return export.write(out, weights=weights, vocab=vocab, manifest=facts, lexicon=lexicon, speakers=speakers)
 
 
 def make_keras_model(
@@ -198,7 +198,7 @@ def make_keras_model(
     """
     import keras
 
-    from model_store import store
+    from model_store import export
     from model_store.vocab import Vocab
     from training.config import TrainConfig
     from training.model import architecture, build_model, numpy_weights
@@ -209,7 +209,7 @@ def make_keras_model(
     model = build_model(vocab.size, embedding_dim=embedding_dim, layers=layers, units=units, dropout=0.0)
     arch = config.to_dict() | architecture(model)
     facts = tiny_manifest(out.name, arch, int(model.count_params()), **(manifest or {}))
-    return store.export(out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=facts)
+    return export.write(out, keras_model=model, weights=numpy_weights(model), vocab=vocab, manifest=facts)
 
 
 @pytest.fixture(scope="session")
@@ -287,10 +287,10 @@ def spelled_rhymes(lexicon: Any) -> Any:
 def rhymed_model_dir(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> Path:
     """The tiny model with its script's lexicon, speakers, estimated metre and stand-in rhymes: it writes verse
     monologues that close on a couplet, and sonnets. Read-only."""
-    from model_store import store
+    from model_store import export
     from model_store.playscript import lexicon_and_speakers
 
     path = make_tiny_model(tmp_path_factory.mktemp("models") / "rhymed", script_text, seed=1)
     lexicon, speakers = lexicon_and_speakers(script_text)
     metre, rhymes = estimated_metre(lexicon), spelled_rhymes(lexicon)
-    return store.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=metre, rhymes=rhymes)
+    return export.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=metre, rhymes=rhymes)

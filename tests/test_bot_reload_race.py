@@ -23,7 +23,7 @@ from conftest import make_tiny_model
 
 from bot import service as service_module
 from bot.service import GenerationService
-from model_store import store
+from model_store import export, store
 from model_store.store import LoadedModel, ModelError
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -47,10 +47,10 @@ def references(tmp_path_factory: pytest.TempPathFactory, script_text: str) -> di
     return {name: store.load(path) for name, path in made.items()}
 
 
-def export(reference: LoadedModel, out: Path) -> None:
-    """A real store.export (staging directory, renames, old one removed) of a reference model into out."""
+def export_into(reference: LoadedModel, out: Path) -> None:
+    """A real export.write (staging directory, renames, old one removed) of a reference model into out."""
     generated = {"schema_version", "created", "files"}
-    store.export(
+    export.write(
         out,
         weights=reference.weights,
         vocab=reference.vocab,
@@ -75,7 +75,7 @@ def assert_whole(model: LoadedModel, references: dict[str, LoadedModel]) -> str:
 async def live(tmp_path: Path, references: dict[str, LoadedModel]) -> AsyncIterator[tuple[Path, GenerationService]]:
     """The directory the bot reads (holding "old"), and a started service on it."""
     model_dir = tmp_path / "models" / "current"
-    export(references["old"], model_dir)
+    export_into(references["old"], model_dir)
     service = GenerationService(store.load(model_dir))
     await service.start()
     yield model_dir, service
@@ -99,7 +99,7 @@ async def test_reloads_racing_exports_get_a_whole_model_or_a_clean_refusal(
         try:
             while not stop.is_set():
                 name = nth_export(exports.total())
-                export(references[name], model_dir)
+                export_into(references[name], model_dir)
                 exports[name] += 1
         except Exception as exc:  # reported by the test, not lost in the thread
             errors.append(exc)
@@ -171,7 +171,7 @@ async def test_a_load_that_fails_while_the_directory_is_replaced_is_tried_again(
     def load(path: Path) -> LoadedModel:
         calls.append(Path(path).name)
         if len(calls) == 1:  # as if the manifest came from the old model and a file from the new one
-            export(references["new"], model_dir)
+            export_into(references["new"], model_dir)
             raise ModelError(f"{path}/weights.npz does not match its manifest checksum (changed or truncated)")
         return real_load(path)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import estimated_metre, make_tiny_model, walk_allowed
 
-from model_store import DEFAULT_MODEL_DIR, store
+from model_store import DEFAULT_MODEL_DIR, export, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import Lexicon, words
 from model_store.names import COMMON_PLAYS, NameRecord, NamesError
@@ -140,7 +140,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     path = make_tiny_model(tmp_path_factory.mktemp("models") / "named", TEXT, seed=3, speech=True)
     model = store.load(path)
     record = NameRecord.of_plays(PLAYS, model.lexicon)
-    store.add_speech_data(
+    export.add_speech_data(
         path, lexicon=model.lexicon, speakers=model.speakers, metre=estimated_metre(model.lexicon), names=record
     )
     return Engine(store.load(path))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import estimated_metre
 
-from model_store import store
+from model_store import export, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import Lexicon
 from model_store.playscript import lexicon_and_speakers
@@ -157,7 +157,7 @@ def engine(tiny_model_dir: Path, script_text: str, tmp_path_factory: pytest.Temp
     shutil.copytree(tiny_model_dir, path)
     lexicon, speakers = lexicon_and_speakers(script_text)
     return Engine(
-        store.load(store.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=estimated_metre(lexicon)))
+        store.load(export.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=estimated_metre(lexicon)))
     )
 
 

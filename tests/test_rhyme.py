@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import spelled_rhymes
 
-from model_store import store
+from model_store import export, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import Lexicon, words
 from model_store.metre import Metre, scan
@@ -67,7 +67,7 @@ def test_the_rhymes_travel_with_the_export_checksummed(rhymed_model_dir: Path, t
         store.load(copy)
     with pytest.raises(RhymesError, match="rhymes is not valid JSON"):
         Rhymes.from_json("{")
-    store.add_speech_data(copy, lexicon=lexicon, speakers=speakers, metre=model.metre)  # new speech data without it
+    export.add_speech_data(copy, lexicon=lexicon, speakers=speakers, metre=model.metre)  # new speech data without it
     assert store.load(copy).rhymes is None and not (copy / "rhymes.json").exists()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_store import store
+from model_store import export, store
 from model_store.engine import Engine
 from model_store.store import ModelError
 
@@ -131,7 +131,7 @@ def test_a_failed_export_leaves_nothing_behind(keras_model_dir, tmp_path):
     loaded = store.load(keras_model_dir)
     out = tmp_path / "models" / "new"
     with pytest.raises(OSError, match="disk full"):
-        store.export(
+        export.write(
             out,
             keras_model=_ExplodingModel(),
             weights=loaded.weights,
@@ -144,7 +144,7 @@ def test_a_failed_export_leaves_nothing_behind(keras_model_dir, tmp_path):
 def test_export_refuses_to_overwrite_without_force(keras_model_dir):
     loaded = store.load(keras_model_dir)
     with pytest.raises(ModelError, match="already exists"):
-        store.export(
+        export.write(
             keras_model_dir,
             keras_model=_ExplodingModel(),
             weights=loaded.weights,
@@ -157,7 +157,7 @@ def test_forced_export_replaces_the_old_model(keras_model_dir, model_copy):
     loaded = store.load(keras_model_dir)
     keras_model = store.load_keras(keras_model_dir)
     manifest = {k: v for k, v in loaded.manifest.items() if k not in ("files", "schema_version", "created")}
-    store.export(
+    export.write(
         model_copy,
         keras_model=keras_model,
         weights=loaded.weights,

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from conftest import estimated_metre
 
-from model_store import store
+from model_store import export, store
 from model_store.names import NameRecord
 from model_store.playscript import lexicon_and_speakers
 from model_store.store import ModelError
@@ -20,7 +20,7 @@ def with_speech_data(tiny_model_dir, script_text, tmp_path):
     shutil.copytree(tiny_model_dir, path)
     (path / "MODEL_CARD.md").write_text("# card\n")  # documents beside the model files move along
     lexicon, speakers = lexicon_and_speakers(script_text)
-    store.add_speech_data(path, lexicon=lexicon, speakers=speakers)
+    export.add_speech_data(path, lexicon=lexicon, speakers=speakers)
     return path, lexicon, speakers
 
 
@@ -62,7 +62,7 @@ def test_a_damaged_speakers_file_with_a_matching_checksum_is_refused(with_speech
 def with_metre(with_speech_data):
     path, lexicon, speakers = with_speech_data
     metre = estimated_metre(lexicon)
-    store.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=metre)
+    export.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=metre)
     return path, metre
 
 
@@ -72,7 +72,7 @@ def test_the_metre_travels_with_the_export_checksummed(with_metre):
     assert model.metre.readings == metre.readings and "metre.json" in model.manifest["files"]
     assert set(metre.readings) == {w for w in model.lexicon.counts if w in model.lexicon}  # every word it may use
     lexicon, speakers = model.lexicon, model.speakers
-    store.add_speech_data(path, lexicon=lexicon, speakers=speakers)  # a new lexicon without metre drops the old
+    export.add_speech_data(path, lexicon=lexicon, speakers=speakers)  # a new lexicon without metre drops the old
     assert store.load(path).metre is None
 
 
@@ -90,7 +90,7 @@ def test_a_damaged_metre_file_with_a_matching_checksum_is_refused(with_metre):
 def with_names(with_speech_data, script_text):
     path, lexicon, speakers = with_speech_data
     names = NameRecord.of_plays([("tragedies/hamlet", script_text), ("tragedies/othello", script_text)], lexicon)
-    store.add_speech_data(path, lexicon=lexicon, speakers=speakers, names=names)
+    export.add_speech_data(path, lexicon=lexicon, speakers=speakers, names=names)
     return path, names
 
 
@@ -99,7 +99,7 @@ def test_the_name_record_travels_with_the_export_checksummed(with_names, tmp_pat
     model = store.load(path)
     assert model.names == names and "names.json" in model.manifest["files"]
     assert names.names["i"] == (0, 1) and names.speakers["OTHELLO"] == (0, 1)
-    copy = store.export(
+    copy = export.write(
         tmp_path / "copy",
         weights=model.weights,
         vocab=model.vocab,
@@ -109,7 +109,7 @@ def test_the_name_record_travels_with_the_export_checksummed(with_names, tmp_pat
         names=names,
     )
     assert store.load(copy).names == names  # export -> load
-    store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers)  # new speech data without it drops it
+    export.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers)  # new speech data without it drops it
     assert store.load(path).names is None and not (path / "names.json").exists()
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_tiny_model
 from test_topics import PLAYS, record_of
 
-from model_store import store
+from model_store import export, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.rules.subject import RELATED, SubjectWords
 from model_store.store import ModelError
@@ -45,9 +45,9 @@ def paths(tmp_path_factory):
     for name in ("plain", "told"):
         path = make_tiny_model(base / name, TEXT, seed=5, speech=True)
         model = store.load(path)
-        store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers, topics=record_of())
+        export.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers, topics=record_of())
         out[name] = path
-    store.add_subject(out["told"], random_adapter(store.load(out["told"])))
+    export.add_subject(out["told"], random_adapter(store.load(out["told"])))
     return out
 
 
@@ -56,11 +56,11 @@ def test_the_adapter_is_checksummed_kept_and_refused_when_it_does_not_fit(paths,
     assert told.subject is not None and "subject.npz" in told.manifest["files"]
     assert told.manifest["subject_added"]
     # New speech data leaves the adapter (the weights it was trained on are the same).
-    store.add_speech_data(paths["told"], lexicon=told.lexicon, speakers=told.speakers)
+    export.add_speech_data(paths["told"], lexicon=told.lexicon, speakers=told.speakers)
     assert store.load(paths["told"]).subject is not None
     # An adapter of other weights is refused by name.
     other = make_tiny_model(tmp_path / "other", TEXT, seed=6, speech=True)
-    store.add_subject(other, told.subject)
+    export.add_subject(other, told.subject)
     with pytest.raises(ModelError, match="trained on other weights"):
         store.load(other)
     with pytest.raises(SubjectError, match="cannot be read"):

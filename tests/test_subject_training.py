@@ -7,7 +7,7 @@ import numpy as np
 from conftest import make_tiny_model
 from test_topics import PLAYS, record_of
 
-from model_store import store
+from model_store import export, store
 from model_store.lstm import LSTMNetwork
 from training import subject
 
@@ -17,7 +17,7 @@ TEXT = "\n".join(text for _, text in PLAYS)
 def topical_model(tmp_path):
     path = make_tiny_model(tmp_path / "topical", TEXT, speech=True, seed=1)
     model = store.load(path)
-    store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers, topics=record_of())
+    export.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers, topics=record_of())
     return path
 
 
@@ -47,7 +47,7 @@ def test_the_adapter_learns_and_the_engine_computes_what_keras_does(tmp_path, mo
     monkeypatch.setattr(subject, "PASSES", 20)  # 450 windows of 32: 70 steps, cut at 40
     adapter, figures = subject.fit(loaded, TEXT, TEXT, minutes=5, max_steps=40, log=lambda _: None)
     assert figures["steps"] == 40 and figures["with_subject"] < figures["without"]
-    store.add_subject(path, adapter)
+    export.add_subject(path, adapter)
     loaded = store.load(path)
     assert loaded.subject is not None and loaded.subject.words == loaded.topics.words
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import make_tiny_model
 
-from model_store import store
+from model_store import export, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.rules.who_speaks import SpeakerChooser
 from model_store.store import ModelError
@@ -81,9 +81,9 @@ def test_the_export_carries_the_record_checksummed(tmp_path, record):
     text = "\n".join(text for _, text in PLAYS)
     path = make_tiny_model(tmp_path / "m", text, speech=True)
     model = store.load(path)
-    store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers, topics=record)
+    export.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers, topics=record)
     assert store.load(path).topics.words == record.words
-    store.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers)  # new speech data keeps the record
+    export.add_speech_data(path, lexicon=model.lexicon, speakers=model.speakers)  # new speech data keeps the record
     assert store.load(path).topics is not None
     data = bytearray((path / store.TOPICS_FILE).read_bytes())
     data[-10] ^= 1
@@ -113,7 +113,7 @@ def models(tmp_path_factory, record) -> tuple[Engine, Engine]:
     plain = make_tiny_model(base / "plain", text, seed=5, speech=True)
     topical = make_tiny_model(base / "topical", text, seed=5, speech=True)
     model = store.load(topical)
-    store.add_speech_data(topical, lexicon=model.lexicon, speakers=model.speakers, topics=record)
+    export.add_speech_data(topical, lexicon=model.lexicon, speakers=model.speakers, topics=record)
     return Engine(store.load(plain)), Engine(store.load(topical))
 
 

@@ -22,7 +22,7 @@ import tensorflow as tf
 from clocks import StoppedClock
 from play_excerpts import FAUSTUS
 
-from model_store import store
+from model_store import export, store
 from model_store.engine import Engine
 from model_store.lstm import LSTMNetwork
 from model_store.names import NameRecord
@@ -211,7 +211,7 @@ def test_fine_tuning_extends_the_base_models_lexicon_and_speakers(tmp_path, kera
     lexicon, speakers = lexicon_and_speakers(script_text)
     names = NameRecord.of_plays([("tragedies/hamlet", script_text)], lexicon)
     topics = TopicRecord.of_plays([("tragedies/hamlet", script_text, script_text)], speakers.well_known())
-    store.add_speech_data(base, lexicon=lexicon, speakers=speakers, names=names, topics=topics)
+    export.add_speech_data(base, lexicon=lexicon, speakers=speakers, names=names, topics=topics)
     play = tmp_path / "faustus.txt"
     play.write_text(FAUSTUS * 8)
     out = tmp_path / "tuned"
@@ -624,7 +624,7 @@ def test_fine_tuning_needs_only_the_exported_arrays(play_file, tmp_path, tiny_mo
     base = store.load(tiny_model_dir)
     arrays_only = tmp_path / "arrays-only"
     manifest = {k: v for k, v in base.manifest.items() if k not in ("schema_version", "created", "files")}
-    store.export(arrays_only, weights=base.weights, vocab=base.vocab, manifest=manifest)
+    export.write(arrays_only, weights=base.weights, vocab=base.vocab, manifest=manifest)
     out = tmp_path / "tuned"
     args = ("--text", play_file, "--init-from", arrays_only, "--epochs", "1", "--out", out, "--run-dir", tmp_path / "r")
     assert run_cli(*args, *TINY, "--precision", "float32") == 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import estimated_metre
 
-from model_store import store
+from model_store import export, store
 from model_store.engine import Engine, GenerationRequest
 from model_store.lexicon import words
 from model_store.metre import Metre, scan
@@ -28,7 +28,7 @@ def verse_dir(tiny_model_dir: Path, script_text: str, tmp_path_factory: pytest.T
     path = tmp_path_factory.mktemp("verse") / "tiny"
     shutil.copytree(tiny_model_dir, path)
     lexicon, speakers = lexicon_and_speakers(script_text)
-    return store.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=estimated_metre(lexicon))
+    return export.add_speech_data(path, lexicon=lexicon, speakers=speakers, metre=estimated_metre(lexicon))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from model_store import store
+from model_store import export, store
 from model_store.lexicon import Lexicon
 from model_store.metre import Metre
 from model_store.names import NameRecord
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         lexicon, speakers, metre, names, rhymes, topics = speech_data(
             corpus.train_text, base, corpus.sources, val_fraction
         )
-        store.add_speech_data(
+        export.add_speech_data(
             args.model, lexicon=lexicon, speakers=speakers, metre=metre, names=names, rhymes=rhymes, topics=topics
         )
     except (ModelError, CorpusError, KeyError, OSError) as exc:

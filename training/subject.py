@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_store import store
+from model_store import export, store
 from model_store.playscript import is_heading, is_speaker_line, is_stage_direction
 from model_store.store import ModelError
 from model_store.subject import SubjectAdapter
@@ -258,7 +258,7 @@ def add_to_export(out: Path, train_text: str, val_text: str, minutes: float, bas
         return f"{out}: no subject adapter: the export has no topic record"
     start = base.subject if base is not None else None
     adapter, figures = fit(loaded, train_text, val_text, minutes=minutes, start=start, log=lambda _: None)
-    store.add_subject(out, adapter, figures)
+    export.add_subject(out, adapter, figures)
     return report(out, adapter, figures)
 
 
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         if corpus.sha256 != loaded.manifest["corpus"].get("sha256"):
             raise CorpusError("its training text differs from the one the model was trained on (sha256)")
         adapter, figures = fit(loaded, corpus.train_text, corpus.val_text, minutes=args.minutes)
-        store.add_subject(args.model, adapter, figures)
+        export.add_subject(args.model, adapter, figures)
     except (ModelError, CorpusError, KeyError, OSError, ValueError) as exc:  # ValueError: a text shorter than a window
         print(f"subject: error: {args.model}: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model_store import store
+from model_store import export, store
 from model_store.lexicon import Lexicon
 from model_store.lstm import LSTMNetwork
 from model_store.metre import Metre
@@ -304,7 +304,7 @@ def export_model(
     model.keras."""
     lexicon, speakers, metre, names, rhymes, topics = speech
     try:
-        return store.export(
+        return export.write(
             out,
             keras_model=None if weights_only else model,
             weights=numpy_weights(model),
