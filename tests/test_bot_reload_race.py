@@ -149,7 +149,7 @@ async def test_a_reload_between_the_two_renames_of_an_export_is_refused_and_the_
             assert resume.wait(10), "the test never resumed the export"
 
     monkeypatch.setattr(os, "rename", rename)
-    exporting = asyncio.create_task(asyncio.to_thread(export, references["new"], model_dir))
+    exporting = asyncio.create_task(asyncio.to_thread(export_into, references["new"], model_dir))
     assert await asyncio.to_thread(in_gap.wait, 10)
     assert not model_dir.exists()
     with pytest.raises(ModelError, match="does not exist"):
