@@ -92,10 +92,10 @@ def test_train_one_epoch_export_and_generate(play_file, tmp_path, capsys):
     assert manifest["hyperparameters"]["units"] == 16
     # The play is small: the recipe measured on tiny-shakespeare regularises it (the flags given win).
     assert (
-        manifest["hyperparameters"]["dropout"] == 0.3 and "dropout 0.3, weight drop 0.2, weight decay 0.2;" in printed
+        manifest["hyperparameters"]["dropout"] == 0.25 and "dropout 0.25, weight drop 0.2, weight decay 0.2;" in printed
     )
     assert (manifest["hyperparameters"]["weight_drop"], manifest["hyperparameters"]["weight_decay"]) == (0.2, 0.2)
-    assert printed.startswith("recipe for ") and "2x16, batch 8, dropout 0.3" in printed.splitlines()[0]
+    assert printed.startswith("recipe for ") and "2x16, batch 8, dropout 0.25" in printed.splitlines()[0]
     assert manifest["corpus"]["train_chars"] > manifest["corpus"]["val_chars"] > 0
     for key in ("tensorflow", "keras", "numpy"):
         assert manifest["versions"][key]

@@ -22,7 +22,7 @@ EXAMPLES = """examples:
   bard-train --play othello --epochs 20 --out model_store/othello
   bard-train --group tragedies --max-minutes 60 --out model_store/tragedies
   bard-train --text my_plays/ --init-from model_store/shakespeare --out model_store/mine
-  # about a million characters: the recipe measured there (2x512, batch 64, more regularisation, 40 epochs);
+  # about a million characters: the recipe measured there (batch 64, weight drop and decay, 40 epochs);
   # tinyshakespeare.txt is char-rnn's data/tinyshakespeare/input.txt (github.com/karpathy/char-rnn)
   bard-train --text tinyshakespeare.txt --val-fraction 0.1 --max-minutes 60 --out model_store/tiny
 """
