@@ -141,7 +141,7 @@ class Engine:
         self.names = NameMasks(model.names, self.words, self.verse, clean) if self.words is not None else None
         self.rhymes = RhymeMasks(self.verse, model.rhymes) if self.verse is not None and model.rhymes else None
         self.structure = structure_masks(self.vocab.chars)
-        self.newline_id = self.vocab.chars.index("\n") + 1 if "\n" in self.vocab.chars else -1
+        self.newline_id = int(self.vocab.encode("\n")[0]) if "\n" in self.vocab else -1
         self._openings: dict[str, tuple[np.ndarray, LSTMState]] = {}
         self._openings_lock = threading.Lock()
         if self.speakers is not None:

@@ -78,9 +78,9 @@ class SubjectAdapter:
                     raise SubjectError(f"subject file lacks {', '.join(missing)}")
                 arrays = {name: npz[name].astype(np.float32) for name in ARRAYS}
                 adapter = cls(tuple(str(w) for w in npz["words"]), base=str(npz["base"]), **arrays)
+        except SubjectError:
+            raise
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            if isinstance(exc, SubjectError):
-                raise
             raise SubjectError(f"subject file cannot be read as numpy arrays ({exc})") from None
         return adapter
 

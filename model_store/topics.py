@@ -13,6 +13,7 @@ What a seed is about, told to the network through its subject adapter: model_sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -247,6 +248,16 @@ class TopicRecord:
         """(word ids, PMI) of the words that go with one."""
         lo, hi = self.related_ptr[word_id], self.related_ptr[word_id + 1]
         return self.related_word[lo:hi], self.related_pmi[lo:hi].astype(np.float32)
+
+    @functools.cached_property
+    def word_index(self) -> dict[str, int]:
+        """Each content word's id (its place in `words`)."""
+        return {w: i for i, w in enumerate(self.words)}
+
+    @functools.cached_property
+    def speaker_index(self) -> dict[str, int]:
+        """Each speaker's row (his place in `speakers`)."""
+        return {name: i for i, name in enumerate(self.speakers)}
 
     def speaker_words(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """(word ids, counts) of the content words one speaker (a row of `speakers`) uses, ids in order."""

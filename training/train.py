@@ -394,10 +394,9 @@ def train(
         speech = speech_data(corpus.train_text, base, corpus.sources, config.val_fraction)
         export_model(out, final, vocab, manifest, speech=speech, force=force, paths=paths, weights_only=weights_only)
         print(workers.finished(out, val_loss, results.val_stream_loss, state.best_epoch))
-        if workers.leads and config.subject_minutes and len(train_ids) >= subject.MIN_TRAIN_CHARS:
-            print(
-                subject.add_to_export(out, corpus.train_text, corpus.val_text, config.subject_minutes, base), flush=True
-            )
         if workers.leads:
+            if config.subject_minutes and len(train_ids) >= subject.MIN_TRAIN_CHARS:
+                fitted = subject.add_to_export(out, corpus.train_text, corpus.val_text, config.subject_minutes, base)
+                print(fitted, flush=True)
             print(summary(manifest))
         return out

@@ -27,8 +27,7 @@ class SubjectWords:
 
     def __init__(self, record: TopicRecord, adapter: SubjectAdapter) -> None:
         self.record, self.adapter = record, adapter
-        self.word_id = {w: i for i, w in enumerate(record.words)}
-        self.speaker_row = {name: i for i, name in enumerate(record.speakers)}
+        self.word_id, self.speaker_row = record.word_index, record.speaker_index
         self.share = record.counts / record.counts.sum()
 
     def of(self, seed: str, speaker: str | None) -> tuple[str, ...]:

@@ -36,9 +36,9 @@ class SpeakerChooser:
         self.record = record
         self.candidates = candidates
         self.odds = np.asarray(odds, np.float64) / np.sum(odds)
-        index = {name: i for i, name in enumerate(record.speakers)}
+        index = record.speaker_index
         self.row = np.array([index.get(name, -1) for name in candidates])  # -1: the record has no words of his
-        self.word_id = {w: i for i, w in enumerate(record.words)}
+        self.word_id = record.word_index
         self.overall = (record.counts + 1.0) / (record.counts.sum() + len(record.words))
         self.play_model = [_smoothed(record, "play", p, self.overall, PLAY_PRIOR) for p in range(len(record.plays))]
         ptr, counts = record.speaker_ptr, record.speaker_count.astype(np.float64)
