@@ -7,7 +7,8 @@ Each seed of SEEDS (or, with --famous, each line of benchmarks/famous_lines.py, 
 random seeds 0..N-1 at the default settings (a verse monologue, 400 characters, temperature 0.8); a seed that
 names its speaker ("Hamlet: O that") is read as bard-generate reads it. --field sets any other field of the
 engine's GenerationRequest (--field temperature=0.6 --field verse=false), so settings added later need no change
-here. One line per reply: {"seed", "text", "speaker", "rng", "play" (with --famous)}.
+here. One line per reply: {"seed", "text", "speaker", "rng", "play" (with --famous), "named" (the subject's words
+given a noun's place, if any)}.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             chunk = jobs[start : start + args.batch]
             for (_, seed, play, r), g in zip(chunk, engine.generate_batch([j[0] for j in chunk]), strict=True):
                 reply = {"seed": g.seed, "text": g.text, "speaker": g.speaker, "rng": r, "asked": seed}
+                reply |= {"named": list(g.named)} if g.named else {}
                 f.write(json.dumps(reply | ({"play": play} if play else {}), ensure_ascii=False) + "\n")
     partial.replace(args.out)
     print(f"{len(jobs)} replies -> {args.out}")

@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_TOPIC,
         metavar="S",
         help=f"how strongly the speech keeps to its seed's subject, 0 (off) to {MAX_TOPIC:g}, on a model with a "
-        f"subject adapter (default {DEFAULT_TOPIC:g}; more: more about it, less fluent; see docs/topic.md)",
+        f"topic record: its words in nouns' places, the network told of it (default {DEFAULT_TOPIC:g}; see "
+        "docs/topic.md)",
     )
     p.add_argument(
         "--odds-speaker",
@@ -86,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
         "a line of the plays goes to whoever says it, other seeds lean to who uses their words)",
     )
     p.add_argument(
-        "--explain", action="store_true", help="print who would speak the seed and why, and its subject (to stderr)"
+        "--explain",
+        action="store_true",
+        help="print who would speak the seed and why, its subject, and its words placed (to stderr)",
     )
     p.add_argument(
         "--no-couplet",
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         print(explanation(generation, request.speaker is not None), file=sys.stderr)
         if generation.subject:
             print(f"subject: {', '.join(generation.subject)}", file=sys.stderr)
+        if generation.named:
+            print(f"named in a noun's place: {', '.join(generation.named)}", file=sys.stderr)
     return 0
 
 

@@ -32,6 +32,7 @@ from model_store.playscript import last_speaker, speeches
 from model_store.rules.clean import banned_words
 from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
 from model_store.rules.names import NameMasks
+from model_store.rules.naming import NAMED_RELATED, Naming, Spelling
 from model_store.rules.rhyme import SONNET_CHARS, Couplet, RhymeMasks, RhymePlan, Sonnet
 from model_store.rules.stop_rule import StopReason, StopRule
 from model_store.rules.subject import SubjectWords
@@ -54,7 +55,8 @@ class Plan(NamedTuple):
     rule: Rule
     history: str = ""  # the exchange before this speech (monologues), cleaned
     choice: Choice | None = None  # how the seed chose its speaker (seed_speaker, nobody named)
-    subject: tuple[str, ...] = ()  # what the speech is about, as told to the model (topic > 0, with an adapter)
+    subject: tuple[str, ...] = ()  # what the speech is about (topic > 0), told to the model if it has an adapter
+    naming: Naming | None = None  # places the subject's words in the speech (topic > 0): model_store/rules/naming.py
 
 
 SPEECH_BREAK = "\n\n"  # what comes before a speaker line in the play-script format
@@ -120,7 +122,8 @@ class Generation:
     metre_fallbacks: int = 0  # verse: words let break the metre because nothing that fits was allowed
     rewrites: int = 0  # rhymed verse: lines written again from their start because nothing that fits was allowed
     choice: Choice | None = None  # how the seed chose its speaker (seed_speaker, nobody named): bard-generate --explain
-    subject: tuple[str, ...] = ()  # the words the model was told the speech is about (topic > 0): --explain
+    subject: tuple[str, ...] = ()  # what the speech is about (topic > 0; told to a model with an adapter): --explain
+    named: tuple[str, ...] = ()  # the subject's words the speech was given in a noun's place (topic > 0): --explain
 
 
 class Engine:
@@ -153,10 +156,12 @@ class Engine:
             weights = np.exp(logp - logp.max())
             self.speaker_cdf = np.cumsum(weights) / weights.sum()
         # Who would say a seed (model_store/rules/who_speaks.py), and what it is about, told to a model with a subject
-        # adapter (model_store/rules/subject.py, model_store/subject.py).
+        # adapter (model_store/rules/subject.py, model_store/subject.py)...
         topics = model.topics if self.words is not None else None
         self.who = SpeakerChooser(topics, self.candidates, weights) if topics else None
-        self.subjects = SubjectWords(topics, model.subject) if topics and model.subject is not None else None
+        self.subjects = SubjectWords(topics, model.subject) if topics else None
+        # ...and named where a noun is due (model_store/rules/naming.py), with or without an adapter.
+        self.spelling = Spelling(self.words, model.lexicon, self.vocab.chars, topics) if topics else None
 
     def _opening(self, speaker: str) -> tuple[np.ndarray, LSTMState]:
         """(logits, state) after a speech's opening, "<blank line>SPEAKER:<newline>": the same for every monologue
@@ -236,10 +241,13 @@ class Engine:
                 names=names,
                 rhyme=self._rhyme(request, max_chars, min_chars),
             )
-            subject = ()
+            subject, naming = (), None
             if request.topic and self.subjects is not None:
-                subject = self.subjects.of(f"{request.history}\n{speech}", speaker)
-            return Plan(speech, speech, speaker, rule, history, choice, subject)
+                about = f"{request.history}\n{speech}"
+                subject = self.subjects.of(about, speaker)
+                named = self.subjects.of(about, speaker, NAMED_RELATED)
+                naming = Naming(self.spelling, named, request.topic, about)
+            return Plan(speech, speech, speaker, rule, history, choice, subject, naming)
         context = self._context(cleaned.text)
         min_chars = request.max_chars // 2 if request.min_chars is None else request.min_chars
         return Plan(cleaned.text, context, None, StopRule(context, max_chars=request.max_chars, min_chars=min_chars))
@@ -339,6 +347,10 @@ class Engine:
                     logits[row], start = line_starts[int(active[row])]
                     state.put(row, start)
                 banned = self._banned(row_rules)
+            if any(plans[i].naming for i in active):
+                for row, i in enumerate(active.tolist()):
+                    if (naming := plans[i].naming) is not None:
+                        naming.steer(row_rules[row], banned[row], logits[row], requests[i].rng)
             ids = sampler(logits, uniform, banned)
             keep = [
                 row
@@ -373,6 +385,7 @@ class Engine:
                 p.rule.rhyme.rewrites if p.rule.rhyme is not None else 0,
                 p.choice,
                 p.subject,
+                tuple(p.naming.placed) if p.naming is not None else (),
             )
             for r, c, p in zip(requests, cleaned, plans, strict=True)
         ]
@@ -380,7 +393,7 @@ class Engine:
     def _subject_shift(self, requests: Sequence[GenerationRequest], plans: list[Plan]) -> SubjectShift | None:
         """What each batch row's subject adds to the network's logits (model_store/lstm.py), or None when no request
         of the batch has one (a row without one adds zeros)."""
-        if self.subjects is None or not any(plan.subject for plan in plans):
+        if self.subjects is None or self.model.subject is None or not any(plan.subject for plan in plans):
             return None
         vectors = [self.subjects.vector(p.subject, r.topic) for r, p in zip(requests, plans, strict=True)]
         return self.network.subject_shift(np.stack(vectors))

@@ -1,10 +1,12 @@
 """What the plays are about, and who says what: an export's topic record (topics.npz).
 
-Three compact models of the training plays, numpy arrays only, built at export time:
+Four compact models of the training plays, numpy arrays only, built at export time:
   relations   for each content word, the content words that go with it: the ones found in the same passage of
               a speech more often than chance, with their smoothed PMI (the NEIGHBOURS best);
   speakers    how often each well-known speaker, and each play, uses each content word (a smoothed word model
               per speaker and per play chooses who would say a seed: model_store/rules/who_speaks.py);
+  nouns       how often each content word follows a determiner ("the", "my", ...): which words a speech may put
+              in a noun's place (model_store/rules/naming.py);
   quotations  a hash of the first 3 to QUOTE_WORDS words from every line and sentence start of the plays,
               normalised (case, punctuation, "strain'd" = "strained"), with the one speaker who said it: a famous
               line typed bare is answered by whoever said it. Only hashes are stored, never the plays' text.
@@ -51,6 +53,9 @@ _FUNCTION_WORDS = """
     things man men shall's nothing something anything everything
 """
 FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
+# Words after which a noun (or its adjective) comes: where a speech may name its subject (model_store/rules/naming.py).
+# ("a" and "an", which a noun must agree with, are naming's own; "that" and "these" are often no determiner.)
+DETERMINERS = frozenset(["the", "my", "thy", "his", "her", "our", "your", "their", "this"])
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 
 
@@ -111,6 +116,8 @@ class TopicRecord:
     quote_hashes: np.ndarray  # sorted uint32
     quote_speakers: np.ndarray  # uint16 index into quote_names, or AMBIGUOUS
     quote_names: tuple[str, ...]
+    # (words,) uses of each word right after a DETERMINER; None in a record made before it was counted
+    noun_uses: np.ndarray | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -137,6 +144,7 @@ class TopicRecord:
                     by_speaker[s.speaker].update(index[w] for w in content_words(s.text) if w in index)
                     home[s.speaker][number] += 1
         hashes, who, names = _quotations(whole for _, _, whole in plays)
+        nouns = Counter(index[w] for s in _all(said) for w in _after_determiners(s.text) if w in index)
         return cls(
             words,
             np.array([counts[w] for w in words], np.int32),
@@ -149,6 +157,7 @@ class TopicRecord:
             hashes,
             who,
             names,
+            np.array([nouns[i] for i in range(len(words))], np.int32),
         )
 
     def merged(self, other: TopicRecord) -> TopicRecord:
@@ -178,6 +187,11 @@ class TopicRecord:
                 if record.speaker_play[row] >= 0:
                     home[name] = int(record.speaker_play[row]) + offset
         hashes, who, names = _joined_quotations(self, other)
+        nouns = None
+        if self.noun_uses is not None and other.noun_uses is not None:
+            nouns = np.zeros(len(words), np.int64)
+            np.add.at(nouns, mine, self.noun_uses)
+            np.add.at(nouns, theirs, other.noun_uses)
         return TopicRecord(
             words,
             counts.astype(np.int32),
@@ -190,6 +204,7 @@ class TopicRecord:
             hashes,
             who,
             names,
+            nouns.astype(np.int32) if nouns is not None else None,
         )
 
     def _rows(self, table: str, ids: list[int]) -> list[Counter]:
@@ -207,6 +222,8 @@ class TopicRecord:
         if len(self.words) <= np.iinfo(np.uint16).max:  # word ids in two bytes: a third of the file
             arrays |= {name: arrays[name].astype(np.uint16) for name in ("related_word", "play_word", "speaker_word")}
         arrays |= {name: np.array(getattr(self, name), dtype=str) for name in _STRINGS}
+        if self.noun_uses is not None:
+            arrays["noun_uses"] = self.noun_uses
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return buffer.getvalue()
@@ -219,6 +236,7 @@ class TopicRecord:
                 if missing:
                     raise TopicsError(f"topics file lacks {', '.join(missing)}")
                 fields = {n: npz[n] for n in _ARRAYS} | {n: tuple(str(s) for s in npz[n]) for n in _STRINGS}
+                fields["noun_uses"] = npz["noun_uses"] if "noun_uses" in npz.files else None  # older records lack it
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             raise TopicsError(f"topics file cannot be read as numpy arrays ({exc})") from None
         record = cls(**fields)
@@ -236,6 +254,8 @@ class TopicRecord:
                 raise TopicsError(f"topics file: the {table} table names a word it does not have")
         if len(self.counts) != len(self.words) or len(self.speaker_play) != len(self.speakers):
             raise TopicsError("topics file: its word counts or speakers' plays do not match its lists")
+        if self.noun_uses is not None and (len(self.noun_uses) != len(self.words) or np.any(self.noun_uses < 0)):
+            raise TopicsError("topics file: its nouns do not match its words")
         if np.any(self.speaker_play >= len(self.plays)) or len(self.quote_hashes) != len(self.quote_speakers):
             raise TopicsError("topics file: a speaker's play or a quotation's speaker is out of range")
         named = self.quote_speakers[self.quote_speakers != AMBIGUOUS]
@@ -314,6 +334,16 @@ def content_matches(text: str) -> Iterator[tuple[int, str]]:
     for match in _WORD.finditer(text):
         if is_content(word := match.group().lower()):
             yield match.start(), word
+
+
+def _after_determiners(text: str) -> Iterator[str]:
+    """The words (lower case) of a text that follow a determiner."""
+    before = ""
+    for match in _WORD.finditer(text):
+        word = match.group().lower()
+        if before in DETERMINERS:
+            yield word
+        before = word
 
 
 def _relations(said: Iterable, index: dict[str, int]) -> list[Counter]:

@@ -90,7 +90,8 @@ def test_help_shows_the_defaults_the_limits_and_examples(capsys):
         "1 to 100000 (default 400)",
         "(default: the bundled model)",
         'examples: bard-generate --seed "To be, or not to be"',
-        "keeps to its seed's subject, 0 (off) to 8, on a model with a subject adapter (default 1.5",
+        "keeps to its seed's subject, 0 (off) to 8, on a model with a topic record: its words in nouns' places, "
+        "the network told of it (default 0.5",
     ):
         assert expected in text
 

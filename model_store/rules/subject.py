@@ -23,16 +23,17 @@ MIN_SPEAKER_USES = 3  # a speaker's word used fewer times than this is chance, n
 
 
 class SubjectWords:
-    """The subject of a seed (and its speaker) as words, and as the adapter's vector: fixed for a model."""
+    """The subject of a seed (and its speaker) as words, and as the adapter's vector (on a model with an adapter):
+    fixed for a model."""
 
-    def __init__(self, record: TopicRecord, adapter: SubjectAdapter) -> None:
+    def __init__(self, record: TopicRecord, adapter: SubjectAdapter | None) -> None:
         self.record, self.adapter = record, adapter
         self.word_id, self.speaker_row = record.word_index, record.speaker_index
         self.share = record.counts / record.counts.sum()
 
-    def of(self, seed: str, speaker: str | None) -> tuple[str, ...]:
-        """The seed's content words the record knows, then the RELATED words that go with them most (the sum of
-        their PMI with the seed's words); without any, the speaker's own words."""
+    def of(self, seed: str, speaker: str | None, related_count: int = RELATED) -> tuple[str, ...]:
+        """The seed's content words the record knows, then the `related_count` words that go with them most (the sum
+        of their PMI with the seed's words); without any, the speaker's own words."""
         said = list(dict.fromkeys(w for w in content_words(seed) if w in self.word_id))
         if not said:
             return self._speakers_words(speaker)
@@ -42,7 +43,7 @@ class SubjectWords:
             for i, value in zip(ids.tolist(), pmi.tolist(), strict=True):
                 score[i] += value
         known = {self.word_id[w] for w in said}
-        related = [self.record.words[i] for i, _ in score.most_common() if i not in known][:RELATED]
+        related = [self.record.words[i] for i, _ in score.most_common() if i not in known][:related_count]
         return (*said, *related)
 
     def _speakers_words(self, speaker: str | None) -> tuple[str, ...]:
@@ -63,6 +64,7 @@ class SubjectWords:
     def vector(self, words: tuple[str, ...], strength: float, said: str = "") -> np.ndarray:
         """The adapter's subject vector for these words and the content words of what the speech has said (each
         SAID_WEIGHT), at this strength (zero without words)."""
+        assert self.adapter is not None, "a model without a subject adapter has no subject vector"
         ids = self.adapter.ids(words)
         known = set(ids)
         more = [i for i in self.adapter.ids(content_words(said)) if i not in known]
