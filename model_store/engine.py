@@ -11,8 +11,9 @@ A monologue is in blank verse when the model carries its metre (verse=False: pro
 syllables that scan as iambic pentameter (model_store/metre.py, model_store/rules/verse.py). With the model's
 rhymes it closes on a rhyming couplet (couplet=False: not), and sonnet=True asks for a sonnet instead of a speech
 (model_store/rules/rhyme.py); a line that must rhyme and meets a dead end is written again from its start.
-The rules are masks on the model's own distribution, so it still chooses among what they allow. With
-monologue=False the engine writes free text, as the model would alone.
+The rules are masks on the model's own distribution, so it still chooses among what they allow; with a topic
+strength, where a noun is due a speech may be given one of its subject's words instead, letter by letter
+(model_store/rules/naming.py). With monologue=False the engine writes free text, as the model would alone.
 (Sampling is row by row; only the matrix products of a batch may round differently in the last bit
 from a batch of one, which could change a pick only if a draw fell within ~1e-7 of a boundary.)
 """
@@ -82,8 +83,8 @@ class GenerationRequest:
     speaker: str | None = None
     # On models with a topic record: whether the seed chooses who speaks when nobody is named (a line of the plays
     # goes to whoever says it; model_store/rules/who_speaks.py), and how strongly a monologue keeps to its subject
-    # (on models with a subject adapter: model_store/rules/subject.py). False and 0: neither, the text of before
-    # byte for byte.
+    # (its words where a noun is due, model_store/rules/naming.py; told to the network on models with a subject
+    # adapter, model_store/rules/subject.py). False and 0: neither, the text of before byte for byte.
     seed_speaker: bool = False
     topic: float = 0.0
     clean: bool = False  # clean mode: the words of model_store/rules/clean_words.txt are masked (monologues only)
