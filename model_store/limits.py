@@ -7,5 +7,5 @@ MAX_CHARS = 100_000  # the longest continuation one generation writes (the bot a
 HISTORY_CHARS = 3000  # of an exchange before a monologue, the model is fed this much (its end)
 MAX_TOPIC = 8.0  # the strongest hold on a speech's subject accepted (0 = none: the text of before)
 # The bot's and bard-generate's, by measurement (docs/topic.md): from 0.5 a subject word in every noun's place
-# where one fits, and the subject adapter at 0.5: the topic rises from 0.08 to 0.57, word fluency stays at 0.90.
+# where one fits, and the subject adapter at 0.5: the topic rises from 0.08 to 0.56, word fluency stays at 0.90.
 DEFAULT_TOPIC = 0.5

@@ -12,7 +12,7 @@ from test_topics import record_of
 
 from model_store import store
 from model_store.engine import Engine, GenerationRequest
-from model_store.rules.naming import ARTICLES, NAME_SLOTS, NAMED_RELATED, Naming, Spelling
+from model_store.rules.naming import ARTICLES, NAME_SLOTS, NAMED_RELATED, Naming, Spelling, _vowel_sound
 from model_store.rules.words import BETWEEN, WordMasks
 from model_store.topics import DETERMINERS, TopicRecord, TopicsError
 
@@ -90,5 +90,7 @@ def test_an_article_agrees_and_an_older_record_places_names_only(paths):  # noqa
         naming.steer(rule, banned, np.zeros(len(chars) + 1), np.random.default_rng(1))
         allowed = "".join(chars[i - 1] for i in np.flatnonzero(~banned))
         assert allowed == placed if placed else len(allowed) == len(chars)
+    sounds = [_vowel_sound(w) for w in ("honour", "hour", "eye", "one", "use", "heart", "sword")]
+    assert sounds == [True] * 3 + [False] * 4  # "an honour", "a one"
     older = TopicRecord(**(vars(model.topics) | {"noun_uses": None}))
     assert spelling.of("ship") is not None and Spelling(words, model.lexicon, chars, older).of("ship") is None

@@ -28,6 +28,8 @@ NOUN_SHARE = 0.3  # a word the plays write after a determiner at least this ofte
 _SLOT_CHARS = 12  # enough to hold the word before a space
 MIN_FIRST_LETTER = 0.01  # the least of the model's odds a placed word's first letter may have (measured: 0 to 0.05)
 RATE = 2.0  # per unit of topic strength: the chance that a noun's place gets a subject word (1 at most)
+_SILENT_H = ("hour", "honest", "honour", "honor", "heir")
+_CONSONANT_VOWELS = ("one", "once", "uni", "use", "usu", "eu", "ewe")
 NAMED_RELATED = 32  # the words that go with the seed's that a speech may name
 
 
@@ -107,7 +109,7 @@ class Naming:
             text, ids, node, name, log_count = self.spelling.of(word)
             if name != names or banned[ids[0]] or logits[ids[0]] < least or said.has(word):
                 continue
-            if article and (name or word.endswith("s") or (word[0] in "aeiou") != (slot == "an")):
+            if article and (name or word.endswith("s") or _vowel_sound(word) != (slot == "an")):
                 continue  # "a" before a consonant, "an" before a vowel, neither before a plural
             if verse is not None and not verse.masks.word_ends(node, verse.starts) & (verse.masks.open | LINE_ENDS):
                 continue
@@ -174,6 +176,11 @@ class _Said:
         """Whether this word was said, or one it is the start of, or its own start of 4 letters or more ("ear" after
         "ears", "ears" after "ear")."""
         return word in self.starts or any(word[:k] in self.words for k in range(4, len(word)))
+
+
+def _vowel_sound(word: str) -> bool:
+    """Whether a word begins with a vowel's sound, as "an" wants ("an hour", "a one")."""
+    return word.startswith(_SILENT_H) or (word[0] in "aeiou" and not word.startswith(_CONSONANT_VOWELS))
 
 
 def _words(text: str) -> list[str]:
