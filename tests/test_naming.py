@@ -3,6 +3,7 @@ is due, and bans that never leave nothing to pick. Strength 0 is the text of bef
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -26,9 +27,9 @@ def test_the_record_counts_nouns_and_keeps_them_through_its_file_and_a_fine_tune
     assert np.array_equal(again.noun_uses, record.noun_uses)
     merged = record.merged(record)
     assert np.array_equal(merged.noun_uses, 2 * record.noun_uses)
-    older = TopicRecord(**(vars(record) | {"noun_uses": None}))  # a record made before nouns were counted
+    older = replace(record, noun_uses=None)  # a record made before nouns were counted
     assert TopicRecord.from_bytes(older.to_bytes()).noun_uses is None and record.merged(older).noun_uses is None
-    broken = TopicRecord(**(vars(record) | {"noun_uses": record.noun_uses[:-1]}))
+    broken = replace(record, noun_uses=record.noun_uses[:-1])
     with pytest.raises(TopicsError, match="nouns"):
         TopicRecord.from_bytes(broken.to_bytes())
 
@@ -92,5 +93,5 @@ def test_an_article_agrees_and_an_older_record_places_names_only(paths):  # noqa
         assert allowed == placed if placed else len(allowed) == len(chars)
     sounds = [_vowel_sound(w) for w in ("honour", "hour", "eye", "one", "use", "heart", "sword")]
     assert sounds == [True] * 3 + [False] * 4  # "an honour", "a one"
-    older = TopicRecord(**(vars(model.topics) | {"noun_uses": None}))
+    older = replace(model.topics, noun_uses=None)
     assert spelling.of("ship") is not None and Spelling(words, model.lexicon, chars, older).of("ship") is None

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from model_store.lexicon import Lexicon, WordRules
+from model_store.lexicon import Lexicon, WordRules, words
 from model_store.metre import LINE_ENDS
 from model_store.rules.monologue import MonologueRule
 from model_store.rules.words import BETWEEN, START, WordMasks
@@ -37,11 +37,7 @@ class Spelling:
     """How a model writes its subject words: by word, (text, vocabulary ids, trie node); fixed for a model."""
 
     def __init__(self, words: WordMasks, lexicon: Lexicon, chars: tuple[str, ...], record: TopicRecord) -> None:
-        self.words, self.lexicon = words, lexicon
-        # A word the plays write after a determiner often enough is a noun (an older record knows none: names only).
-        uses = record.noun_uses if record.noun_uses is not None else np.zeros(len(record.words))
-        share = uses / np.maximum(record.counts, 1)
-        self.nouns = {w: float(share[i]) for i, w in enumerate(record.words)}
+        self.words, self.lexicon, self.record = words, lexicon, record
         self.id_of = {c: i for i, c in enumerate(chars, start=1)}
         # The letters that would go on from a whole word into another (all but a plural's or possessive's).
         self.extending = np.zeros(len(chars) + 1, bool)
@@ -61,11 +57,19 @@ class Spelling:
             name = rules.title_anywhere and not rules.lower
             text = word.capitalize() if name else word
             ids = [self.id_of.get(c, -1) for c in text]
-            noun = self.nouns.get(word, 0.0) >= NOUN_SHARE
+            noun = self._noun_share(word) >= NOUN_SHARE
             if -1 not in ids and (name or noun):
                 placed = (text, np.array(ids), node, not noun, math.log(entry[0]))  # a name, or a noun
         self._cache[word] = placed
         return placed
+
+    def _noun_share(self, word: str) -> float:
+        """How often the plays write a word right after a determiner (0 for a record made before that was counted:
+        it places names only)."""
+        record, i = self.record, self.record.word_index.get(word)
+        if i is None or record.noun_uses is None:
+            return 0.0
+        return float(record.noun_uses[i] / max(record.counts[i], 1))
 
 
 class Naming:
@@ -163,7 +167,7 @@ class _Said:
         self.add(text)
 
     def add(self, text: str) -> None:
-        for word in _words(text):
+        for word in (w.lower() for w in words(text)):
             self.words.add(word)
             self.starts.update(word[:k] for k in range(1, len(word) + 1))
 
@@ -181,7 +185,3 @@ class _Said:
 def _vowel_sound(word: str) -> bool:
     """Whether a word begins with a vowel's sound, as "an" wants ("an hour", "a one")."""
     return word.startswith(_SILENT_H) or (word[0] in "aeiou" and not word.startswith(_CONSONANT_VOWELS))
-
-
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in text.replace("-", " ").split() for w in [w.strip(".,;:!?'\"()[]")] if w]
