@@ -30,8 +30,9 @@ import numpy as np
 from model_store.limits import HISTORY_CHARS, MAX_CHARS, MAX_TEMPERATURE, MAX_TOPIC
 from model_store.lstm import LSTMNetwork, LSTMState, SubjectShift
 from model_store.playscript import last_speaker, speeches
+from model_store.rules.bans import row_bans
 from model_store.rules.clean import banned_words
-from model_store.rules.monologue import STRUCTURE_FLAGS, MonologueRule, structure_masks
+from model_store.rules.monologue import MonologueRule, structure_masks
 from model_store.rules.names import NameMasks
 from model_store.rules.naming import NAMED_RELATED, Naming, Spelling
 from model_store.rules.rhyme import SONNET_CHARS, Couplet, RhymeMasks, RhymePlan, Sonnet
@@ -435,38 +436,7 @@ class Engine:
 
     def _banned(self, rows: list[Rule]) -> np.ndarray:
         """What each batch row may not write next: its words' mask, and its speech's bans (free text: none)."""
-        states = [rule.word_state for rule in rows]
-        if self.words is not None:
-            banned = self.words.banned[states]
-        else:
-            banned = np.zeros((len(rows), self.vocab.size), bool)
-            banned[:, 0] = True
-        verse = [row for row, rule in enumerate(rows) if rule.verse is not None and rule.verse.bans is not None]
-        if verse:
-            banned[verse] = [rows[row].verse.bans for row in verse]  # the words' bans and the metre's
-        named = [(row, rule.names.bans(states[row])) for row, rule in enumerate(rows) if rule.names is not None]
-        names = {row: bans for row, bans in named if bans is not None}
-        for row, bans in names.items():
-            banned[row] |= bans  # a known speaker's names: those of his plays and the common ones
-        flags = [rule.bans for rule in rows]
-        if any(flags):
-            banned |= self.structure[flags]
-        for row, rule in enumerate(rows):
-            if rule.ban_ids:  # the letter into a doubled word (model_store/rules/reader.py)
-                banned[row, list(rule.ban_ids)] = True
-        if verse:
-            for row in np.asarray(verse)[banned[verse, 1:].all(axis=1)]:
-                # The metre and the speech's rules leave nothing: this word goes without the metre (counted).
-                rows[row].verse.fall_back()
-                banned[row] = self.words.banned[states[row]] | self.structure[flags[row]] | names.get(row, False)
-                banned[row, list(rows[row].ban_ids)] = True
-        for row in [row for row in names if banned[row, 1:].all()]:
-            banned[row] = self.words.banned[states[row]] | self.structure[flags[row]]  # any name, not nothing
-            banned[row, list(rows[row].ban_ids)] = True
-        for row in np.flatnonzero(banned[:, 1:].all(axis=1)):
-            # The reader's rules leave nothing (a safety net): the words' and the speech's own bans alone.
-            banned[row] = self.words.banned[states[row]] | self.structure[flags[row] & STRUCTURE_FLAGS]
-        return banned
+        return row_bans(rows, self.words, self.structure, self.vocab.size)
 
 
 def _fallbacks(rule: Rule) -> int:
