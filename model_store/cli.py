@@ -77,8 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_TOPIC,
         metavar="S",
         help=f"how strongly the speech keeps to its seed's subject, 0 (off) to {MAX_TOPIC:g}, on a model with a "
-        f"topic record: its words in nouns' places, the network told of it (default {DEFAULT_TOPIC:g}; see "
-        "docs/topic.md)",
+        f"topic record: its words in nouns' places, the network told of it (default {DEFAULT_TOPIC:g}; docs/topic.md)",
     )
     p.add_argument(
         "--odds-speaker",
@@ -87,9 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         "a line of the plays goes to whoever says it, other seeds lean to who uses their words)",
     )
     p.add_argument(
-        "--explain",
-        action="store_true",
-        help="print who would speak the seed and why, its subject, and its words placed (to stderr)",
+        "--explain", action="store_true", help="print who speaks it and why, its subject, the words placed (to stderr)"
     )
     p.add_argument(
         "--no-couplet",

@@ -340,6 +340,7 @@ class Engine:
         chars = self.vocab.chars
         streamed = 0
         row_rules = list(rules)  # the rule of each batch row
+        naming = any(plan.naming is not None for plan in plans)  # some speech places its subject's words
         while True:
             uniform = np.array([requests[i].rng.random() for i in active])
             banned = self._banned(row_rules) if any(monologues) else None
@@ -349,10 +350,9 @@ class Engine:
                     logits[row], start = line_starts[int(active[row])]
                     state.put(row, start)
                 banned = self._banned(row_rules)
-            if any(plans[i].naming for i in active):
-                for row, i in enumerate(active.tolist()):
-                    if (naming := plans[i].naming) is not None:
-                        naming.steer(row_rules[row], banned[row], logits[row], requests[i].rng)
+            for row, i in enumerate(active.tolist()) if naming else ():  # model_store/rules/naming.py
+                if (placing := plans[i].naming) is not None:
+                    placing.steer(row_rules[row], banned[row], logits[row], requests[i].rng)
             ids = sampler(logits, uniform, banned)
             keep = [
                 row
@@ -375,22 +375,7 @@ class Engine:
             logits = self.network.step(ids, state, shift)
             for row in [row for row, rule in enumerate(row_rules) if rule.marked] if line_starts else ():
                 line_starts[int(active[row])] = (logits[row].copy(), state.take([row]))
-        return [
-            Generation(
-                p.shown,
-                p.rule.text,
-                c.changes,
-                p.rule.reason or "length",
-                None if r.sonnet else p.speaker,  # a sonnet is no speech
-                len(p.rule.chars),
-                _fallbacks(p.rule),
-                p.rule.rhyme.rewrites if p.rule.rhyme is not None else 0,
-                p.choice,
-                p.subject,
-                tuple(p.naming.placed) if p.naming is not None else (),
-            )
-            for r, c, p in zip(requests, cleaned, plans, strict=True)
-        ]
+        return [_generation(r, c, p) for r, c, p in zip(requests, cleaned, plans, strict=True)]
 
     def _subject_shift(self, requests: Sequence[GenerationRequest], plans: list[Plan]) -> SubjectShift | None:
         """What each batch row's subject adds to the network's logits (model_store/lstm.py), or None when no request
@@ -439,5 +424,19 @@ class Engine:
         return row_bans(rows, self.words, self.structure, self.vocab.size)
 
 
-def _fallbacks(rule: Rule) -> int:
-    return rule.verse.fallbacks if rule.verse is not None else 0
+def _generation(request: GenerationRequest, cleaned: CleanSeed, plan: Plan) -> Generation:
+    """What one request got, once its text is complete."""
+    rule = plan.rule
+    return Generation(
+        plan.shown,
+        rule.text,
+        cleaned.changes,
+        rule.reason or "length",
+        None if request.sonnet else plan.speaker,  # a sonnet is no speech
+        len(rule.chars),
+        rule.verse.fallbacks if rule.verse is not None else 0,
+        rule.rhyme.rewrites if rule.rhyme is not None else 0,
+        plan.choice,
+        plan.subject,
+        tuple(plan.naming.placed) if plan.naming is not None else (),
+    )
